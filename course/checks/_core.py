@@ -1,0 +1,201 @@
+"""学生用检查函数的公共部分：出错时给出“哪里错、应为多少、得到多少、可能的原因”。
+
+所有检查失败都抛出 CheckFailure（AssertionError 的子类），nbgrader 据此判该测试单元不得分。
+原则：
+- 信息只描述输入、期望值、实际值和提示，从不打印测试代码本身；
+- 学生代码里抛出的异常、返回 None、类型或形状不对，各有各的说法；
+- 正确的实现不产生任何警告（nbgrader 会把写了 stderr 的测试单元判为 0 分）。
+"""
+import functools
+import numbers
+import warnings
+
+import numpy as np
+
+from ..fmt import fmt, fmt_shape
+
+__all__ = [
+    "CheckFailure", "check", "fail", "passed", "call", "expect_tuple", "expect_array",
+    "expect_close", "expect_number", "diagnose", "own_class", "rng_for",
+]
+
+VISIBLE_NOTE = "公开测试通过；提交后还有隐藏测试"
+
+
+class CheckFailure(AssertionError):
+    """检查没有通过。信息是给学生看的中文说明。"""
+
+
+def fail(what, expected=None, got=None, hint=None, inputs=None, show=True):
+    lines = [what]
+    if inputs:
+        lines.append("  输入：" + "，".join("%s = %s" % (k, fmt(v)) for k, v in inputs.items()))
+    if show:
+        lines.append("  期望：%s" % fmt(expected))
+        lines.append("  得到：%s" % fmt(got))
+    if hint:
+        lines.append("  提示：" + hint)
+    raise CheckFailure("\n".join(lines))
+
+
+def passed(what):
+    print("✔ %s：%s" % (what, VISIBLE_NOTE))
+
+
+def check(func):
+    """装饰公开的检查函数：把深层的检查失败重新抛出，让 traceback 只剩一两层。
+
+    numpy 的浮点警告在检查期间被屏蔽：学生代码产生 inf/nan 时，由比较结果给出中文说明，
+    而不是往 stderr 打一串英文警告。
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        __tracebackhide__ = True
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return func(*args, **kwargs)
+        except CheckFailure as exc:
+            raise CheckFailure(str(exc)) from None
+
+    return wrapper
+
+
+def call(fn, *args, what, **kwargs):
+    """调用学生的函数；NotImplementedError 和其他异常都转换成中文说明。"""
+    __tracebackhide__ = True
+    if not callable(fn):
+        fail("%s 不是可以调用的函数或方法（它是 %s）。" % (what, type(fn).__name__), show=False)
+    try:
+        return fn(*args, **kwargs)
+    except CheckFailure:
+        raise
+    except NotImplementedError:
+        fail("%s 还没有实现：它仍然抛出 NotImplementedError。删掉那一行 raise，写上你的代码。" % what, show=False)
+    except RecursionError:
+        fail("%s 陷入了无限递归（RecursionError）。检查函数是否在调用它自己。" % what, show=False)
+    except Exception as exc:  # 学生代码里的任何错误都要变成能看懂的说明
+        where = _student_line(exc)
+        fail(
+            "运行 %s 时，你的代码抛出了异常 %s: %s%s" % (what, type(exc).__name__, exc, where),
+            show=False,
+            hint=_exception_hint(exc),
+        )
+
+
+def expect_tuple(value, n, what, names=None):
+    """value 应是长度为 n 的 tuple。返回 value。"""
+    __tracebackhide__ = True
+    names = names or ["第 %d 个" % (i + 1) for i in range(n)]
+    if value is None:
+        fail("%s 是 None：是不是忘了写 return？应返回 %d 个值 (%s)。" % (what, n, ", ".join(names)), show=False)
+    if isinstance(value, list):
+        fail("%s 是 list，应当是 tuple：写成 return %s 即可。" % (what, ", ".join(names)), show=False)
+    if not isinstance(value, tuple):
+        fail("%s 应当是 %d 个值组成的 tuple (%s)，你返回的是 %s。" % (what, n, ", ".join(names), type(value).__name__),
+             show=False)
+    if len(value) != n:
+        fail("%s 应当包含 %d 个值 (%s)，你返回了 %d 个。" % (what, n, ", ".join(names), len(value)), show=False)
+    return value
+
+
+def expect_number(value, what):
+    """value 应是一个实数（Python 数或 0 维/单元素 numpy 数）。返回 float。"""
+    __tracebackhide__ = True
+    if value is None:
+        fail("%s 是 None：是不是忘了写 return？" % what, show=False)
+    if isinstance(value, (bool, np.bool_)):
+        fail("%s 应当是一个数，你得到的是布尔值 %r。" % (what, value), show=False)
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())[()]
+    if not isinstance(value, numbers.Real):
+        fail("%s 应当是一个数，你得到的是 %s。" % (what, type(value).__name__), show=False)
+    return float(value)
+
+
+def expect_array(value, shape, what, hint=None):
+    """value 应能转换成数值数组且形状为 shape。返回 float64 数组。"""
+    __tracebackhide__ = True
+    if value is None:
+        fail("%s 是 None：是不是忘了写 return，或者忘了给它赋值？" % what, show=False)
+    if isinstance(value, (list, tuple)) and not isinstance(value, np.ndarray):
+        fail("%s 应当是 numpy 数组，你得到的是 %s。" % (what, type(value).__name__), show=False,
+             hint="用 numpy 运算（如 x * y、np.dot）得到的结果本身就是数组，不需要转成 list。")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail("%s 应当是数值数组，你得到的是 %s。" % (what, type(value).__name__), show=False)
+    if shape is not None and arr.shape != tuple(shape):
+        fail("%s 的形状应为 %s，你的是 %s。" % (what, fmt_shape(shape), fmt_shape(arr.shape)), show=False, hint=hint)
+    return arr
+
+
+def expect_close(got, expected, what, hint=None, inputs=None, rtol=1e-6, atol=1e-8):
+    """比较两个数或数组；不一致时给出期望、实际和提示。"""
+    __tracebackhide__ = True
+    expected = np.asarray(expected, dtype=np.float64)
+    if expected.ndim == 0:
+        g = expect_number(got, what)
+    else:
+        g = expect_array(got, expected.shape, what)
+    if not np.all(np.isfinite(g)) and np.all(np.isfinite(expected)):
+        fail("%s 里出现了 inf 或 nan。" % what, expected, got, hint or "可能发生了溢出或除以 0。", inputs)
+    if not np.allclose(g, expected, rtol=rtol, atol=atol):
+        fail("%s 不对。" % what, expected if expected.ndim else float(expected), got, hint, inputs)
+    return g
+
+
+def diagnose(got, candidates, default=None):
+    """在一组“常见错误会得到的结果”里找与 got 吻合的一个，返回对应的提示。
+
+    candidates: [(错误实现会给出的值, 提示), ...]
+    """
+    try:
+        g = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return default
+    for value, hint in candidates:
+        v = np.asarray(value, dtype=np.float64)
+        if v.shape == g.shape and np.allclose(g, v, rtol=1e-6, atol=1e-9):
+            return hint
+    return default
+
+
+def own_class(cls, name):
+    """确认 cls 是学生在 notebook 里自己写的类或函数，而不是从别处导入的。"""
+    __tracebackhide__ = True
+    if cls is None:
+        fail("%s 是 None：先运行定义它的那个单元。" % name, show=False)
+    module = getattr(cls, "__module__", None)
+    if module not in ("__main__", None) and not str(module).startswith("_student"):
+        fail("%s 来自模块 %s：请在本 notebook 里自己实现它，而不是导入现成的实现。" % (name, module), show=False)
+    return cls
+
+
+def rng_for(seed):
+    return np.random.default_rng(seed)
+
+
+def _student_line(exc):
+    """找出异常发生在学生代码（notebook 单元）的哪一行。"""
+    tb = exc.__traceback__
+    where = ""
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if "ipykernel_" in code.co_filename or code.co_filename.startswith("<"):
+            where = "\n  位置：notebook 单元的第 %d 行（在 %s 里）" % (tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    return where
+
+
+def _exception_hint(exc):
+    if isinstance(exc, AttributeError):
+        return "backward 用到的值要在 forward 里先存成 self.x 之类的属性；也检查一下属性名是否拼写一致。"
+    if isinstance(exc, NameError):
+        return "用到了没有定义的名字：检查拼写，或者是不是忘了运行前面的单元。"
+    if isinstance(exc, ValueError) and "shapes" in str(exc):
+        return "矩阵乘法的形状对不上：写下每个数组的形状，看看哪里需要转置。"
+    if isinstance(exc, TypeError):
+        return "检查参数的个数和类型是否与说明一致。"
+    return None

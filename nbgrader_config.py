@@ -1,0 +1,60 @@
+"""nbgrader 的课程配置。所有路径都相对于本文件所在的文件夹，在哪里运行 nbgrader 都一样。
+
+环境变量（都可以不设）：
+  COURSE_EXCHANGE_DIR  交换目录（JupyterHub 上多个用户共享的那个），默认是本仓库里的 exchange/
+  COURSE_DB_URL        成绩库，默认是本仓库里的 sqlite 文件 gradebook.db
+"""
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821  (nbgrader 加载配置时提供 get_config)
+
+ROOT = Path(__file__).resolve().parent
+
+c.CourseDirectory.course_id = "backprop-zh"
+c.CourseDirectory.root = str(ROOT)
+c.CourseDirectory.db_url = os.environ.get("COURSE_DB_URL", "sqlite:///" + str(ROOT / "gradebook.db"))
+# 这些文件可能夹带答案（jupytext 的 .md/.py 双胞胎、检查点、备份），不能进入 release/
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+    "*.md", "*.py", "*.txt", "*.bak", "*~", ".*",
+]
+
+c.Exchange.root = os.environ.get("COURSE_EXCHANGE_DIR", str(ROOT / "exchange"))
+c.Exchange.path_includes_course = True
+
+# 学生版里替换掉答案的内容
+c.ClearSolutions.code_stub = {
+    "python": '# 在这里写你的代码\nraise NotImplementedError("还没有实现：删掉这一行，写上你的代码")'
+}
+c.ClearSolutions.text_stub = "在这里写下你的回答。"
+
+# 执行：每个单元最多 180 秒（最慢的参考答案在 2 核机器上不到 10 秒），超时就中断并继续下一个单元
+c.Execute.timeout = 180
+c.Execute.interrupt_on_timeout = True
+
+# 学生删掉的测试单元在评分时补回来，照样计分
+c.OverwriteCells.add_missing_cells = True
+c.OverwriteCells.missing_cell_notification = "这个单元（id: {cell_id}）在提交的作业里被删掉了，评分时已由 nbgrader 补回。\n\n"
+
+# 复制粘贴造成的重复 grade_id 不应让整份作业评分失败（见 course/grading.py）
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "course.grading.DeduplicateGradeIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# 反馈里不出现隐藏测试的代码，也不出现会暴露测试代码的 traceback
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "course.grading.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# 学生按 Validate 按钮时看到的中文说明
+c.Validator.type_changed_warning = "有 {num_changed} 个单元的类型被改动了！\n现在测试也许能通过，但评分时会按原来的类型处理。\n"
+c.Validator.changed_warning = "有 {num_changed} 个测试单元的内容被改动了！\n评分时会换回原来的测试，现在通过不代表评分时通过。\n"
+c.Validator.failed_warning = "有 {num_failed} 个单元没有通过检查！\n照现在的样子提交，你拿不到满分。\n"
+c.Validator.passed_warning = "有 {num_passed} 个单元通过了检查！\n"
