@@ -1,0 +1,112 @@
+"""各课练习的参考实现（本书接口），供第 05、06 课和基准测试直接使用。
+
+学生的练习要求在 notebook 里自己写；检查函数会确认被检查的类定义在 notebook 中，
+所以从这里导入并不能代替练习。形状约定：
+  x: (N, D)  W: (D, M)  b: (M,)  out: (N, M)
+"""
+import numpy as np
+
+__all__ = [
+    "MulLayer", "AddLayer", "Relu", "Sigmoid", "Affine",
+    "softmax", "cross_entropy_error", "SoftmaxWithLoss",
+]
+
+
+class MulLayer:
+    def forward(self, x, y):
+        self.x, self.y = x, y  # 反向传播要用到正向的输入
+        return x * y
+
+    def backward(self, dout):
+        return dout * self.y, dout * self.x  # 翻转值
+
+
+class AddLayer:
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, dout):
+        return dout * 1, dout * 1  # 原样传给两个输入
+
+
+class Relu:
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dx = dout.copy()  # 不能改动调用者的 dout
+        dx[self.mask] = 0
+        return dx
+
+
+class Sigmoid:
+    def forward(self, x):
+        self.out = 1 / (1 + np.exp(-x))
+        return self.out
+
+    def backward(self, dout):
+        return dout * self.out * (1.0 - self.out)
+
+
+class Affine:
+    """out = x·W + b。x 可以是 (N, d1, d2, ...)，计算时展平成 (N, D)。"""
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        self.original_x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        return self.x @ self.W + self.b
+
+    def backward(self, dout):
+        dx = dout @ self.W.T  # (N, M)·(M, D) -> (N, D)
+        self.dW = self.x.T @ dout  # (D, N)·(N, M) -> (D, M)
+        self.db = np.sum(dout, axis=0)  # 偏置对批里每个样本都起作用，所以要求和
+        return dx.reshape(self.original_x_shape)
+
+
+def softmax(x):
+    """按最后一个轴做 softmax；先减去最大值，大输入也不会溢出。"""
+    x = x - np.max(x, axis=-1, keepdims=True)
+    e = np.exp(x)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def cross_entropy_error(y, t):
+    """批平均的交叉熵误差。y: (N, C) 或 (C,)；t: 同形状的 one-hot，或 (N,) / 标量的标签下标。"""
+    y = y.reshape(1, -1) if y.ndim == 1 else y
+    t = np.asarray(t)
+    t = t.reshape(y.shape).argmax(axis=1) if t.size == y.size else t.reshape(-1)
+    n = y.shape[0]
+    return -np.sum(np.log(y[np.arange(n), t] + 1e-7)) / n
+
+
+class SoftmaxWithLoss:
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        self.loss = cross_entropy_error(self.y, t)
+        return self.loss
+
+    def backward(self, dout=1):
+        n = self.y.shape[0] if self.y.ndim == 2 else 1
+        if self.t.size == self.y.size:
+            dx = (self.y - self.t) / n
+        else:
+            dx = self.y.copy()
+            dx[np.arange(n), self.t] -= 1
+            dx = dx / n
+        return dx * dout
