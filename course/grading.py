@@ -7,7 +7,7 @@ DeduplicateGradeIds
     变回普通单元：照常执行，但不计分，也不会搞坏整个提交。重复的 nbformat 单元 id 也一并修复。
 
 HideHiddenTests
-    生成反馈时，把隐藏测试从源码中删掉，并把含隐藏测试的单元里的 traceback 换成一行
+    生成反馈时，把隐藏测试从源码中删掉（任何代码单元），并把含隐藏测试的单元里的 traceback 换成一行
     “异常类型: 说明”，因为 traceback 会原样显示测试代码。检查函数的中文说明保留。
 """
 import uuid
@@ -48,7 +48,8 @@ class HideHiddenTests(NbGraderPreprocessor):
     notice = Unicode("# （这里还有隐藏测试，反馈中不显示）").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or not utils.is_grade(cell) or self.begin not in cell.source:
+        # 不只看测试单元：任何单元里出现的隐藏测试都不该进入反馈
+        if cell.cell_type != "code" or self.begin not in cell.source:
             return cell, resources
         kept, hidden = [], False
         for line in cell.source.split("\n"):

@@ -26,7 +26,9 @@ def read_nb(path):
 
 def nbgrader(*args, cwd, timeout=1800, check=True, env=None):
     """在 cwd（一个课程文件夹）里运行 nbgrader，返回 CompletedProcess。"""
-    full_env = dict(os.environ, LANG="C.UTF-8", PYTHONUNBUFFERED="1")
+    # nbgrader 会以子进程调用 alembic 等命令：让它们来自同一个环境
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    full_env = dict(os.environ, LANG="C.UTF-8", PYTHONUNBUFFERED="1", PATH=path)
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=full_env,

@@ -50,9 +50,11 @@ def test_feedback_hides_hidden_tests_and_their_tracebacks():
     )]
     visible = grade_cell("check(MulLayer)", "test_visible")
     visible.outputs = [nbformat.v4.new_output("error", ename="E", evalue="v", traceback=["line 1 check(MulLayer)"])]
-    nb = new_notebook(cells=[cell, visible])
+    stray = new_code_cell("x = 1\n### BEGIN HIDDEN TESTS\n_secret_check(f, seed=7)\n### END HIDDEN TESTS")
+    nb = new_notebook(cells=[cell, visible, stray])
     nb, _ = HideHiddenTests().preprocess(nb, {})
-    hidden_cell, visible_cell = nb.cells
+    hidden_cell, visible_cell, stray_cell = nb.cells
+    assert "_secret_check" not in stray_cell.source and "x = 1" in stray_cell.source
     assert "_secret_check" not in hidden_cell.source and "seed=99" not in hidden_cell.source
     assert "check(MulLayer)" in hidden_cell.source and 'print("done")' in hidden_cell.source
     assert "隐藏测试" in hidden_cell.source

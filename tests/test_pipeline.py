@@ -30,13 +30,21 @@ def is_test(cell):
 
 @pytest.fixture(scope="session")
 def course(tmp_path_factory):
-    """课程的临时副本，已经为每个作业生成了学生版。"""
+    """课程的临时副本（学生版由 generated() 按需生成）。"""
     d = tmp_path_factory.mktemp("course")
     shutil.copy(ROOT / "nbgrader_config.py", d)
     shutil.copytree(SOURCE, d / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    for a in ASSIGNMENTS:
-        nbgrader("generate_assignment", a, "--force", cwd=d)
     return d
+
+
+_generated = set()
+
+
+def generated(course, a):
+    if a not in _generated:
+        nbgrader("generate_assignment", a, "--force", cwd=course)
+        _generated.add(a)
+    return course / "release" / a
 
 
 # ---- 各种“学生”的提交：参考答案作为提交，以及几种常见的事故 ------------------
@@ -65,10 +73,14 @@ def sub_edited_test(src, rel):
 
 
 def sub_copied_cells(src, rel):
+    """学生复制粘贴了一个解答单元和一个测试单元（学生手里的测试单元来自学生版，没有隐藏测试）。"""
     nb = copy.deepcopy(src)
     sol = next(i for i, c in enumerate(nb.cells) if meta(c).get("solution"))
     test = next(i for i, c in enumerate(nb.cells) if is_test(c))
-    dup_test, dup_sol = copy.deepcopy(nb.cells[test]), copy.deepcopy(nb.cells[sol])
+    gid = meta(nb.cells[test])["grade_id"]
+    dup_test = copy.deepcopy(next(c for c in rel.cells if meta(c).get("grade_id") == gid))
+    dup_sol = copy.deepcopy(nb.cells[sol])
+    dup_test["id"], dup_sol["id"] = "pasted-test", "pasted-solution"  # JupyterLab 粘贴时给新 id
     nb.cells.insert(test + 1, dup_test)  # 测试单元复制到紧挨着的下方
     nb.cells.insert(sol + 1, dup_sol)  # 解答单元也复制一份
     return nb
@@ -86,6 +98,7 @@ def graded(course, a):
     """为作业 a 放好所有学生的提交并 autograde（每个作业只做一次），返回 {学生: (得分, 满分)}。"""
     if a in _graded:
         return _graded[a]
+    generated(course, a)
     for src_path in sorted((SOURCE / a).glob("*.ipynb")):
         src, rel = read_nb(src_path), read_nb(course / "release" / a / src_path.name)
         for student, make in STUDENTS.items():
@@ -106,7 +119,7 @@ def graded(course, a):
 
 @pytest.mark.parametrize("a", ASSIGNMENTS)
 def test_generate_reproduces_committed_release(course, a):
-    ours, committed = course / "release" / a, RELEASE / a
+    ours, committed = generated(course, a), RELEASE / a
     assert committed.exists(), "release/%s 不存在：运行 nbgrader generate_assignment %s 并提交" % (a, a)
     cmp = filecmp.dircmp(ours, committed, ignore=[".ipynb_checkpoints"])
     assert not cmp.left_only and not cmp.right_only, (cmp.left_only, cmp.right_only)
@@ -201,6 +214,7 @@ def test_feedback_does_not_reveal_hidden_tests(course, a):
 
 @pytest.mark.parametrize("a", ASSIGNMENTS)
 def test_validate_passes_source_and_inverts_release(course, a):
+    generated(course, a)
     for src_path in (SOURCE / a).glob("*.ipynb"):
         ok = nbgrader("validate", str(course / "source" / a / src_path.name), cwd=course)
         assert "Success! Your notebook passes all the tests." in ok.stdout, ok.stdout[-3000:]

@@ -1,0 +1,124 @@
+"""Binder（repo2docker）配置：在全新的虚拟环境里重放 repo2docker 会执行的安装步骤和 postBuild，
+再启动 Jupyter 服务器确认：课程包可用、界面默认中文、教师工具被禁用并锁定、Validate 仍然能用。
+
+这里没有 Docker，所以按 repo2docker 的顺序手工重放：在仓库根目录 pip install -r binder/requirements.txt，
+再以 NB_PYTHON_PREFIX 指向该环境运行 binder/postBuild。apt.txt 里的字体由 .ci/run 用 apt 装好。
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import venv
+
+import pytest
+
+from conftest import ROOT
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def binder_env(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    for name in ["course", "binder", "release", "source", "nbgrader_config.py", "pyproject.toml", "requirements.txt", "README.md", "LICENSE"]:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.exists():
+            shutil.copy(src, repo / name)
+    prefix = tmp_path_factory.mktemp("env") / "venv"
+    venv.EnvBuilder(with_pip=True).create(prefix)
+    env = dict(os.environ, PATH="%s:%s" % (prefix / "bin", os.environ["PATH"]), NB_PYTHON_PREFIX=str(prefix),
+               LANG="C.UTF-8", VIRTUAL_ENV=str(prefix))
+    env.pop("PYTHONPATH", None)
+    pip = subprocess.run([str(prefix / "bin" / "pip"), "install", "-q", "-r", "binder/requirements.txt"],
+                         cwd=repo, env=env, capture_output=True, text=True, timeout=1500)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    post = subprocess.run(["bash", "binder/postBuild"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert post.returncode == 0, post.stdout[-2000:] + post.stderr[-3000:]
+    return repo, prefix, env
+
+
+def test_apt_txt_has_cjk_fonts():
+    assert "fonts-noto-cjk" in (ROOT / "binder" / "apt.txt").read_text().split()
+
+
+def test_course_package_and_language_pack_installed(binder_env):
+    repo, prefix, env = binder_env
+    out = subprocess.run([str(prefix / "bin" / "python"), "-c",
+                          "import course, jupyterlab_language_pack_zh_CN, nbgrader; print(course.__file__)"],
+                         cwd="/", env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert str(repo) in out.stdout  # 可编辑安装，指向仓库里的 course/
+
+
+def test_teacher_tools_disabled_and_locked(binder_env):
+    _, prefix, _ = binder_env
+    page = json.loads((prefix / "etc" / "jupyter" / "labconfig" / "page_config.json").read_text())
+    for plugin in ["formgrader", "create-assignment", "course-list", "assignment-list"]:
+        name = "@jupyter/nbgrader:" + plugin
+        assert page["disabledExtensions"].get(name) is True
+        assert page["lockedExtensions"].get(name) is True
+    assert "@jupyter/nbgrader:validate-assignment" not in page["disabledExtensions"]
+    overrides = json.loads((prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
+    assert overrides["@jupyterlab/translation-extension:plugin"]["locale"] == "zh_CN"
+
+
+def test_server_in_binder_env_serves_validate_but_not_formgrader(binder_env):
+    repo, prefix, env = binder_env
+    port, token = free_port(), "binder-test"
+    log_path = prefix.parent / "jupyter.log"
+    log = open(log_path, "w")
+    server = subprocess.Popen(
+        [str(prefix / "bin" / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", "--port=%d" % port,
+         "--IdentityProvider.token=" + token, "--ServerApp.root_dir=" + str(repo)]
+        + (["--allow-root"] if os.geteuid() == 0 else []),
+        cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    base = "http://127.0.0.1:%d" % port
+    try:
+        def request(path, data=None):
+            req = urllib.request.Request(base + path, data=data, headers={"Authorization": "token " + token})
+            try:
+                with urllib.request.urlopen(req, timeout=120) as r:
+                    return r.status, r.read().decode("utf-8")
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode("utf-8", "replace")
+
+        for _ in range(120):
+            try:
+                if request("/api/status")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("JupyterLab 没有启动：\n" + log_path.read_text()[-3000:])
+        assert request("/formgrader")[0] == 404
+        assert request("/assignments")[0] == 404
+        status, body = request("/lab/api/translations/zh_CN")
+        assert status == 200 and json.loads(body)["data"], "简体中文语言包没有加载"
+        nb = "release/01-graph-chain-rule/graph_chain_rule.ipynb"
+        if not (repo / nb).exists():
+            pytest.skip("第 01 课还不存在")
+        status, body = request("/assignments/validate", data=("path=" + nb).encode())
+        assert status == 200, body
+        result = json.loads(body)
+        assert result["success"] is True, result
+        # 空白的学生版：检查失败，并给出中文说明
+        assert "NotImplementedError" in json.dumps(result["value"], ensure_ascii=False)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
