@@ -36,10 +36,16 @@ class Edge:
         self.grad = None
         self.mark = None  # 供高亮/诊断使用：None、"active"、"wrong"、"ok"
         self.expected = None  # 诊断图里“应当是多少”
+        self.name = None  # 可选：这条边上反向值的名字，例如 "dapple"（诊断信息里用）
 
     @property
     def value(self):
         return self.src.value
+
+    def describe(self):
+        """给人看的名字：有 name 时写成 "dapple（苹果单价 → ×）"，否则写成 "苹果单价 → ×"。"""
+        text = "%s → %s" % (self.src.label or self.src.name, self.dst.label)
+        return "%s（%s）" % (self.name, text) if self.name else text
 
     def __repr__(self):
         return "Edge(%s -> %s, value=%r, grad=%r)" % (self.src.label, self.dst.label, self.value, self.grad)
@@ -76,6 +82,17 @@ class Graph:
             self.edges.append(Edge(src, node, i))
         self.output = node
         return node
+
+    @classmethod
+    def from_value(cls, root, title=None, output_label=None):
+        """把 micrograd 风格的标量（有 .data、._prev、._op，可选 .label、.grad）的计算过程画成图。
+
+        已知运算（+ * **k exp tanh relu neg - / log sigmoid）的局部导数重新计算，
+        所以 backward() 记录的每一步都能在 BackwardStepper 里回放。详见 course.trace。
+        """
+        from .trace import graph_from_value
+
+        return graph_from_value(root, cls(title, output_label))
 
     def _add(self, node):
         self.nodes.append(node)
@@ -173,7 +190,9 @@ class Graph:
         e = self.edge(src, dst)
         e.grad = grad
         total = [x.grad for x in self.out_edges(src) if x.grad is not None]
-        src.grad = sum(total[1:], total[0]) if total else None
+        src.grad = None
+        for g in total:  # 不用 sum()：边上也可以写字符串（例如形状），只有一条出边时原样保留
+            src.grad = g if src.grad is None else src.grad + g
         return self
 
     def set_output_grad(self, dout=1.0):

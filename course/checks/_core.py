@@ -196,6 +196,8 @@ def _exception_hint(exc):
         return "用到了没有定义的名字：检查拼写，或者是不是忘了运行前面的单元。"
     if isinstance(exc, ValueError) and "shapes" in str(exc):
         return "矩阵乘法的形状对不上：写下每个数组的形状，看看哪里需要转置。"
+    if isinstance(exc, TypeError) and "NoneType" in str(exc):
+        return "某个值还是 None：backward 要用的 self.x 之类的属性，是不是在 forward 里忘了赋值？"
     if isinstance(exc, TypeError):
         return "检查参数的个数和类型是否与说明一致。"
     return None
