@@ -84,15 +84,18 @@ class Graph:
         return node
 
     @classmethod
-    def from_value(cls, root, title=None, output_label=None):
+    def from_value(cls, root, title=None, output_label=None, names=None):
         """把 micrograd 风格的标量（有 .data、._prev、._op，可选 .label、.grad）的计算过程画成图。
 
         已知运算（+ * **k exp tanh relu neg - / log sigmoid）的局部导数重新计算，
         所以 backward() 记录的每一步都能在 BackwardStepper 里回放。详见 course.trace。
+        names: 可选的 {名字: 节点}，给没有 .label 的节点起名字（和 autodiff_graph.to_graph 一样）。
         """
         from .trace import graph_from_value
 
-        return graph_from_value(root, cls(title, output_label))
+        if names is not None and not isinstance(names, dict):
+            raise TypeError("names 应当是 {名字: 节点} 的字典，例如 dict(x=x, w=w)")
+        return graph_from_value(root, cls(title, output_label), names=names)
 
     def _add(self, node):
         self.nodes.append(node)

@@ -4,6 +4,8 @@
 返回 (values, grads) 两个 dict。检查时传给它的是课程自带的参考层的子类，它们照常计算，同时记下
 每一次调用：这样只评连线，不受学生自己的层写得对不对影响；记下的调用用来判断错在哪一步
 （同一个层对象用在两个节点上、backward 的顺序反了、没把上一层的导数传下去……）。
+反向值不对时，公开的检查（report=True）在报错之前先在 notebook 里画出诊断图：学生的反向值写在图上，
+第一个出错的信号标红（course.checks.diagram）。
 """
 import re
 from collections import Counter, namedtuple
@@ -13,6 +15,7 @@ import numpy as np
 from .. import layers as _ref
 from ..fmt import fmt
 from ._core import check, diagnose, expect_close, expect_tuple, fail, own_class, passed, rng_for
+from .diagram import shop_diagnosis, show_diagnosis
 from .simple_layers import _run
 
 __all__ = ["check_apple_orange_forward", "check_apple_orange_backward"]
@@ -199,11 +202,13 @@ def check_apple_orange_backward(fn, *, seed=0, report=True, shapes=((),)):
     """apple_orange_with_layers 的反向传播：grads 里的八个导数（上游导数 dout 随机），以及层的调用方式。"""
     fn = _function(fn)
     for case, dout in _shop_cases(seed, shapes):
-        _, grads, log = _run_shop(fn, case, dout)
+        values, grads, log = _run_shop(fn, case, dout)
         _, exp = _expected(case, dout)
         exp_values, _ = _expected(case, 1.0)
         for key in GRADS:
             if not _matches(grads[key], exp[key]):
+                if report:  # 隐藏测试（report=False）不画图
+                    show_diagnosis(lambda: shop_diagnosis(case, dout, grads, values))
                 hint = _diagnose_backward(log, case, dout, exp_values, grads, exp)
                 expect_close(grads[key], exp[key], "grads[%r]" % key,
                              hint or "对照计算图从右往左算：乘法节点乘翻转值，加法节点原样传递。",

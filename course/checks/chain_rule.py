@@ -3,15 +3,16 @@
 练习 1：购物计算图的正向传播 buy_apple、buy_apple_orange
 练习 2：苹果和橘子那张图的反向传播 apple_orange_backward（对照数值微分和精确公式）
 练习 3：中心差分 numerical_diff，以及按链式法则手算的导数 dz_dx、dw_dx、dw_dy
-backward_graph 把学生算出的反向值写到计算图上，写错的边标红并注明应为多少。
+backward_graph 把学生算出的反向值写到计算图上，写错的边标红并注明应为多少；练习 2 的公开检查没通过时，
+先在 notebook 里显示诊断图（第一个出错的信号标红，见 course.checks.diagram），再报错。
 """
 import inspect
 
 import numpy as np
 
 from ..gradcheck import numerical_diff as _num_diff
-from ..graph import Graph
 from ._core import call, check, diagnose, expect_close, expect_number, fail, own_class, passed, rng_for
+from .diagram import shop_diagnosis, shop_graph, show_diagnosis
 
 __all__ = ["check_buy_apple", "check_buy_apple_orange", "check_apple_orange_backward",
            "check_numerical_diff", "check_dz_dx", "check_dw", "backward_graph"]
@@ -168,6 +169,8 @@ def check_apple_orange_backward(fn, *, seed=0, report=True, trials=3):
         ref, num = _reference_backward(*(c[k] for k in INPUTS), d), _numerical_backward(c, d)
         mistakes = _backward_mistakes(*(c[k] for k in INPUTS), d)
         inputs = dict(c, dout=d)
+        if report:  # 有信号不对时先画出诊断图；隐藏测试（report=False）不画
+            show_diagnosis(lambda: shop_diagnosis(c, d, out))
         for key in BACKWARD_KEYS:
             name = '返回的 dict 里的 "%s"（支付金额对 %s 的导数）' % (key, key)
             hint = diagnose(out[key], mistakes[key], default=_same_as_book(out[key], book[key]) if i else None)
@@ -183,24 +186,18 @@ def check_apple_orange_backward(fn, *, seed=0, report=True, trials=3):
 @check
 def backward_graph(fn, apple=100.0, apple_num=2, orange=150.0, orange_num=3, tax=1.1, dout=1.0):
     """画出苹果和橘子的计算图，把 fn 算出的反向值写在边上；不对的边标红，并注明应为多少。"""
-    g = Graph(output_label="支付金额")
-    leaves = {k: g.input(label, v) for k, label, v in zip(
-        INPUTS, ("苹果单价", "苹果个数", "橘子单价", "橘子个数", "消费税"), (apple, apple_num, orange, orange_num, tax))}
-    ap = g.mul(leaves["apple"], leaves["apple_num"])
-    op = g.mul(leaves["orange"], leaves["orange_num"])
-    total = g.mul(g.add(ap, op), leaves["tax"])
+    c = dict(zip(INPUTS, (apple, apple_num, orange, orange_num, tax)))
     what = "apple_orange_backward(apple, apple_num, orange, orange_num, tax, dout)"
     out = _expect_dict(call(fn, apple, apple_num, orange, orange_num, tax, dout=dout, what=what), BACKWARD_KEYS, what)
+    grads = {key: expect_number(out[key], '返回的 dict 里的 "%s"' % key) for key in BACKWARD_KEYS}
+    g = shop_graph(c, expect_number(dout, "dout"), grads)
+    if g is None:
+        fail("backward_graph 只画得了一组数：单价、个数、税率和 dout 都要是数（不能是数组）。", show=False)
     ref = _reference_backward(apple, apple_num, orange, orange_num, tax, dout)
-    edge_of = dict(leaves, apple_price=ap, orange_price=op, all_price=total.inputs[0])
     wrong = 0
-    for key in BACKWARD_KEYS:
-        value = expect_number(out[key], '返回的 dict 里的 "%s"' % key)
-        e = g.out_edges(edge_of[key])[0]
-        g.set_grad(e.src, e.dst, value)
-        if not np.isclose(value, ref[key], rtol=1e-9, atol=1e-12):
-            e.mark, e.expected, wrong = "wrong", ref[key], wrong + 1
-    g.set_output_grad(dout)
+    for e in g.edges:  # 边名 "dapple" 对应键 "apple"
+        if not np.isclose(e.grad, ref[e.name[1:]], rtol=1e-9, atol=1e-12):
+            e.mark, e.expected, wrong = "wrong", ref[e.name[1:]], wrong + 1
     g.title = "你的反向值：全部正确" if not wrong else "你的反向值：%d 条红色的边不对（绿字是应有的值）" % wrong
     return g
 
