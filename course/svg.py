@@ -18,6 +18,8 @@ ROW_H = 84  # 两行之间的距离
 R = 22  # 运算节点的半径
 FORWARD = "#1f2328"
 BACKWARD = "#d1242f"
+# 边上的数字描一圈白边，压在线上也看得清
+HALO = ' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke"'
 MARK_COLORS = {"active": "#f0a500", "wrong": "#d1242f", "ok": "#1a7f37"}
 CAPTION_H = 22  # 说明文字的行高
 FONT = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei', sans-serif"
@@ -124,14 +126,14 @@ def _edge(x1, y1, x2, y2, value, grad, mark, expected):
          '<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%s" marker-end="url(#arr)"/>'
          % (x1, y1, x2, y2, color, width)]
     if value is not None:
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s" class="forward">%s</text>'
-                 % (mx, my - 7, FORWARD, escape(_show(value))))
+        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s"%s class="forward">%s</text>'
+                 % (mx, my - 7, FORWARD, HALO, escape(_show(value))))
     if grad is not None:
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s" class="backward">%s</text>'
-                 % (mx, my + 19, BACKWARD, "← " + escape(_show(grad))))
+        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s"%s class="backward">%s</text>'
+                 % (mx, my + 19, BACKWARD, HALO, "← " + escape(_show(grad))))
     if expected is not None:
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s" class="expected">应为 %s</text>'
-                 % (mx, my + 36, MARK_COLORS["ok"], escape(_show(expected))))
+        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s"%s class="expected">应为 %s</text>'
+                 % (mx, my + 36, MARK_COLORS["ok"], HALO, escape(_show(expected))))
     s.append("</g>")
     return "".join(s)
 
