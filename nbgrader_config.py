@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parent
 c.CourseDirectory.course_id = "backprop-zh"
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.db_url = os.environ.get("COURSE_DB_URL", "sqlite:///" + str(ROOT / "gradebook.db"))
-# 这些文件可能夹带答案（jupytext 的 .md/.py 双胞胎、检查点、备份），不能进入 release/
+# 这些文件可能夹带答案（jupytext 的 .md/.py 双胞胎、检查点、备份），不能进入 release/。
+# 不能写 *.txt：收作业、评分、发反馈时 nbgrader 要保留提交里的 timestamp.txt 和 submission_secret.txt
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
-    "*.md", "*.py", "*.txt", "*.bak", "*~", ".*",
+    "*.md", "*.py", "*.bak", "*~", ".*",
 ]
 
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE_DIR", str(ROOT / "exchange"))
@@ -58,3 +59,42 @@ c.Validator.type_changed_warning = "有 {num_changed} 个单元的类型被改�
 c.Validator.changed_warning = "有 {num_changed} 个测试单元的内容被改动了！\n评分时会换回原来的测试，现在通过不代表评分时通过。\n"
 c.Validator.failed_warning = "有 {num_failed} 个单元没有通过检查！\n照现在的样子提交，你拿不到满分。\n"
 c.Validator.passed_warning = "有 {num_passed} 个单元通过了检查！\n"
+
+# --- grading sandbox and robustness (course/sandbox.py) ---
+# 只影响 `nbgrader autograde`（validate 和 JupyterLab 的内核照常）：
+# - 学生代码在 bubblewrap 沙箱里运行：无网络，看不到 source/、gradebook.db 和别人的作业，
+#   只有自己的 autograded/<学生>/<作业>/ 可写，有内存、CPU、进程数上限（course/sandbox.py）。
+#   沙箱不可用时照常评分并大声警告；COURSE_GRADING_SANDBOX=off 明确关闭，=required 则必须有沙箱。
+#   查看本机状态：python -m course sandbox-status
+# - 坏提交只影响它自己：超时、内核退出、输出泛滥、JSON 损坏、空文件、改名或缺交的 notebook，
+#   都按各自的情况计分，其余学生照常评分（course/grading_execute.py、course/grading_io.py）。
+#   每份提交的评分事件：python -m course grading-report <作业>
+c.Autograde.autograde_preprocessors = [
+    "course.grading_execute.RobustExecute",  # 代替 nbgrader.preprocessors.Execute
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.exporter_class = "course.grading_io.SafeNotebookExporter"
+c.Autograde.pre_convert_hook = "course.grading_io.expect_all_notebooks"
+c.GradingSandbox.mode = "auto"
+c.GradingSandbox.memory_mb = 4096  # RLIMIT_AS：超出时学生代码得到 MemoryError（或内核退出并被重启）
+c.GradingSandbox.cpu_seconds = 900
+c.GradingSandbox.max_processes = 256
+c.GradingSandbox.max_file_mb = 256
+c.RobustExecute.max_kernel_restarts = 3
+c.RobustExecute.max_output_bytes_per_cell = 1_000_000
+c.RobustExecute.max_output_bytes_total = 10_000_000
+c.LimitOutput.max_lines = 1000
+c.LimitOutput.max_traceback = 100
+# 反馈：学生代码在测试期间打印出来的隐藏测试也要挡住（必须排在 HideHiddenTests 之前）
+_feedback = list(c.GenerateFeedback.preprocessors) if isinstance(c.GenerateFeedback.preprocessors, list) else [
+    "nbgrader.preprocessors.GetGrades", "course.grading.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+if "course.grading_feedback.RedactHiddenOutputs" not in _feedback:
+    _at = _feedback.index("course.grading.HideHiddenTests") if "course.grading.HideHiddenTests" in _feedback else 1
+    _feedback.insert(_at, "course.grading_feedback.RedactHiddenOutputs")
+c.GenerateFeedback.preprocessors = _feedback

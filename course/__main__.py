@@ -1,0 +1,99 @@
+"""课程包的命令行工具（教师用）。
+
+    python -m course sandbox-status          评分沙箱在本机能不能用、资源上限是多少
+    python -m course grading-report [作业]    autograde 时记下的异常事件（超时、内核重启、可疑代码……）
+    python -m course grading-selftest         在临时文件夹里用真正的 nbgrader 跑一遍评分自检
+
+都在课程根目录（nbgrader_config.py 所在的文件夹）运行，或用 --course 指定。
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, "%s：错误：%s\n（用 -h 查看帮助）\n" % (self.prog, _zh(message)))
+
+
+def _zh(message):
+    for en, zh in (("the following arguments are required", "缺少参数"), ("unrecognized arguments", "不认识的参数"),
+                   ("invalid choice", "无效的子命令"), ("expected one argument", "这个选项需要一个值")):
+        message = message.replace(en, zh)
+    return message
+
+
+def _course_dir(path):
+    path = os.path.abspath(path)
+    if not os.path.isdir(path):
+        raise SystemExit("课程文件夹不存在：%s" % path)
+    return path
+
+
+def _load_config(course):
+    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+    try:
+        return PyFileConfigLoader("nbgrader_config.py", path=course).load_config()
+    except ConfigFileNotFound:
+        return None
+
+
+def cmd_sandbox_status(args):
+    from .sandbox import describe
+
+    active, text = describe(_load_config(_course_dir(args.course)))
+    print(text)
+    return 0 if active else 1
+
+
+def cmd_grading_report(args):
+    from .grading_report import collect, format_reports
+
+    course = _course_dir(args.course)
+    root = os.path.join(course, "autograded")
+    reports = collect(root, args.assignment)
+    if not reports:
+        print("没有找到评分报告（%s 下的 .grading-reports/）：先运行 nbgrader autograde。" % root)
+        return 1
+    print(format_reports(reports, show_all=args.all))
+    return 0
+
+
+def cmd_grading_selftest(args):
+    from .grading_selftest import selftest
+
+    config = os.path.join(_course_dir(args.course), "nbgrader_config.py")
+    if not os.path.exists(config):
+        raise SystemExit("找不到 %s：在课程根目录运行，或用 --course 指定。" % config)
+    with tempfile.TemporaryDirectory(prefix="course-selftest-") as tmp:
+        ok = selftest(tmp, config)
+    print("自检通过：评分沙箱有效，参考答案满分。" if ok else "自检没有通过：见上面的结果。")
+    return 0 if ok else 1
+
+
+def main(argv=None):
+    parser = _Parser(prog="python -m course", description="《计算图与误差反向传播法》课程的教师工具")
+    sub = parser.add_subparsers(dest="command", metavar="子命令")
+    sub.required = True
+    p = sub.add_parser("sandbox-status", help="评分沙箱在本机能不能用（能用时退出码 0）")
+    p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
+    p.set_defaults(func=cmd_sandbox_status)
+    p = sub.add_parser("grading-report", help="列出 autograde 记下的异常事件")
+    p.add_argument("assignment", nargs="?", help="只看这份作业（默认全部）")
+    p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
+    p.add_argument("--all", action="store_true", help="没有事件的提交也列出来")
+    p.set_defaults(func=cmd_grading_report)
+    p = sub.add_parser("grading-selftest", help="用一份小作业和一份越权提交，实际跑一遍 nbgrader 评分")
+    p.add_argument("--course", default=".", help="课程根目录（用其中的 nbgrader_config.py）")
+    p.set_defaults(func=cmd_grading_selftest)
+    for action in sub.choices.values():
+        action.error = _Parser.error.__get__(action)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

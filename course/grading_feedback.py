@@ -1,0 +1,75 @@
+"""生成反馈时，挡住学生代码在测试期间“打印”出来的隐藏测试。
+
+学生的函数在测试单元里被调用时，可以读到整个单元的源码（linecache、inspect），再把它打印出来；
+course.grading.HideHiddenTests 只删源码和 traceback，管不到这些输出。RedactHiddenOutputs
+（排在 HideHiddenTests 之前）在含隐藏测试的测试单元里：
+
+- 去掉 course.checks.guard.restore() 打下的标记之后的全部输出（错误除外：它说明为什么不得分）；
+- 把其余输出、错误信息里出现的隐藏测试代码行换成“（隐藏）”；错误信息截短。
+"""
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Integer, Unicode
+
+from .checks.guard import HIDDEN_MARK_MIME
+
+__all__ = ["RedactHiddenOutputs"]
+
+REDACTED = "（隐藏）"
+
+
+class RedactHiddenOutputs(NbGraderPreprocessor):
+    begin = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end = Unicode("END HIDDEN TESTS").tag(config=True)
+    min_chars = Integer(6, help="短于这个长度的隐藏代码行不做替换（太短会误伤正常输出）").tag(config=True)
+    max_error_chars = Integer(1500).tag(config=True)
+    notice = Unicode("（隐藏测试运行期间的输出不在反馈中显示）\n").tag(config=True)
+
+    def _hidden_lines(self, source):
+        lines, inside = [], False
+        for line in source.split("\n"):
+            if self.begin in line:
+                inside = True
+            elif self.end in line:
+                inside = False
+            elif inside and len(line.strip()) >= self.min_chars:
+                lines.append(line.strip())
+        return sorted(set(lines), key=len, reverse=True)
+
+    def _redact(self, text, hidden):
+        if isinstance(text, list):
+            return [self._redact(t, hidden) for t in text]
+        if not isinstance(text, str):
+            return text
+        for line in hidden:
+            if line in text:
+                text = text.replace(line, REDACTED)
+        return text
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not utils.is_grade(cell) or self.begin not in cell.source:
+            return cell, resources
+        hidden = self._hidden_lines(cell.source)
+        kept, after_mark, removed = [], False, 0
+        for out in cell.get("outputs", []):
+            data = out.get("data") or {}
+            if HIDDEN_MARK_MIME in data:
+                after_mark = True
+                continue
+            if after_mark and out.get("output_type") != "error":
+                removed += 1
+                continue
+            if out.get("output_type") == "stream":
+                out["text"] = self._redact(out.get("text", ""), hidden)
+            elif out.get("output_type") == "error":
+                out["evalue"] = self._redact(str(out.get("evalue", "")), hidden)[: self.max_error_chars]
+                out["traceback"] = [self._redact(x, hidden)[: self.max_error_chars] for x in out.get("traceback", [])]
+            else:
+                for mime in list(data):
+                    data[mime] = self._redact(data[mime], hidden)
+            kept.append(out)
+        if removed:
+            kept.append(NotebookNode(output_type="stream", name="stdout", text=self.notice))
+        cell.outputs = kept
+        return cell, resources

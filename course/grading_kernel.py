@@ -1,0 +1,135 @@
+"""评分内核的 KernelManager：资源上限（LimitedKernelManager）和 bubblewrap 沙箱（SandboxedKernelManager）。
+
+两者都只由 course.grading_execute.RobustExecute 在 `nbgrader autograde` 时创建，沙箱的规则见 course/sandbox.py。
+
+沙箱里的内核没有网络，所以内核和评分进程之间改用 Unix 套接字（transport = "ipc"），
+套接字和连接文件放在每个内核私有的临时文件夹里（连接文件只读挂载，学生代码改不了重启时用的连接信息）。
+中断内核改用 interrupt_request 消息：给 bwrap 发 SIGINT 会直接结束整个沙箱。
+"""
+import functools
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Instance, List, Unicode
+
+from . import sandbox
+
+__all__ = ["LimitedKernelManager", "SandboxedKernelManager"]
+
+
+class LimitedKernelManager(AsyncKernelManager):
+    """照常启动内核，只是先设好 rlimit（内存、CPU 时间、文件大小、不写 core）。"""
+
+    sandbox_config = Instance(sandbox.GradingSandbox, allow_none=True)
+
+    def _limits(self):
+        cfg = self.sandbox_config or sandbox.GradingSandbox(config=self.config)
+        return cfg.limits(sandboxed=False)
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        if os.name == "posix":
+            kernel_cmd = sandbox.limiter_argv(kernel_cmd, self._limits())
+        self.log.debug("评分内核命令：%s", kernel_cmd)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """在 bubblewrap 沙箱里启动内核。workdir 之外的课程文件一概看不到。"""
+
+    sandbox_config = Instance(sandbox.GradingSandbox, allow_none=True)
+    status = Instance(sandbox.SandboxStatus, allow_none=True)
+    workdir = Unicode("", help="唯一可写的目录（autograded/<学生>/<作业>）")
+    hidden_paths = List(Unicode(), help="沙箱里必须看不到的路径")
+    strict_paths = List(Unicode(), help="里面除工作目录外什么都不挂载的文件夹（source/、submitted/……）")
+    private_dir = Unicode("")
+
+    def _prepare_private_dir(self):
+        if self.private_dir:
+            return
+        base = tempfile.gettempdir()
+        if len(base) > 40:  # Unix 套接字路径最长约 107 个字符
+            base = "/tmp"
+        self.private_dir = tempfile.mkdtemp(prefix="cgk-", dir=base)
+        for sub in ("conn", "ipc", "mpl"):
+            os.mkdir(os.path.join(self.private_dir, sub), 0o700)
+        self.transport = "ipc"
+        self.ip = os.path.join(self.private_dir, "ipc", "k")
+        self.connection_file = os.path.join(self.private_dir, "conn", "kernel.json")
+
+    async def _async_pre_start_kernel(self, **kw):
+        self._prepare_private_dir()
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        cfg = self.sandbox_config or sandbox.GradingSandbox(config=self.config)
+        status = self.status or sandbox.probe(cfg.bwrap)
+        env = dict(kw.get("env") or os.environ)
+        exe = kernel_cmd[0] if os.path.isabs(kernel_cmd[0]) else (shutil.which(kernel_cmd[0]) or kernel_cmd[0])
+        python_dirs, course_dirs = sandbox.python_paths(exe, env.get("PYTHONPATH", ""))
+        _copy_font_cache(exe, os.path.join(self.private_dir, "mpl"))
+        workdir = self.workdir or kw.get("cwd") or ""
+        extra = list(cfg.extra_ro_paths)
+        mnist = env.get("COURSE_MNIST_DIR") or os.path.expanduser("~/.cache/course-mnist")
+        if os.path.isdir(mnist):  # 本地的 MNIST 文件（course/data.py）只读给内核
+            env["COURSE_MNIST_DIR"] = os.path.realpath(mnist)
+            extra.append(env["COURSE_MNIST_DIR"])
+        argv = sandbox.build_bwrap_argv(
+            [exe] + list(kernel_cmd[1:]), env=env, workdir=os.path.abspath(workdir) if workdir else "",
+            private_dir=self.private_dir, hidden=self.hidden_paths, status=status,
+            limits=cfg.limits(sandboxed=True), python_dirs=python_dirs, course_dirs=course_dirs,
+            extra_ro=extra, tmpfs_mb=cfg.tmpfs_mb, strict=self.strict_paths,
+        )
+        kw["env"] = {"PATH": env.get("PATH", "/usr/bin:/bin"), "LANG": env.get("LANG", "C.UTF-8")}
+        self.log.debug("沙箱内核命令：%s", argv)
+        await super()._async_launch_kernel(argv, **kw)
+
+    async def _async_interrupt_kernel(self):
+        # 发 SIGINT 给 bwrap 会结束整个沙箱；改由内核自己的控制线程给自己发 SIGINT
+        if self.has_kernel:
+            msg = self.session.msg("interrupt_request", content={})
+            self._connect_control_socket()
+            self.session.send(self._control_socket, msg)
+        else:
+            await super()._async_interrupt_kernel()
+
+    interrupt_kernel = _async_interrupt_kernel
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and self.private_dir:
+            shutil.rmtree(self.private_dir, ignore_errors=True)
+            self.private_dir = ""
+
+    cleanup_resources = _async_cleanup_resources
+
+
+def _font_caches():
+    home = os.path.expanduser("~")
+    candidates = [os.environ.get("MPLCONFIGDIR", ""),
+                  os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.join(home, ".cache")), "matplotlib")]
+    return [p for d in candidates if d for p in glob.glob(os.path.join(d, "fontlist-*.json"))]
+
+
+@functools.lru_cache(maxsize=None)
+def _ensure_font_cache(python):
+    """还没有 matplotlib 字体缓存时，在沙箱外建一次（只做一次）。"""
+    if not _font_caches():
+        try:
+            subprocess.run([python, "-c", "import matplotlib.font_manager"], capture_output=True, timeout=300)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return tuple(_font_caches())
+
+
+def _copy_font_cache(python, dest):
+    """把教师的 matplotlib 字体缓存复制给沙箱：否则每个内核都要重建缓存，
+    而重建时 matplotlib 往 stderr 写的提示会让正好在导入 pyplot 的测试单元得 0 分。"""
+    for path in _ensure_font_cache(python):
+        try:
+            shutil.copy(path, dest)
+        except OSError:
+            pass
