@@ -10,6 +10,7 @@ NOTEBOOKS = source_notebooks()
 IDS = [str(p.relative_to(SOURCE)) for p in NOTEBOOKS]
 MARKERS = ["BEGIN SOLUTION", "END SOLUTION"]
 HIDDEN = ["BEGIN HIDDEN TESTS", "END HIDDEN TESTS"]
+GUARD = "from course.checks.guard import restore as _restore; _restore()"
 
 
 def nbmeta(cell):
@@ -84,7 +85,11 @@ def test_exercise_cells_follow_the_template(path):
             assert first.startswith('"""'), "测试单元 %s 应以一行说明开头" % meta["grade_id"]
             hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1:]
             for block in hidden:
-                assert "print(" not in block.split("### END HIDDEN TESTS")[0], "隐藏测试不应打印"
+                body = block.split("### END HIDDEN TESTS")[0]
+                assert "print(" not in body, "隐藏测试不应打印"
+                # 先复原学生可能改动过的 numpy、检查函数等（course/checks/guard.py），再测试
+                first = body.strip().splitlines()[0].strip()
+                assert first == GUARD, "%s 的隐藏测试第一行应是：%s" % (meta["grade_id"], GUARD)
     assert solutions >= 2, "每课至少有两个练习"
     # 每个解答单元后面（可以隔着几个解答单元）都要有带隐藏测试的测试单元
     pending = []
