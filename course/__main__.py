@@ -3,6 +3,7 @@
     python -m course sandbox-status          评分沙箱在本机能不能用、资源上限是多少
     python -m course grading-report [作业]    autograde 时记下的异常事件（超时、内核重启、可疑代码……）
     python -m course grading-selftest         在临时文件夹里用真正的 nbgrader 跑一遍评分自检
+    python -m course grade-demo               演示班级：在工作副本里走完 nbgrader 的整个流程（course/demo）
 
 都在课程根目录（nbgrader_config.py 所在的文件夹）运行，或用 --course 指定。
 """
@@ -89,6 +90,10 @@ def main(argv=None):
     p = sub.add_parser("grading-selftest", help="用一份小作业和一份越权提交，实际跑一遍 nbgrader 评分")
     p.add_argument("--course", default=".", help="课程根目录（用其中的 nbgrader_config.py）")
     p.set_defaults(func=cmd_grading_selftest)
+    p = sub.add_parser("grade-demo", help="演示班级：生成、发布、提交、收集、并行评分、反馈、导出成绩、写报告")
+    from .demo import cli as _demo_cli
+    _demo_cli.add_arguments(p)
+    p.set_defaults(func=_demo_cli.run)
     for action in sub.choices.values():
         action.error = _Parser.error.__get__(action)
     args = parser.parse_args(argv)

@@ -1,0 +1,236 @@
+"""演示班级：`python -m course grade-demo` 在临时文件夹里走完 nbgrader 的整个流程，
+十二名学生、六份作业，每人每份作业的分数都与下面逐条写明的预期相同。
+
+预期是按“这名学生的代码应当通过哪些测试单元”推出来的（每条都写了原因），总分由 source/ 里
+各测试单元的分值算出，不是把评分结果抄下来。
+"""
+import csv
+import hashlib
+import os
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT, SOURCE
+
+ALL = "ALL"  # 所有测试单元都不得分
+LESSONS = ("01", "02", "03", "04", "05", "06")
+NONE = frozenset()
+
+# 学生 -> {课: 不得分的测试单元}；没有列出的课是缺交
+EXPECTED = {
+    "zhao_lei": {k: NONE for k in LESSONS},  # 参考答案
+    "qian_fang": {k: NONE for k in LESSONS},  # 另一种写法（course/demo/styles.py），同样全对
+    "sun_li": {  # 部分完成（course/demo/mistakes.py 的 PARTIAL）
+        "01": {"test_apple_orange_backward_book", "test_apple_orange_backward_general",  # 没写反向传播
+               "test_dw"},  # dw_dx、dw_dy 没写（dz_dx 写了）
+        "02": {"test_add_layer_forward", "test_add_layer_backward"},  # AddLayer 没写；连线的测试用课程自带的层
+        "03": {"test_sigmoid_backward", "test_sigmoid_steps"},  # 只写了 Sigmoid.forward
+        "04": {"test_affine_backward_dx", "test_affine_backward_dw", "test_affine_backward_db",
+               "test_affine_nd_input",  # 多维输入的测试也要调用 backward
+               "test_softmax_with_loss_forward", "test_softmax_with_loss_backward"},
+        "05": {"test_two_layer_net_gradient", "test_fixed_network"},
+        "06": {"test_value_pow_exp", "test_value_tanh_relu", "test_zero_grad",
+               "test_sigmoid_vs_layer",  # sigmoid 没写
+               "test_neuron",  # neuron 没写（它还要用 tanh）
+               "test_engine_random_graphs"},  # 随机计算图用到 ** exp tanh relu
+        # 只用 + 和 * 的 backward、分叉、重复使用的节点、买苹果和橘子都通过
+    },
+    "li_wei": {  # 常见错误（一），每课一个
+        "01": {"test_apple_orange_backward_general"},  # 忘了乘 dout：书上的数字（dout = 1）照样对
+        "02": {"test_mul_layer_backward"},  # 乘法层没翻转；正向和用课程自带层的连线测试都对
+        "03": {"test_relu_backward"},  # backward 改了调用者的 dout
+        "04": {"test_affine_backward_db"},  # db 没有求和；dx、dW 和多维输入都对
+        "05": {"test_two_layer_net_gradient"},  # 没先做正向传播
+        "06": {"test_value_add_mul_backward",  # 检查梯度要累加
+               "test_backward_topological_order", "test_fork_accumulation", "test_reused_nodes",  # 分叉处被覆盖
+               "test_zero_grad",  # 这个检查先确认两次 backward 会累加
+               "test_engine_random_graphs"},
+        # 正向、** exp tanh relu（用的是 +=）、没有分叉的购物图、sigmoid、神经元都对
+    },
+    "zhou_jie": {  # 常见错误（二），每课一个
+        "01": {"test_numerical_diff"},  # 前向差分
+        "02": {"test_apple_orange_backward"},  # 共用一个乘法层：正向对，反向用的是橘子的输入
+        "03": {"test_sigmoid_backward"},  # 少乘了 y
+        "04": {"test_softmax_with_loss_backward"},  # 没有除以批大小（书上的例子 N = 1 看不出来）
+        "05": {"test_sgd_step"},  # 不是原地更新
+        "06": {"test_backward_topological_order",  # 一层层处理：迟到的分叉算错
+               "test_reused_nodes", "test_engine_random_graphs"},
+        # 只在叶子处汇合的分叉（a + a、a*a*a、(a + b)(a + 1)）一层层处理也是对的：test_fork_accumulation 通过
+    },
+    "wu_min": {k: ALL for k in LESSONS},  # 原样交回学生版
+    "zheng_hao": {
+        "01": {"test_buy_apple", "test_buy_apple_orange"},  # 定义之前就调用：两个函数都没有定义
+        "02": NONE,  # 异常在类定义之后：类已经定义好了
+    },
+    "wang_qiang": {
+        "01": {"test_dz_dx", "test_dw"},  # 死循环被中断，同一单元里后面的三个函数没有定义
+        "03": NONE,
+    },
+    "feng_yu": {  # 篡改的检查函数在每个测试单元之前被复原
+        "02": {"test_mul_layer_backward"},
+        "04": {"test_cross_entropy_onehot", "test_cross_entropy_labels",  # 没有除以批大小
+               "test_softmax_with_loss_forward"},  # 损失用的是这个交叉熵；backward 不用损失的值
+    },
+    "chen_jing": {
+        "01": NONE,  # 删掉的测试单元被补回，复制出来的只算一次
+        "02": {"test_add_layer_backward"},  # 改成 pass 的测试被换回原样；test_mul_layer_forward 照样通过
+    },
+    "chu_yun": {"01": NONE, "03": ALL},  # 03 的文件不是有效的 JSON：按缺交处理
+    "wei_ning": {"02": ALL, "04": NONE},  # 02 改了文件名：应交的 notebook 没有交
+}
+
+
+def assignments():
+    return {p.name.split("-", 1)[0]: p.name for p in sorted(SOURCE.iterdir()) if p.is_dir()}
+
+
+def points(lesson):
+    """{grade_id: 分值}，从 source/ 读出。"""
+    (path,) = (SOURCE / assignments()[lesson]).glob("*.ipynb")
+    nb = nbformat.read(str(path), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def failing(student, lesson):
+    """这名学生在这一课不得分的测试单元（None 表示缺交）。"""
+    plan = EXPECTED[student]
+    if lesson not in plan:
+        return None
+    pts = points(lesson)
+    return set(pts) if plan[lesson] == ALL else set(plan[lesson])
+
+
+def expected_total(student, lesson):
+    fails = failing(student, lesson)
+    if fails is None:
+        return None
+    pts = points(lesson)
+    unknown = fails - set(pts)
+    assert not unknown, "预期里写了课程中没有的测试单元：%s" % sorted(unknown)
+    return sum(v for k, v in pts.items() if k not in fails)
+
+
+def run_demo(out, *args, timeout=1800):
+    env = dict(os.environ, LANG="C.UTF-8", PYTHONUNBUFFERED="1")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.pop("COURSE_DB_URL", None)
+    env.pop("COURSE_EXCHANGE_DIR", None)
+    return subprocess.run([sys.executable, "-m", "course", "grade-demo", "--out", str(out), *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    before = {p: _digest(ROOT / p) for p in ("gradebook.db",)}
+    dirs = {p: (ROOT / p).exists() for p in ("submitted", "exchange", "autograded/.grading-reports")}
+    proc = run_demo(out, "--jobs", "2", "--timeout", "30")
+    from course.demo.pipeline import read_scores
+
+    scores = read_scores("sqlite:///%s" % (out / "course" / "gradebook.db"))
+    return {"out": out, "proc": proc, "scores": scores, "before": before, "dirs": dirs}
+
+
+def test_the_whole_cycle_succeeds_and_shows_progress(demo):
+    proc = demo["proc"]
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    for step in range(1, 11):
+        assert "[%d/10]" % step in proc.stdout
+    for sid in EXPECTED:  # 提交时一行、评分时一行
+        assert len(re.findall(r"\] %s\s" % sid, proc.stdout)) == 2, sid
+    assert "成绩库一致" in proc.stdout
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_each_student_gets_exactly_the_expected_scores(demo, student):
+    for lesson, assignment in assignments().items():
+        entry = demo["scores"][assignment]
+        want = expected_total(student, lesson)
+        if want is None:
+            assert student not in entry["scores"], "%s 没交 %s，却有分数" % (student, assignment)
+            continue
+        got_fail = {gid for gid, s in entry["cell_scores"][student].items() if s < dict(entry["cells"])[gid]}
+        assert got_fail == failing(student, lesson), (student, assignment)
+        assert entry["scores"][student] == want, (student, assignment)
+
+
+def test_grades_csv_has_every_student_and_assignment(demo):
+    with open(demo["out"] / "grades.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    got = {(r["assignment"], r["student_id"]): float(r["score"]) for r in rows}
+    for student in EXPECTED:
+        for lesson, assignment in assignments().items():
+            want = expected_total(student, lesson)
+            assert got[(assignment, student)] == (0.0 if want is None else want), (student, assignment)
+    names = {r["student_id"]: r["last_name"] + r["first_name"] for r in rows}
+    assert names["zhao_lei"] == "赵磊" and names["wei_ning"] == "卫宁"
+
+
+def test_report_explains_the_class(demo):
+    folder = demo["out"] / "report"
+    md = (folder / "report.md").read_text(encoding="utf-8")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<table>" in page and "演示班级评分报告" in page
+    for assignment in assignments().values():
+        png = folder / ("scores-%s.png" % assignment)
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "(scores-%s.png)" % assignment in md
+    problems = md.split("## 评分时出了问题的提交", 1)[1].split("## 缺交", 1)[0]
+    assert re.search(r"wang_qiang \| 01-graph-chain-rule \| 单元超时", problems)
+    assert re.search(r"chu_yun \| 03-activation-layers \| 无法读取.*不是有效的 notebook", problems)
+    assert re.search(r"wei_ning \| 02-simple-layers \| 无法读取.*simple_layers-Copy1\.ipynb", problems)
+    assert re.search(r"feng_yu \| 02-simple-layers \| 可疑代码", problems)
+    assert "zhao_lei" not in problems and "qian_fang" not in problems
+    missing = md.split("## 缺交", 1)[1]
+    assert re.search(r"02-simple-layers：[^\n]*wang_qiang", missing)
+    # 通过率：test_mul_layer_backward 在 02 只有交了的 10 人里的 6 人通过（李伟、冯宇没翻转，吴敏、卫宁 0 分）
+    assert "| test_mul_layer_backward | 2 | 6/10 | 60% |" in md
+
+
+def test_students_got_their_feedback(demo):
+    for student, plan in EXPECTED.items():
+        for lesson in plan:
+            assignment = assignments()[lesson]
+            pages = list((demo["out"] / "students" / student / "backprop-zh" / assignment / "feedback").glob("*/*.html"))
+            # 改了文件名的 notebook 拿不到反馈：nbgrader 按提交的文件找反馈
+            assert len(pages) == (0 if (student, lesson) == ("wei_ning", "02") else 1), (student, assignment)
+
+
+def test_the_course_folder_itself_is_untouched(demo):
+    assert {p: _digest(ROOT / p) for p in demo["before"]} == demo["before"]
+    assert {p: (ROOT / p).exists() for p in demo["dirs"]} == demo["dirs"]
+
+
+def test_default_output_folder_is_ignored_by_git():
+    proc = subprocess.run(["git", "check-ignore", "-q", "demo-run/report.html"], cwd=ROOT)
+    if proc.returncode == 128:
+        pytest.skip("不是 git 仓库")
+    assert proc.returncode == 0, "demo-run/ 应当写进 .gitignore"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--students", "0"], "正整数"),
+    (["--students", "nobody"], "没有学生"),
+    (["--jobs", "x"], "正整数"),
+    (["--assignments", "99"], "没有作业"),
+])
+def test_bad_arguments_get_a_clear_message(tmp_path, args, message):
+    proc = run_demo(tmp_path / "out", *args, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_refuses_to_overwrite_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "mine.txt").write_text("别删我", encoding="utf-8")
+    proc = run_demo(tmp_path, timeout=120)
+    assert proc.returncode == 2 and "不是上一次演示留下的" in proc.stderr
+    assert (tmp_path / "mine.txt").exists()
