@@ -215,6 +215,13 @@ def sandbox_probe_code(root, other_student, port, grader_pid):
         "_try('network', lambda: _s.create_connection(('127.0.0.1', %d), timeout=3).close())\n"
         "_try('signal_grader', lambda: _os.kill(%d, 0))\n"
         "_try('env_secret', lambda: _os.environ['COURSE_SELFTEST_SECRET'])\n"
+        # 课程包若从仓库里可编辑安装（或仓库在 PYTHONPATH 上），仓库自己的 source/ 就在包的旁边
+        "import course as _c\n"
+        "def _repo_source():\n"
+        "    _d = _os.path.join(_os.path.dirname(_os.path.dirname(_os.path.abspath(_c.__file__))), 'source')\n"
+        "    if not _os.listdir(_d):\n"
+        "        raise FileNotFoundError('empty')\n"
+        "_try('read_repo_source', _repo_source)\n"
         "_try('write_own', lambda: open('own.txt', 'w').write('ok'))\n"
         "print('SANDBOX_RESULT ' + _j.dumps(_res, sort_keys=True))\n"
     ) % (json.dumps(paths), port, grader_pid)

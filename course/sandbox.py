@@ -257,6 +257,10 @@ def sandbox_env(env, private_dir):
     return out
 
 
+# 一个课程文件夹里学生不该看到的东西（nbgrader 的默认布局）
+COURSE_PRIVATE = ("source", "submitted", "autograded", "feedback", "gradebook.db", "nbgrader_config.py")
+
+
 def _inside(path, parent):
     """path 等于 parent 或在 parent 里面。"""
     return path == parent or path.startswith(parent.rstrip("/") + "/")
@@ -303,6 +307,11 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
             ro.append(d)
     for d in ro:
         add(d, "--ro-bind", d, d)
+        # 只读挂进来的目录本身若是一个课程文件夹（例如仓库根目录在 PYTHONPATH 上，而课程工作副本
+        # 放在仓库里面），它的答案、成绩库和学生作业同样盖住
+        if os.path.isfile(os.path.join(d, "nbgrader_config.py")):
+            hidden += [p for p in (os.path.join(d, n) for n in COURSE_PRIVATE)
+                       if os.path.lexists(p) and p not in hidden]
     bound = [d for d, _ in ops if d not in ("/proc", "/dev", "/dev/shm", "/tmp", "/tmp/home")]
     readonly = ["/", "/dev"]
     for h in hidden:

@@ -61,7 +61,11 @@ def course(tmp_path_factory):
     }
     before = {k: _digest(p) for k, p in watched.items()}
     db_size = os.path.getsize(os.path.join(root, "gradebook.db"))
-    proc = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, env=_env(COURSE_SELFTEST_SECRET=SECRET))
+    # 仓库本身放在 PYTHONPATH 上：就像课程工作副本放在仓库里面（grade-demo 的 demo-run/）时那样，
+    # 仓库根目录会作为 Python 路径只读挂进沙箱，而它里面也有 source/（答案）
+    assert (ROOT / "source").is_dir() and (ROOT / "nbgrader_config.py").is_file()
+    proc = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT,
+                            env=_env(COURSE_SELFTEST_SECRET=SECRET, PYTHONPATH=str(ROOT)))
     accepted = []
     try:
         while True:
@@ -90,6 +94,7 @@ def test_autograde_ran_in_the_sandbox(course):
 @pytest.mark.parametrize("attempt", [
     "read_source", "list_source", "read_release", "read_gradebook", "write_gradebook", "delete_gradebook",
     "delete_other", "read_other_graded", "write_outside", "network", "signal_grader", "env_secret",
+    "read_repo_source",
 ])
 def test_every_hostile_attempt_fails_inside_the_notebook(course, attempt):
     assert course["result"] is not None, "越权提交没有打印结果：\n" + course["log"][-3000:]
@@ -274,6 +279,25 @@ def test_bwrap_command_isolates_everything_it_should(tmp_path):
         i = next(i for i in range(len(argv) - 1) if argv[i:i + 2] == ["--tmpfs", target])
         assert argv[i - 2:i] == ["--size", str(256 * 2 ** 20)]
     assert argv[argv.index("--chdir") + 1] == str(course / "autograded" / "alice" / "ps1")
+
+
+def test_a_course_folder_mounted_as_a_python_path_has_its_private_parts_covered(tmp_path):
+    """课程工作副本放在仓库里面、仓库根目录又在 PYTHONPATH 上：仓库的 source/ 等也要盖住。"""
+    repo = tmp_path / "repo"
+    for d in ("source/ps1", "course", "demo-run"):
+        (repo / d).mkdir(parents=True)
+    for f in ("nbgrader_config.py", "gradebook.db"):
+        (repo / f).write_text("")
+    plain = tmp_path / "lib"  # 没有 nbgrader_config.py 的目录照常挂载，里面的 source/ 不当作答案
+    (plain / "source").mkdir(parents=True)
+    argv, course = _argv(tmp_path, python_dirs=[str(repo), str(plain)], course_dirs=[str(repo / "course")])
+    order = [(opt, dest) for opt, dest, _ in _mounts(argv)]
+    assert ("--ro-bind", str(repo)) in order and ("--ro-bind", str(plain)) in order
+    assert order.index(("--ro-bind", str(repo))) < order.index(("--tmpfs", str(repo / "source")))
+    assert ("--remount-ro", str(repo / "source")) in order
+    for f in ("nbgrader_config.py", "gradebook.db"):
+        assert ("--ro-bind", str(repo / f)) in order and argv[argv.index(str(repo / f)) - 1] == "/dev/null"
+    assert ("--tmpfs", str(repo / "demo-run")) not in order and ("--tmpfs", str(plain / "source")) not in order
 
 
 def test_bwrap_command_passes_only_whitelisted_env_vars(tmp_path):
