@@ -223,14 +223,24 @@ def test_default_output_folder_is_ignored_by_git():
     (["--jobs", "x"], "正整数"),
     (["--assignments", "99"], "没有作业"),
 ])
-def test_bad_arguments_get_a_clear_message(tmp_path, args, message):
-    proc = run_demo(tmp_path / "out", *args, timeout=120)
-    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
+def test_bad_arguments_get_a_clear_message(tmp_path, capsys, args, message):
+    assert _main_in_process(tmp_path / "out", *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err[-2000:]
+    assert not (tmp_path / "out").exists()
 
 
-def test_refuses_to_overwrite_a_folder_it_did_not_make(tmp_path):
+def test_refuses_to_overwrite_a_folder_it_did_not_make(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("别删我", encoding="utf-8")
-    proc = run_demo(tmp_path, timeout=120)
-    assert proc.returncode == 2 and "不是上一次演示留下的" in proc.stderr
-    assert (tmp_path / "mine.txt").exists()
+    assert _main_in_process(tmp_path) == 2
+    assert "不是上一次演示留下的" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+
+
+def _main_in_process(out, *args):
+    from course.__main__ import main
+
+    try:
+        return main(["grade-demo", "--course", str(ROOT), "--out", str(out), *args])
+    except SystemExit as exc:  # argparse 发现参数不对时
+        return exc.code

@@ -11,7 +11,6 @@
 4. 下限：同样的学生、同样的作业，但每份 notebook 只有一行答案和一行测试，同样串行、并行各评一次：
    这是 nbgrader 本身、启动内核和沙箱、读写成绩库的固定开销，课程内容再精简也省不掉。
 """
-import argparse
 import os
 import shutil
 import sys
@@ -78,7 +77,7 @@ def grade_parallel(course, jobs, logs):
     return time.perf_counter() - start, all(r.returncode == 0 for r in results)
 
 
-def floor_course(like, dest, logs, jobs):
+def floor_course(like, dest, logs):
     """和课程文件夹 like 一样的学生和作业，但每份 notebook 只有一行答案、一行测试（1 分）。"""
     os.makedirs(dest)
     shutil.copy(os.path.join(like, "nbgrader_config.py"), dest)
@@ -97,8 +96,8 @@ def floor_course(like, dest, logs, jobs):
             cell["id"] = "cell-%d" % i
         os.makedirs(os.path.join(dest, "source", a))
         nbformat.write(nb, os.path.join(dest, "source", a, "trivial.ipynb"))
-    tasks = [Task("generate_assignment %s" % a, nbgrader_argv("generate_assignment", a)) for a in assignments]
-    results = run_tasks(tasks, cwd=dest, env=_env(dest), jobs=jobs, log_dir=logs, first_alone=True)
+    tasks = [Task("generate_assignment", nbgrader_argv("generate_assignment", "*"))]
+    results = run_tasks(tasks, cwd=dest, env=_env(dest), jobs=1, log_dir=logs)
     if any(r.returncode for r in results):
         raise RuntimeError("下限课程的 generate_assignment 失败：%s" % results[0].tail())
     for sid in student_folders(os.path.join(like, "submitted")):
@@ -165,7 +164,7 @@ def main(argv=None):
         problems = dbsafe.consistency_problems(db, COURSE_ID, expected)
         same = None if serial is None else _same_scores("sqlite:///" + os.path.join(serial_dir, "gradebook.db"), db)
         if not args.skip_floor:
-            floor_dir = floor_course(pipe.work, os.path.join(out, "floor-serial"), os.path.join(logs, "floor"), args.jobs)
+            floor_dir = floor_course(pipe.work, os.path.join(out, "floor-serial"), os.path.join(logs, "floor"))
             floor_par_dir = _copy(floor_dir, os.path.join(out, "floor-parallel"))
             measure("下限，串行：同样多的一行 notebook", lambda d: grade_serial(d, os.path.join(logs, "floor-serial")),
                     floor_dir)

@@ -7,7 +7,8 @@
 （只有一名学生时是 --student 学号）。同一名学生的所有作业都在同一个进程里评，每个进程的启动
 开销（导入 nbgrader 要三四秒）分摊到一批学生上；J 个进程同时运行，每个进程同一时刻只运行一个内核。
 分批时先估计每名学生的工作量（交了几份 notebook），从多到少依次放进当前最轻的一批；
-批数至少是进程数的三倍（最后一批结束时，其余进程不会空等太久），每批至多 8 人。
+一般分成进程数三倍的批数（最后一批结束时，其余进程不会空等太久），班级很小时少分几批（每批至少
+四份 notebook，省下进程的启动时间），每批至多 8 人。
 
 这些进程都经由 course.demo.nbgrader_cli 启动，它就是 nbgrader，只是 sqlite 成绩库上的事务
 都先拿写锁（见 course.demo.dbsafe），几个进程同时写成绩库也不会出错。
@@ -97,14 +98,18 @@ def run_tasks(tasks, *, cwd, env, jobs, log_dir, first_alone=False, on_done=None
     return results
 
 
-def plan_batches(costs, jobs, per_job=3, max_size=8):
+def plan_batches(costs, jobs, per_job=3, max_size=8, min_cost=4):
     """costs：{学号: 工作量}。返回若干批学号（每批按学号排序），工作量尽量均匀。
 
-    至少 jobs * per_job 批（最后一批结束时别的进程不会空等太久），每批至多 max_size 人（进度不会隔太久才更新一次）。
+    一般分成 jobs * per_job 批：最后一批结束时别的进程不会空等太久；但每批的工作量至少是 min_cost
+    （一个进程启动要三四秒，差不多是评一份 notebook 的时间），批数也不少于 jobs；
+    每批至多 max_size 人，进度不会隔太久才更新一次。
     """
     if not costs:
         return []
-    n_batches = min(len(costs), max(1, jobs * per_job, -(-len(costs) // max_size)))
+    total = sum(max(c, 0.1) for c in costs.values())
+    wanted = min(jobs * per_job, max(jobs, int(-(-total // min_cost))))
+    n_batches = min(len(costs), max(1, wanted, -(-len(costs) // max_size)))
     loads = [[0.0, []] for _ in range(n_batches)]
     for sid in sorted(costs, key=lambda s: (-costs[s], s)):
         lightest = min((b for b in loads if len(b[1]) < max_size), key=lambda b: (b[0], len(b[1])))
@@ -129,13 +134,13 @@ def student_folders(folder):
     return sorted(d for d in os.listdir(folder) if not d.startswith(".") and os.path.isdir(os.path.join(folder, d)))
 
 
-def batch_tasks(course, command, jobs, folder="submitted"):
-    """course/folder 下全部学生分批、每批一条 `nbgrader command "*" …` 的任务。"""
+def batch_tasks(course, command, jobs, folder="submitted", **plan):
+    """course/folder 下全部学生分批、每批一条 `nbgrader command "*" …` 的任务（plan 传给 plan_batches）。"""
     root = os.path.join(course, folder)
     everyone = student_folders(root)
     costs = {s: len(student_folders(os.path.join(root, s))) for s in everyone}
     return [Task("%s %s" % (command, ",".join(b)), nbgrader_argv(command, "*", *batch_args(b, everyone)),
-                 students=tuple(b)) for b in plan_batches(costs, jobs)]
+                 students=tuple(b)) for b in plan_batches(costs, jobs, **plan)]
 
 
 def default_jobs():

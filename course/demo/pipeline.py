@@ -72,7 +72,6 @@ class Pipeline:
         self.logs = os.path.join(self.out, "logs")
         self.db_url = db_url or "sqlite:///" + os.path.join(self.work, "gradebook.db")
         self.env = nbgrader_env({"COURSE_DB_URL": self.db_url, "COURSE_EXCHANGE_DIR": self.exchange})
-        dbsafe.install()  # 本进程读成绩库（显示进度、写报告）时也与评分进程串行
         self.assignments = self._assignments(assignments)
         self.steps, self.failures, self.problems = [], [], []
         self.submitted = {}  # {作业: {学号}}
@@ -155,10 +154,6 @@ class Pipeline:
         return run_tasks(tasks, cwd=self.work, env=self.env, jobs=jobs or self.jobs,
                          log_dir=os.path.join(self.logs, step), first_alone=first_alone, on_done=done)
 
-    def _per_assignment(self, step, command, *extra, first_alone=False, jobs=None):
-        tasks = [Task("%s %s" % (command, a), nbgrader_argv(command, a, *extra)) for a in self.assignments]
-        return self._run(step, tasks, jobs=jobs, first_alone=first_alone)
-
     def _exchange(self):
         """交换目录的操作（nbgrader 的日志写进 logs/exchange.log）。"""
         if getattr(self, "_xchg", None) is None:
@@ -185,6 +180,10 @@ class Pipeline:
     def _register(self):
         self._run("roster", [Task("db student import", nbgrader_argv("db", "student", "import",
                                                                       os.path.join(self.out, "roster.csv")))])
+
+    def _generate(self):
+        self._run("generate", [Task("generate_assignment \"*\"（%d 份作业）" % len(self.assignments),
+                                    nbgrader_argv("generate_assignment", "*"))])
 
     def _release(self):
         self._each_assignment("release_assignment", self._exchange().release_assignment)
@@ -221,6 +220,7 @@ class Pipeline:
         self._each_assignment("collect", lambda a: self._exchange().collect(a, check_owner=False))
 
     def _autograde(self):
+        dbsafe.install()  # 评分期间本进程也要读成绩库（显示进度）：与评分进程一样先拿锁
         names = dict((sid, p.name) for sid, p in self.roster)
         tasks = batch_tasks(self.work, "autograde", self.jobs)
         n_students = sum(len(t.students) for t in tasks)
@@ -250,7 +250,8 @@ class Pipeline:
             self.echo("   成绩库一致：每份提交、每个 notebook、每个测试单元都有自动评分")
 
     def _feedback(self):
-        self._run("feedback", batch_tasks(self.work, "generate_feedback", self.jobs, folder="autograded"))
+        # 生成一份反馈只要零点几秒：每个进程一批就够了（班级很大时每批仍至多 8 人）
+        self._run("feedback", batch_tasks(self.work, "generate_feedback", self.jobs, folder="autograded", per_job=1))
         self._each_assignment("release_feedback", self._exchange().release_feedback)
         xchg = self._exchange()
         for sid, _ in self.roster:
@@ -276,8 +277,7 @@ class Pipeline:
         self.started = time.perf_counter()
         self._step("准备工作副本 %s（%d 份作业，%d 名学生）" % (self.work, len(self.assignments), n), self._prepare)
         self._step("登记学生名单：nbgrader db student import", self._register)
-        self._step("生成学生版：nbgrader generate_assignment",
-                   lambda: self._per_assignment("generate", "generate_assignment", first_alone=True))
+        self._step("生成学生版：nbgrader generate_assignment \"*\"（一条命令生成全部作业）", self._generate)
         self._step("发布到交换目录：release_assignment", self._release)
         self._step("学生获取作业、写作业、提交（交换目录）", self._students_submit)
         self._step("收作业：collect", self._collect)
