@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from .cliargs import positive_float as _positive_float
+from .cliargs import positive_int as _positive_int
 from .data import load_digits_dataset
 from .gradcheck import rel_error
 from .net import PARAM_KEYS, TwoLayerNet, train
@@ -21,26 +23,6 @@ __all__ = ["main", "DEFAULTS"]
 # 与 notebook 里的设置保持一致
 DEFAULTS = {"hidden": 100, "weight_init_std": 0.1, "lr": 0.5, "lr_decay": 0.93, "batch_size": 20, "epochs": 40,
             "grad_batch": 3, "seed": 0}
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("应当是正整数，收到的是 %r" % text) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("应当是正整数，收到的是 %d" % value)
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("应当是正数，收到的是 %r" % text) from None
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError("应当是有限的正数，收到的是 %r" % text)
-    return value
 
 
 def _decay(text):

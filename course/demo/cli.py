@@ -3,21 +3,12 @@ import argparse
 import os
 import sys
 
+from ..cliargs import positive_int
 from .notebooks import DemoError
 from .parallel import default_jobs
 from .students import PERSONAS
 
 __all__ = ["add_arguments", "run", "positive_int", "students_arg"]
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("应当是正整数，收到的是 %r" % text) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("应当是正整数，收到的是 %d" % value)
-    return value
 
 
 def students_arg(text):
