@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from .cliargs import checked_int
 from .cliargs import positive_float as _positive_float
 from .cliargs import positive_int as _positive_int
 from .data import load_digits_dataset
@@ -33,13 +34,7 @@ def _decay(text):
 
 
 def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("应当是 0 到 2**32-1 之间的整数，收到的是 %r" % text) from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError("应当是 0 到 2**32-1 之间的整数，收到的是 %d" % value)
-    return value
+    return checked_int(text, lambda v: 0 <= v < 2**32, "0 到 2**32-1 之间的整数")
 
 
 def build_parser():
