@@ -104,6 +104,27 @@ def _compare(got, num, formula, what, candidates, inputs, hint):
         fail("%s 与公式的结果不一致。" % what, formula, got, hint, inputs)
 
 
+def _backward_cases(Affine, seed, cases):
+    """每组 (N, D, M)：随机的 x、W、b、dout，新建一层做一次 forward 和 backward。
+
+    逐组产出 (N, D, M, x, W, b, dout, layer, dx)；x、W、b 交给学生代码的是副本。
+    """
+    __tracebackhide__ = True
+    _need_class(Affine)
+    rng = rng_for(seed)
+    for N, D, M in cases or CASES:
+        x, W, b = _data(rng, (N, D), M)
+        dout = rng.standard_normal((N, M))
+        layer, _, dx = _run(Affine, x.copy(), W.copy(), b.copy(), dout)
+        yield N, D, M, x, W, b, dout, layer, dx
+
+
+def _expect_shaped(value, shape, what, shape_hints, default_hint):
+    """expect_array，但形状不对时按学生给出的形状挑一条针对性的提示。"""
+    __tracebackhide__ = True
+    return expect_array(value, shape, what, hint=shape_hints.get(_shape(value), default_hint))
+
+
 @check
 def check_affine_forward(Affine, *, seed=0, report=True, cases=None):
     """forward(x) 应返回 x·W + b，形状 (N, M)，并且不改动 x 和 W。"""
@@ -134,18 +155,12 @@ def check_affine_forward(Affine, *, seed=0, report=True, cases=None):
 @check
 def check_affine_backward_dx(Affine, *, seed=0, report=True, cases=None):
     """backward(dout) 返回的 dx 应等于 dout·Wᵀ，形状与 x 相同。"""
-    _need_class(Affine)
-    rng = rng_for(seed)
-    for N, D, M in cases or CASES:
-        x, W, b = _data(rng, (N, D), M)
-        dout = rng.standard_normal((N, M))
-        _, _, dx = _run(Affine, x.copy(), W.copy(), b.copy(), dout)
+    for N, D, M, x, W, b, dout, _, dx in _backward_cases(Affine, seed, cases):
         shape_hints = {(D, N): "dx 的形状应与 x 相同 (N, D)；(D, N) 像是算成了 W·doutᵀ，应为 dout·Wᵀ。",
                        (N, M): "dx 的形状应与 x 相同，你的和 dout 一样：是不是忘了乘 Wᵀ，或者返回了别的量？",
                        (D, M): "这是 dW 的形状：backward 要返回的是 dx = dout·Wᵀ，dW 存到 self.dW。"}
-        got_shape = _shape(dx)
-        dx = expect_array(dx, (N, D), "backward 返回的 dx",
-                          hint=shape_hints.get(got_shape, "(N, M)·(M, D) → (N, D)：dx = np.dot(dout, self.W.T)。"))
+        dx = _expect_shaped(dx, (N, D), "backward 返回的 dx", shape_hints,
+                            "(N, M)·(M, D) → (N, D)：dx = np.dot(dout, self.W.T)。")
         num = eval_numerical_gradient_array(lambda v: _ref_forward(v, W, b), x.copy(), dout)
         candidates = [(-(dout @ W.T), "符号反了：dx = dout·Wᵀ，前面没有负号。")]
         if D == M:
@@ -159,20 +174,13 @@ def check_affine_backward_dx(Affine, *, seed=0, report=True, cases=None):
 @check
 def check_affine_dW(Affine, *, seed=0, report=True, cases=None):
     """backward 之后 self.dW 应等于 xᵀ·dout，形状与 W 相同 (D, M)。"""
-    _need_class(Affine)
-    rng = rng_for(seed)
-    for N, D, M in cases or CASES:
-        x, W, b = _data(rng, (N, D), M)
-        dout = rng.standard_normal((N, M))
-        layer, _, _ = _run(Affine, x.copy(), W.copy(), b.copy(), dout)
-        dW = _grad_attr(layer, "dW", ["dw", "dweight", "grad_W"])
+    for N, D, M, x, W, b, dout, layer, _ in _backward_cases(Affine, seed, cases):
         shape_hints = {
             (M, D): "dW 与 W 同形状，你的正好是转置：是不是写成了 dout.T·x？应为 x.T·dout。",
             (N, D): "这是 dout·Wᵀ 的形状，也就是 dx 的公式：dW 要用正向时存下的输入 x，dW = np.dot(self.x.T, dout)。",
         }
-        got_shape = _shape(dW)
-        dW = expect_array(dW, (D, M), "self.dW",
-                          hint=shape_hints.get(got_shape, "(D, N)·(N, M) → (D, M)：dW = np.dot(self.x.T, dout)。"))
+        dW = _expect_shaped(_grad_attr(layer, "dW", ["dw", "dweight", "grad_W"]), (D, M), "self.dW", shape_hints,
+                            "(D, N)·(N, M) → (D, M)：dW = np.dot(self.x.T, dout)。")
         num = eval_numerical_gradient_array(lambda v: _ref_forward(x, v, b), W.copy(), dout)
         candidates = [
             (x.T @ dout / N, "dW 多除了一个 N：批里各样本的贡献要加起来，不要求平均。"),
@@ -191,21 +199,14 @@ def check_affine_dW(Affine, *, seed=0, report=True, cases=None):
 @check
 def check_affine_db(Affine, *, seed=0, report=True, cases=None):
     """backward 之后 self.db 应等于 dout 沿批的轴（axis=0）求和，形状 (M,)。"""
-    _need_class(Affine)
-    rng = rng_for(seed)
-    for N, D, M in cases or CASES:
-        x, W, b = _data(rng, (N, D), M)
-        dout = rng.standard_normal((N, M))
-        layer, _, _ = _run(Affine, x.copy(), W.copy(), b.copy(), dout)
-        db = _grad_attr(layer, "db", ["dB", "dbias", "grad_b"])
+    for N, D, M, x, W, b, dout, layer, _ in _backward_cases(Affine, seed, cases):
         sum_hint = "b 加到了批里的每一个样本上，各样本传回的梯度要加起来：db = np.sum(dout, axis=0)。"
         shape_hints = {
             (N, M): "db 与 b 同形状，你的和 dout 一样：没有对批求和。" + sum_hint,
             (): "np.sum(dout) 把所有元素加成了一个数：只沿批的轴求和，np.sum(dout, axis=0)。",
             (N,): "求和的轴错了：axis=1 把每个样本的 M 个值加在一起；应沿批的轴 axis=0 求和。",
         }
-        got_shape = _shape(db)
-        db = expect_array(db, (M,), "self.db", hint=shape_hints.get(got_shape, sum_hint))
+        db = _expect_shaped(_grad_attr(layer, "db", ["dB", "dbias", "grad_b"]), (M,), "self.db", shape_hints, sum_hint)
         num = eval_numerical_gradient_array(lambda v: _ref_forward(x, W, v), b.copy(), dout)
         candidates = [
             (dout.mean(axis=0), "db 求的是平均（np.mean）：要求和 np.sum(dout, axis=0)，每个样本的贡献都要算上。"),
