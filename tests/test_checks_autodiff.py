@@ -9,12 +9,7 @@ from course.checks import CheckFailure
 from course.checks import autodiff as ops
 from course.checks import autodiff_apps as apps
 from course.checks import autodiff_backward as bw
-
-
-def student(obj):
-    """让测试里定义的类和函数看起来像是在 notebook 里写的（own_class 只接受 __main__）。"""
-    obj.__module__ = "__main__"
-    return obj
+from conftest import student
 
 
 # ---- 正确的引擎 ---------------------------------------------------------------

@@ -10,12 +10,7 @@ from course.checks.chain_rule import (
     backward_graph, check_apple_orange_backward, check_buy_apple, check_buy_apple_orange, check_dw, check_dz_dx,
     check_numerical_diff,
 )
-
-
-def student(fn):
-    """让函数看起来像是在 notebook 里定义的（own_class 只接受 __main__ 里的函数）。"""
-    fn.__module__ = "__main__"
-    return fn
+from conftest import student
 
 
 # ---- 正确的实现 -------------------------------------------------------------

@@ -7,12 +7,7 @@ import pytest
 from course import layers
 from course.checks import CheckFailure
 from course.checks.softmax_loss import check_softmax_with_loss_backward, check_softmax_with_loss_forward
-
-
-def student(obj):
-    """假装 obj 是在 notebook 里定义的（own_class 只接受 __main__ 里的类和函数）。"""
-    obj.__module__ = "__main__"
-    return obj
+from conftest import student
 
 
 # ---- 正确的实现 -------------------------------------------------------------

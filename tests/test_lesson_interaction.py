@@ -10,7 +10,7 @@ import IPython.display
 import nbformat
 import pytest
 
-from conftest import SOURCE
+from conftest import SOURCE, student
 from course.autodiff_graph import to_graph
 from course.checks import CheckFailure
 from course.checks.apple_orange import check_apple_orange_backward
@@ -36,11 +36,6 @@ def notebook(monkeypatch):
     monkeypatch.setattr(IPython, "get_ipython", lambda: SimpleNamespace(kernel=object()))
     monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
     return shown
-
-
-def student(fn):
-    fn.__module__ = "__main__"  # own_class 只认 notebook 里定义的函数
-    return fn
 
 
 # ---- 第 02 课：apple_orange_with_layers 的连线 -----------------------------------------
