@@ -1,6 +1,5 @@
 """第 05 课检查函数的单元测试：正确的实现安静地通过，每一种常见错误都得到它自己的提示。"""
 import warnings
-from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -8,34 +7,16 @@ import pytest
 from course.checks import CheckFailure
 from course.checks import network as nw
 from course.gradcheck import rel_error
-from course.layers import Affine, Relu, SoftmaxWithLoss
 from course.net import TwoLayerNet as RefNet
 from conftest import student
 
 
 @student
-class GoodNet:
+class GoodNet(RefNet):
+    """学生写的正确网络：结构与参考网络相同，只是反向传播拆成两步，方便下面造出各种错误的变体。"""
+
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, seed=None):
-        rng = np.random.default_rng(seed)
-        self.params = {
-            "W1": weight_init_std * rng.standard_normal((input_size, hidden_size)),
-            "b1": np.zeros(hidden_size),
-            "W2": weight_init_std * rng.standard_normal((hidden_size, output_size)),
-            "b2": np.zeros(output_size),
-        }
-        self.layers = OrderedDict()
-        self.layers["Affine1"] = Affine(self.params["W1"], self.params["b1"])
-        self.layers["Relu1"] = Relu()
-        self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
-        self.lastLayer = SoftmaxWithLoss()
-
-    def predict(self, x):
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
-
-    def loss(self, x, t):
-        return self.lastLayer.forward(self.predict(x), t)
+        super().__init__(input_size, hidden_size, output_size, weight_init_std, rng=seed)
 
     def backward_layers(self, dout):
         for layer in reversed(list(self.layers.values())):
