@@ -16,24 +16,8 @@ ALL_CHECKS = [check_affine_forward, check_affine_backward_dx, check_affine_dW, c
 
 # ---- 正确的实现 -------------------------------------------------------------
 @student
-class Affine:
-    def __init__(self, W, b):
-        self.W, self.b = W, b
-        self.x = None
-        self.original_x_shape = None
-        self.dW = None
-        self.db = None
-
-    def forward(self, x):
-        self.original_x_shape = x.shape
-        self.x = x.reshape(x.shape[0], -1)
-        return np.dot(self.x, self.W) + self.b
-
-    def backward(self, dout):
-        dx = np.dot(dout, self.W.T)
-        self.dW = np.dot(self.x.T, dout)
-        self.db = np.sum(dout, axis=0)
-        return dx.reshape(*self.original_x_shape)
+class Affine(layers.Affine):
+    """学生写的正确 Affine：与参考实现相同（它的模块名改成了 __main__，检查函数才接受）。"""
 
 
 @student
