@@ -182,3 +182,25 @@ def test_bad_argument_to_checks(check_fn, bad, hint):
     with pytest.raises(CheckFailure) as info:
         check_fn(bad, report=False)
     assert hint in str(info.value)
+
+
+def test_a_step_hint_follows_the_hint_for_the_exception_type():
+    from course.checks._core import call
+
+    def needs_self_x(x):
+        raise AttributeError("'Layer' object has no attribute 'x'")
+
+    def other_error(x):
+        raise KeyError("t")
+
+    with pytest.raises(CheckFailure) as info:
+        call(needs_self_x, 1, what="f(x)", step_hint="这一步的提示")
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("运行 f(x) 时，你的代码抛出了异常 AttributeError")
+    assert lines[-2].startswith("  提示：backward 用到的值") and lines[-1] == "  提示：这一步的提示"
+    with pytest.raises(CheckFailure) as info:  # 按异常类型没有提示时，只有这一步的提示
+        call(other_error, 1, what="f(x)", step_hint="这一步的提示")
+    assert [x for x in str(info.value).splitlines() if "提示" in x] == ["  提示：这一步的提示"]
+    with pytest.raises(CheckFailure) as info:  # 还没实现时不加这一步的提示
+        call(lambda x: (_ for _ in ()).throw(NotImplementedError()), 1, what="f(x)", step_hint="这一步的提示")
+    assert "这一步的提示" not in str(info.value)

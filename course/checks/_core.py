@@ -62,8 +62,11 @@ def check(func):
     return wrapper
 
 
-def call(fn, *args, what, **kwargs):
-    """调用学生的函数；NotImplementedError 和其他异常都转换成中文说明。"""
+def call(fn, *args, what, step_hint=None, **kwargs):
+    """调用学生的函数；NotImplementedError 和其他异常都转换成中文说明。
+
+    step_hint：学生代码抛出异常时，在按异常类型给的提示之后，再补一条针对这一步的提示。
+    """
     __tracebackhide__ = True
     if not callable(fn):
         fail("%s 不是可以调用的函数或方法（它是 %s）。" % (what, type(fn).__name__), show=False)
@@ -77,10 +80,11 @@ def call(fn, *args, what, **kwargs):
         fail("%s 陷入了无限递归（RecursionError）。检查函数是否在调用它自己。" % what, show=False)
     except Exception as exc:  # 学生代码里的任何错误都要变成能看懂的说明
         where = _student_line(exc)
+        hints = [h for h in (_exception_hint(exc), step_hint) if h]
         fail(
             "运行 %s 时，你的代码抛出了异常 %s: %s%s" % (what, type(exc).__name__, exc, where),
             show=False,
-            hint=_exception_hint(exc),
+            hint="\n  提示：".join(hints) or None,
         )
 
 

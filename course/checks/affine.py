@@ -10,7 +10,7 @@ import numpy as np
 
 from ..fmt import fmt_shape
 from ..gradcheck import eval_numerical_gradient_array
-from ._core import CheckFailure, call, check, diagnose, expect_array, fail, own_class, passed, rng_for
+from ._core import call, check, diagnose, expect_array, fail, own_class, passed, rng_for
 
 __all__ = [
     "check_affine_forward", "check_affine_backward_dx", "check_affine_dW", "check_affine_db",
@@ -47,32 +47,21 @@ def _ref_forward(x, W, b):
     return x.reshape(x.shape[0], -1) @ W + b
 
 
-def _call(fn, *args, what, hint=None):
-    """call() 之外，在“你的代码抛出了异常”的说明后面补一条针对本步骤的提示。"""
-    __tracebackhide__ = True
-    try:
-        return call(fn, *args, what=what)
-    except CheckFailure as exc:
-        if hint and "抛出了异常" in str(exc):
-            raise CheckFailure("%s\n  提示：%s" % (exc, hint)) from None
-        raise
-
-
 def _run(Affine, x, W, b, dout=None, hint=None):
     """新建一层、做一次 forward（给了 dout 再做 backward）。返回 (layer, out, dx)。
 
     x、W、b 原样交给学生的代码（forward 的检查要看它们有没有被改动），dout 传一个副本。
     """
     __tracebackhide__ = True
-    layer = _call(Affine, W, b, what="Affine(W, b)",
-                  hint="Affine 的构造函数是 __init__(self, W, b)，把 W、b 存成 self.W、self.b。")
+    layer = call(Affine, W, b, what="Affine(W, b)",
+                 step_hint="Affine 的构造函数是 __init__(self, W, b)，把 W、b 存成 self.W、self.b。")
     for method in ("forward", "backward"):
         if not callable(getattr(layer, method, None)):
             fail("Affine 没有 %s 方法：检查方法名的拼写和缩进（方法要写在 class 里面）。" % method, show=False)
-    out = _call(layer.forward, x, what="Affine.forward(x)", hint=hint)
+    out = call(layer.forward, x, what="Affine.forward(x)", step_hint=hint)
     if dout is None:
         return layer, out, None
-    dx = _call(layer.backward, dout.copy(), what="Affine.backward(dout)", hint=hint or BACKWARD_HINT)
+    dx = call(layer.backward, dout.copy(), what="Affine.backward(dout)", step_hint=hint or BACKWARD_HINT)
     if isinstance(dx, (tuple, list)):
         fail("Affine.backward 只返回 dx 一个数组，你返回了 %d 个值的 %s。" % (len(dx), type(dx).__name__), show=False,
              hint="dW 和 db 不用返回，在 backward 里存成 self.dW 和 self.db。")

@@ -6,7 +6,7 @@
 """
 import numpy as np
 
-from ._core import CheckFailure, call, check, diagnose, expect_array, expect_number, fail, own_class, passed, rng_for
+from ._core import call, check, diagnose, expect_array, expect_number, fail, own_class, passed, rng_for
 
 __all__ = ["check_softmax", "check_softmax_stable", "check_cross_entropy_onehot", "check_cross_entropy_labels"]
 
@@ -53,17 +53,6 @@ def _need(obj, name, kind):
     own_class(obj, name)
 
 
-def _call(fn, *args, what, hint=None):
-    """call() 之外，在“你的代码抛出了异常”的说明后面补一条针对本步骤的提示。"""
-    __tracebackhide__ = True
-    try:
-        return call(fn, *args, what=what)
-    except CheckFailure as exc:
-        if hint and "抛出了异常" in str(exc):
-            raise CheckFailure("%s\n  提示：%s" % (exc, hint)) from None
-        raise
-
-
 def _close(got, expected, what, hint, inputs, candidates=()):
     __tracebackhide__ = True
     what = what + " " if what[-1].isascii() else what  # 英文词后空一格，汉字后不空
@@ -83,7 +72,7 @@ def check_softmax(softmax, *, seed=0, report=True, shapes=None):
         x = rng.standard_normal(shape) * 2
         x0 = x.copy()
         what = "%d 维输入的 softmax" % len(shape)
-        y = _call(softmax, x, what="softmax(x)", hint=ROW_HINT if len(shape) == 2 else "axis=-1 对 1 维、2 维输入都适用。")
+        y = call(softmax, x, what="softmax(x)", step_hint=ROW_HINT if len(shape) == 2 else "axis=-1 对 1 维、2 维输入都适用。")
         y = expect_array(y, shape, what, hint="softmax 不改变形状：输出与 x 形状相同（求和时加 keepdims=True）。")
         if not np.array_equal(x, x0):
             fail("softmax 改动了传入的 x。", show=False,
@@ -117,12 +106,12 @@ def check_softmax_stable(softmax, *, seed=0, report=True, scale=1000.0):
     one_d = [np.array([1010.0, 1000.0, 990.0]), np.array([-1010.0, -1000.0, -990.0]),
              rng.standard_normal(6) + scale * rng.choice([-1.0, 1.0])]
     for x in one_d:
-        y = _call(softmax, x.copy(), what="softmax(x)")
+        y = call(softmax, x.copy(), what="softmax(x)")
         y = expect_array(y, x.shape, "1 维输入的 softmax")
         _close(y, _softmax(x), "大数值输入的 softmax", overflow, {"x": x})
     rows = np.array([[1010.0, 1000.0, 990.0], [1.0, 2.0, 3.0], [-1000.0, -1001.0, -999.0]])
     rows = np.vstack([rows, rng.standard_normal((2, 3)) + scale * rng.standard_normal((2, 1))])
-    y = _call(softmax, rows.copy(), what="softmax(x)", hint=ROW_HINT)
+    y = call(softmax, rows.copy(), what="softmax(x)", step_hint=ROW_HINT)
     y = expect_array(y, rows.shape, "2 维输入的 softmax", hint=ROW_HINT)
     _close(y, _softmax(rows), "各行数量级不同的一批输入的 softmax",
            "每一行要减去它自己那一行的最大值 np.max(x, axis=-1, keepdims=True)；"
@@ -160,7 +149,7 @@ def check_cross_entropy_onehot(cross_entropy_error, *, seed=0, report=True, case
         trials.append((y0, _one_hot([0] + list(rng.integers(0, C, N - 1)), C), None))
     for y, t, hint in trials:
         expected = _cee(y, t)
-        got = _call(cross_entropy_error, y.copy(), t.copy(), what="cross_entropy_error(y, t)", hint=hint)
+        got = call(cross_entropy_error, y.copy(), t.copy(), what="cross_entropy_error(y, t)", step_hint=hint)
         got = expect_number(got, "交叉熵误差")
         if not np.isfinite(got):
             fail("y 里有 0 时，交叉熵误差成了 %s。" % got, expected, got, DELTA_HINT, {"y": y, "t": t})
@@ -182,7 +171,7 @@ def check_cross_entropy_labels(cross_entropy_error, *, seed=0, report=True, case
     trials.append((y1, np.int64(rng.integers(0, 6)), "单个样本时 y 是 (C,)、t 是一个整数：先把 y 变成 (1, C)，t 变成 np.array([t])。"))
     for y, t, hint in trials:
         expected = _cee(y, t)
-        got = _call(cross_entropy_error, y.copy(), t.copy(), what="cross_entropy_error(y, t)", hint=hint)
+        got = call(cross_entropy_error, y.copy(), t.copy(), what="cross_entropy_error(y, t)", step_hint=hint)
         got = expect_number(got, "交叉熵误差")
         candidates = _cee_candidates(y, t, expected)
         if y.ndim == 2 and y.shape[0] == y.shape[1]:

@@ -7,8 +7,8 @@ t = (0, 1, 0) 时 y = (0.3, 0.2, 0.5) → (0.3, -0.8, 0.5)，y = (0.01, 0.99, 0)
 import numpy as np
 
 from ..gradcheck import numerical_gradient
-from ._core import check, diagnose, expect_array, expect_number, fail, passed, rng_for
-from .softmax import _call, _cee, _close, _need, _one_hot, _softmax
+from ._core import call, check, diagnose, expect_array, expect_number, fail, passed, rng_for
+from .softmax import _cee, _close, _need, _one_hot, _softmax
 
 __all__ = ["check_softmax_with_loss_forward", "check_softmax_with_loss_backward"]
 
@@ -38,8 +38,8 @@ def _layer_cases(rng, cases):
 
 def _new_layer(SoftmaxWithLoss):
     __tracebackhide__ = True
-    layer = _call(SoftmaxWithLoss, what="SoftmaxWithLoss()",
-                  hint="__init__(self) 不需要参数：Softmax-with-Loss 层没有权重，用不上 W、b。")
+    layer = call(SoftmaxWithLoss, what="SoftmaxWithLoss()",
+                 step_hint="__init__(self) 不需要参数：Softmax-with-Loss 层没有权重，用不上 W、b。")
     for method in ("forward", "backward"):
         if not callable(getattr(layer, method, None)):
             fail("SoftmaxWithLoss 没有 %s 方法：检查方法名的拼写和缩进（方法要写在 class 里面）。" % method, show=False)
@@ -48,8 +48,8 @@ def _new_layer(SoftmaxWithLoss):
 
 def _forward(layer, x, t):
     __tracebackhide__ = True
-    return _call(layer.forward, x.copy(), t.copy(), what="SoftmaxWithLoss.forward(x, t)",
-                 hint=SELF_T_HINT)
+    return call(layer.forward, x.copy(), t.copy(), what="SoftmaxWithLoss.forward(x, t)",
+                step_hint=SELF_T_HINT)
 
 
 @check
@@ -78,8 +78,8 @@ def check_softmax_with_loss_backward(SoftmaxWithLoss, *, seed=0, report=True, ca
     for x, t in _layer_cases(rng, cases):
         layer = _new_layer(SoftmaxWithLoss)
         _forward(layer, x, t)
-        dx = _call(layer.backward, what="SoftmaxWithLoss.backward()",
-                   hint="backward(self, dout=1) 不带参数也要能调用。" + SELF_T_HINT)
+        dx = call(layer.backward, what="SoftmaxWithLoss.backward()",
+                  step_hint="backward(self, dout=1) 不带参数也要能调用。" + SELF_T_HINT)
         if isinstance(dx, (tuple, list)):
             fail("SoftmaxWithLoss.backward 应只返回 dx 一个数组，你返回了 %d 个值的 %s。" % (len(dx), type(dx).__name__),
                  show=False)
