@@ -149,7 +149,8 @@ def probe(bwrap=""):
     # 依次试：禁止嵌套用户命名空间（bubblewrap >= 0.8）、不禁止、setuid 安装的老 bwrap（不建用户命名空间）
     variants = [BASE_FLAGS + ["--disable-userns"], BASE_FLAGS, [f for f in BASE_FLAGS if f != "--unshare-user"]]
     for flags in variants:
-        argv = [exe] + flags + _system_mounts() + ["--proc", "/proc", "--dev", "/dev", "--", true]
+        mounts = [arg for _, args in _system_mounts() for arg in args]
+        argv = [exe] + flags + mounts + ["--proc", "/proc", "--dev", "/dev", "--", true]
         try:
             res = subprocess.run(argv, capture_output=True, text=True, timeout=20)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -166,13 +167,14 @@ def probe(bwrap=""):
 
 
 def _system_mounts():
-    args = []
+    """系统目录的挂载：[(目标路径, bwrap 参数)]。/bin 这类符号链接照样建成符号链接，其余只读挂载。"""
+    out = []
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
+            out.append((path, ["--symlink", os.readlink(path), path]))
         elif os.path.isdir(path):
-            args += ["--ro-bind", path, path]
-    return args
+            out.append((path, ["--ro-bind", path, path]))
+    return out
 
 
 LIMITER = (
@@ -283,11 +285,8 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
     def add(dest, *args):
         ops.append((os.path.normpath(dest), list(args)))
 
-    for path in SYSTEM_DIRS:
-        if os.path.islink(path):
-            add(path, "--symlink", os.readlink(path), path)
-        elif os.path.isdir(path):
-            add(path, "--ro-bind", path, path)
+    for path, args in _system_mounts():
+        add(path, *args)
     for name in ETC_ENTRIES:
         src = os.path.join("/etc", name)
         add(src, "--ro-bind-try", src, src)
