@@ -6,7 +6,7 @@
 """
 import warnings
 
-__all__ = ["use_chinese_font", "CJK_FONTS"]
+__all__ = ["use_chinese_font", "label", "CJK_FONTS"]
 
 CJK_FONTS = [
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
@@ -34,3 +34,8 @@ def use_chinese_font():
         warnings.filterwarnings("ignore", message=r"Glyph .* missing from (current )?font")
         warnings.filterwarnings("ignore", message=r"findfont: Font family .* not found")
     return _found[0] if _found else None
+
+
+def label(zh, en):
+    """作图用的文字：本机有中文字体时用中文，没有时用英文，免得图上的汉字变成方框。"""
+    return zh if use_chinese_font() else en

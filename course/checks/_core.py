@@ -7,6 +7,7 @@
 - 正确的实现不产生任何警告（nbgrader 会把写了 stderr 的测试单元判为 0 分）。
 """
 import functools
+import inspect
 import numbers
 import warnings
 
@@ -23,7 +24,14 @@ VISIBLE_NOTE = "公开测试通过；提交后还有隐藏测试"
 
 
 class CheckFailure(AssertionError):
-    """检查没有通过。信息是给学生看的中文说明。"""
+    """检查没有通过。信息是给学生看的中文说明。
+
+    在 JupyterLab、Validate 和 nbgrader 的反馈里，IPython 用 _render_traceback_ 的结果代替整段
+    traceback：学生只看到这段说明，看不到检查函数内部的调用栈。单元照样以错误结束，nbgrader 照样判它不得分。
+    """
+
+    def _render_traceback_(self):
+        return ["\x1b[1;31m✘ 检查没有通过\x1b[0m"] + str(self).splitlines()
 
 
 def fail(what, expected=None, got=None, hint=None, inputs=None, show=True):
@@ -80,7 +88,7 @@ def call(fn, *args, what, step_hint=None, **kwargs):
         fail("%s 陷入了无限递归（RecursionError）。检查函数是否在调用它自己。" % what, show=False)
     except Exception as exc:  # 学生代码里的任何错误都要变成能看懂的说明
         where = _student_line(exc)
-        hints = [h for h in (_exception_hint(exc), step_hint) if h]
+        hints = [h for h in (_exception_hint(exc, fn), step_hint) if h]
         fail(
             "运行 %s 时，你的代码抛出了异常 %s: %s%s" % (what, type(exc).__name__, exc, where),
             show=False,
@@ -193,15 +201,25 @@ def _student_line(exc):
     return where
 
 
-def _exception_hint(exc):
+def _is_layer_method(fn):
+    """fn 是不是某个层对象的 forward / backward（只有这时“存成 self.x”的提示才对得上）。"""
+    return inspect.ismethod(fn) and getattr(fn, "__name__", "") in ("forward", "backward")
+
+
+def _exception_hint(exc, fn=None):
+    layer = _is_layer_method(fn)
     if isinstance(exc, AttributeError):
-        return "backward 用到的值要在 forward 里先存成 self.x 之类的属性；也检查一下属性名是否拼写一致。"
+        if layer:
+            return "backward 用到的值要在 forward 里先存成 self.x 之类的属性；也检查一下属性名是否拼写一致。"
+        return "用到了一个不存在的属性：检查属性名的拼写，以及这个对象是不是你以为的类型（数、数组，还是某个类的对象）。"
     if isinstance(exc, NameError):
         return "用到了没有定义的名字：检查拼写，或者是不是忘了运行前面的单元。"
     if isinstance(exc, ValueError) and "shapes" in str(exc):
         return "矩阵乘法的形状对不上：写下每个数组的形状，看看哪里需要转置。"
     if isinstance(exc, TypeError) and "NoneType" in str(exc):
-        return "某个值还是 None：backward 要用的 self.x 之类的属性，是不是在 forward 里忘了赋值？"
+        if layer:
+            return "某个值还是 None：backward 要用的 self.x 之类的属性，是不是在 forward 里忘了赋值？"
+        return "某个值还是 None：是不是有个函数忘了写 return，或者某个变量还没有赋值？"
     if isinstance(exc, TypeError):
         return "检查参数的个数和类型是否与说明一致。"
     return None
