@@ -6,7 +6,7 @@ import pytest
 
 from course import layers
 from course.checks import CheckFailure
-from course.checks.softmax_loss import check_softmax_with_loss_backward, check_softmax_with_loss_forward
+from course.checks.softmax_loss import check_softmax_with_loss_backward, check_softmax_with_loss_forward, reference_parts
 from conftest import student
 
 
@@ -187,8 +187,11 @@ def test_bad_argument_to_checks(check_fn, bad, hint):
 def test_a_step_hint_follows_the_hint_for_the_exception_type():
     from course.checks._core import call
 
-    def needs_self_x(x):
-        raise AttributeError("'Layer' object has no attribute 'x'")
+    class Layer:  # “存成 self.x”的提示只给层的 forward / backward
+        def backward(self, x):
+            raise AttributeError("'Layer' object has no attribute 'x'")
+
+    needs_self_x = Layer().backward
 
     def other_error(x):
         raise KeyError("t")
@@ -204,3 +207,95 @@ def test_a_step_hint_follows_the_hint_for_the_exception_type():
     with pytest.raises(CheckFailure) as info:  # 还没实现时不加这一步的提示
         call(lambda x: (_ for _ in ()).throw(NotImplementedError()), 1, what="f(x)", step_hint="这一步的提示")
     assert "这一步的提示" not in str(info.value)
+
+
+# ---- 练习 2、3 的错误不在 SoftmaxWithLoss 上重复扣分 -------------------------------
+BOOK_SWL = """
+class SoftmaxWithLoss:
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        dx = (self.y - self.t) / batch_size
+        return dx
+"""
+BAD_PARTS = {
+    "softmax 整批一起归一化": """
+def softmax(x):
+    e = np.exp(x - np.max(x))
+    return e / np.sum(e)
+""",
+    "softmax 还没写": """
+def softmax(x):
+    raise NotImplementedError("还没有实现")
+""",
+    "交叉熵没有按批平均": """
+def cross_entropy_error(y, t):
+    return -np.sum(t * np.log(y + 1e-7))
+""",
+    "交叉熵还没写": """
+def cross_entropy_error(y, t):
+    raise NotImplementedError("还没有实现")
+""",
+    "两个函数都没有定义": "",
+}
+
+
+def notebook(*sources):
+    """像 notebook 一样在一个全局字典里依次执行几个单元，返回这个字典。"""
+    ns = {"__name__": "__main__", "np": np}
+    for src in sources:
+        exec(src, ns)  # noqa: S102 - 测试里模拟 notebook 的单元
+    return ns
+
+
+@pytest.mark.parametrize("part", sorted(BAD_PARTS))
+def test_mistakes_in_softmax_or_cross_entropy_do_not_cost_the_layer(part):
+    """书里的层调用 notebook 里的 softmax、cross_entropy_error：它们错了，层的检查照样通过，之后原样换回。"""
+    ns = notebook(BAD_PARTS[part], BOOK_SWL)
+    before = {k: ns.get(k) for k in PARTS_NAMES}
+    check_softmax_with_loss_forward(ns["SoftmaxWithLoss"], report=False)
+    check_softmax_with_loss_backward(ns["SoftmaxWithLoss"], report=False)
+    assert {k: ns.get(k) for k in PARTS_NAMES} == before
+    assert [k for k in PARTS_NAMES if k in ns] == [k for k in PARTS_NAMES if before[k] is not None]
+
+
+PARTS_NAMES = ("softmax", "cross_entropy_error")
+
+
+def test_the_layers_own_mistake_is_still_caught_with_a_wrong_softmax():
+    ns = notebook(BAD_PARTS["softmax 整批一起归一化"], BOOK_SWL.replace("/ batch_size", ""))
+    with pytest.raises(CheckFailure, match="没有除以批大小"):
+        check_softmax_with_loss_backward(ns["SoftmaxWithLoss"], report=False)
+    assert ns["softmax"].__module__ == "__main__"  # 检查失败时也换回了学生的函数
+
+
+def test_the_wrong_parts_themselves_would_have_broken_the_layer():
+    """对照：不换成参考实现时，同一个层确实算错（上面的测试不是碰巧通过）。"""
+    good_cee = "def cross_entropy_error(y, t):\n    return -np.sum(t * np.log(y + 1e-7)) / y.shape[0]\n"
+    ns = notebook(BAD_PARTS["softmax 整批一起归一化"], good_cee, BOOK_SWL)
+    x, t = np.array([[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]]), np.eye(3)[[2, 0]]
+    wrong = ns["SoftmaxWithLoss"]().forward(x, t)
+    with reference_parts(ns["SoftmaxWithLoss"]):
+        right = ns["SoftmaxWithLoss"]().forward(x, t)
+    assert np.isclose(right, layers.cross_entropy_error(layers.softmax(x), t))
+    assert not np.isclose(wrong, right)
+
+
+def test_reference_parts_restores_after_an_error_and_leaves_other_names_alone():
+    ns = notebook(BAD_PARTS["softmax 还没写"], BOOK_SWL)
+    mine, other = ns["softmax"], ns["np"]
+    with pytest.raises(ZeroDivisionError):
+        with reference_parts(ns["SoftmaxWithLoss"]):
+            assert ns["softmax"] is layers.softmax and ns["cross_entropy_error"] is layers.cross_entropy_error
+            1 / 0
+    assert ns["softmax"] is mine and ns["np"] is other and "cross_entropy_error" not in ns
