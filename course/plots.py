@@ -13,7 +13,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from .gradcheck import rel_error
-from .plotting import use_chinese_font
+from .plotting import label as _label, use_chinese_font
 
 __all__ = ["Chart", "new_chart", "plot_training", "plot_gradient_check", "plot_gradient_cost"]
 
@@ -62,23 +62,23 @@ def plot_training(loss, train_acc=None, test_acc=None, smooth=None):
     """
     loss = _series(loss, "loss")
     accs = [(_series(a, name, True), label) for a, name, label in
-            [(train_acc, "train_acc", "训练数据"), (test_acc, "test_acc", "测试数据")]]
+            [(train_acc, "train_acc", _label("训练数据", "train")), (test_acc, "test_acc", _label("测试数据", "test"))]]
     has_acc = any(a is not None for a, _ in accs)
     chart, axes = new_chart(2 if has_acc else 1, figsize=(9.6 if has_acc else 6.4, 3.6))
     ax = axes[0] if has_acc else axes
-    ax.plot(np.arange(loss.size), loss, linewidth=0.8, alpha=0.6 if smooth else 1.0, label="损失")
+    ax.plot(np.arange(loss.size), loss, linewidth=0.8, alpha=0.6 if smooth else 1.0, label=_label("损失", "loss"))
     if smooth:
         if not isinstance(smooth, numbers.Integral) or not 1 <= smooth <= loss.size:
             raise ValueError("smooth 应当是 1 到 %d 之间的整数，收到的是 %r" % (loss.size, smooth))
         avg = np.convolve(loss, np.ones(smooth) / smooth, mode="valid")
-        ax.plot(np.arange(smooth - 1, loss.size), avg, label="%d 次迭代的平均" % smooth)
-    ax.set(xlabel="迭代次数", ylabel="损失", title="损失函数的值")
+        ax.plot(np.arange(smooth - 1, loss.size), avg, label=_label("%d 次迭代的平均", "mean of %d iterations") % smooth)
+    ax.set(xlabel=_label("迭代次数", "iteration"), ylabel=_label("损失", "loss"), title=_label("损失函数的值", "loss"))
     ax.legend()
     if has_acc:
         for acc, label in accs:
             if acc is not None:
                 axes[1].plot(np.arange(1, acc.size + 1), acc, marker="o", markersize=3, label=label)
-        axes[1].set(xlabel="epoch", ylabel="识别精度", ylim=(0, 1.02), title="识别精度")
+        axes[1].set(xlabel="epoch", ylabel=_label("识别精度", "accuracy"), ylim=(0, 1.02), title=_label("识别精度", "accuracy"))
         axes[1].legend(loc="lower right")
     return chart
 
@@ -104,19 +104,20 @@ def plot_gradient_check(numerical, backprop):
         errors.append(rel_error(a, b))
     lo, hi = ax1.get_xlim()
     ax1.plot([lo, hi], [lo, hi], color="#888888", linewidth=0.8, zorder=0)
-    ax1.set(xlabel="数值微分", ylabel="反向传播", title="每个元素的梯度")
+    ax1.set(xlabel=_label("数值微分", "numerical"), ylabel=_label("反向传播", "backprop"),
+            title=_label("每个元素的梯度", "gradient, element by element"))
     ax1.legend(fontsize=8)
     shown = np.maximum(errors, 1e-16)  # 完全相等时相对误差为 0，对数坐标画不出，用 1e-16 代替
     ax2.bar(names, shown, color="#4c72b0")
     ax2.set_yscale("log")
     ax2.axhline(1e-7, color="#d1242f", linestyle="--", linewidth=0.8, label="1e-7")
-    ax2.set(ylabel="相对误差", title="每个参数的相对误差")
+    ax2.set(ylabel=_label("相对误差", "relative error"), title=_label("每个参数的相对误差", "relative error per parameter"))
     ax2.legend()
     chart.rel_errors = dict(zip(names, errors))
     return chart
 
 
-def plot_gradient_cost(sizes, numerical_seconds, backprop_seconds, xlabel="参数个数"):
+def plot_gradient_cost(sizes, numerical_seconds, backprop_seconds, xlabel=None):
     """网络变大时，求一次梯度的耗时：数值微分对反向传播（对数坐标）。
 
     sizes: 网络的规模（例如参数个数）；两组耗时与 sizes 一一对应，单位为秒。只画图，不计时。
@@ -130,11 +131,13 @@ def plot_gradient_cost(sizes, numerical_seconds, backprop_seconds, xlabel="参�
     if np.any(sizes <= 0) or np.any(num <= 0) or np.any(bp <= 0):
         raise ValueError("规模和耗时都应当是正数（对数坐标画不了 0 和负数）")
     chart, ax = new_chart()
-    ax.loglog(sizes, num, marker="o", label="数值微分")
-    ax.loglog(sizes, bp, marker="s", label="误差反向传播法")
+    xlabel = _label("参数个数", "parameters") if xlabel is None else xlabel
+    ax.loglog(sizes, num, marker="o", label=_label("数值微分", "numerical gradient"))
+    ax.loglog(sizes, bp, marker="s", label=_label("误差反向传播法", "backpropagation"))
     ratio = num[-1] / bp[-1]
-    ax.annotate("约 %s 倍" % _round(ratio), xy=(sizes[-1], np.sqrt(num[-1] * bp[-1])), ha="right")
-    ax.set(xlabel=xlabel, ylabel="求一次梯度的时间（秒）", title="梯度的计算成本")
+    ax.annotate(_label("约 %s 倍", "about %s x") % _round(ratio), xy=(sizes[-1], np.sqrt(num[-1] * bp[-1])), ha="right")
+    ax.set(xlabel=xlabel, ylabel=_label("求一次梯度的时间（秒）", "seconds per gradient"),
+           title=_label("梯度的计算成本", "cost of one gradient"))
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     return chart

@@ -1,9 +1,14 @@
 """course.plotting 的中文字体和 course.plots 的作图函数。
 
-字体：本机没有中文字体时（把 matplotlib 的字体表换成只剩自带字体来模拟），带中文的图也不能出任何警告；
+字体：本机没有中文字体时（把 matplotlib 的字体表换成只剩自带字体、系统里也找不到别的字体文件来模拟；
+另有一个测试在 bubblewrap 里把系统字体目录真的藏起来），打印一次中文说明，课程的图改用英文标签，不出任何警告；
 有中文字体时要选中它。作图函数：图上的数据就是传进去的数据，坏输入给出中文说明。
 """
 import io
+import os
+import shutil
+import subprocess
+import sys
 import warnings
 
 import matplotlib
@@ -25,6 +30,8 @@ MPL_DATA = matplotlib.get_data_path()
 def fresh_fonts(monkeypatch):
     """让 use_chinese_font 重新查找字体；测试结束后 rcParams 恢复原样。"""
     monkeypatch.setattr(plotting, "_found", None)
+    monkeypatch.setattr(plotting, "_told", False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     with matplotlib.rc_context():
         yield monkeypatch
 
@@ -42,6 +49,7 @@ def without_cjk(monkeypatch):
     bundled = [f for f in font_manager.fontManager.ttflist if f.fname.startswith(MPL_DATA)]
     assert bundled and not any(f.name in plotting.CJK_FONTS for f in bundled)
     monkeypatch.setattr(font_manager.fontManager, "ttflist", bundled)
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])  # 系统里也没有别的字体文件
 
 
 def test_no_cjk_font_means_no_warnings_and_nothing_on_stderr(fresh_fonts, capfd):
@@ -85,6 +93,122 @@ def test_with_a_real_cjk_font_chinese_text_draws_cleanly(fresh_fonts, capfd):
     assert name in plotting.CJK_FONTS and matplotlib.rcParams["font.sans-serif"][0] == name
     assert [str(w.message) for w in caught] == []
     assert capfd.readouterr().err == ""
+
+
+def chart_texts(chart):
+    """图上所有的文字：标题、坐标轴标签、图例、标注。"""
+    texts = []
+    for ax in chart.axes:
+        texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()] + [t.get_text() for t in ax.texts]
+        if ax.get_legend():
+            texts += [t.get_text() for t in ax.get_legend().get_texts()]
+    return [t for t in texts if t]
+
+
+def has_cjk(text):
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def all_course_charts():
+    rng = np.random.default_rng(2)
+    num = {"W1": rng.standard_normal((2, 3)), "b1": rng.standard_normal(3)}
+    return [plot_training([3.0, 2.0, 1.5, 1.2], [0.2, 0.8], [0.2, 0.7], smooth=2),
+            plot_gradient_check(num, {k: v * 1.001 for k, v in num.items()}),
+            plot_gradient_cost([100, 1000], [0.01, 0.1], [0.001, 0.002])]
+
+
+def test_without_cjk_font_one_chinese_line_then_english_labels(fresh_fonts, capfd):
+    without_cjk(fresh_fonts)
+    with warnings.catch_warnings(record=True) as caught:
+        assert plotting.use_chinese_font() is None
+        warnings.simplefilter("always")  # 盖过 use_chinese_font 加的屏蔽：英文标签本来就不该缺字形
+        charts = all_course_charts()
+        for chart in charts:
+            chart.savefig(io.BytesIO(), format="png")
+        assert plotting.use_chinese_font() is None and plotting.label("损失", "loss") == "loss"
+    out, err = capfd.readouterr()
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, "缺字体的说明应当只打印一行、只打印一次：%r" % out
+    assert "找不到中文字体" in lines[0] and "重启内核" in lines[0]
+    assert err == ""
+    assert [str(w.message) for w in caught] == []
+    texts = [t for chart in charts for t in chart_texts(chart)]
+    assert "loss" in texts and "train" in texts and "backpropagation" in texts and "about 50 x" in texts, texts
+    assert not any(has_cjk(t) for t in texts), texts
+
+
+def test_with_cjk_font_the_course_charts_speak_chinese(fresh_fonts, capfd):
+    without_cjk(fresh_fonts)
+    dejavu = next(f.fname for f in font_manager.fontManager.ttflist if f.name == "DejaVu Sans")
+    fresh_fonts.setattr(font_manager.fontManager, "ttflist", font_manager.fontManager.ttflist
+                        + [font_manager.FontEntry(fname=dejavu, name="SimHei")])
+    chart = plot_training([3.0, 2.0], [0.5], [0.4])
+    assert {"损失", "训练数据", "识别精度"} <= set(chart_texts(chart))
+    assert capfd.readouterr().out == ""  # 有字体时什么也不说
+
+
+def test_the_message_names_one_command_for_the_system():
+    debian = plotting.missing_font_message("Linux", ["ubuntu", "debian"])
+    assert "sudo apt-get install fonts-noto-cjk" in debian and "其他发行版" not in debian
+    assert "sudo dnf install google-noto-sans-cjk-fonts" in plotting.missing_font_message("Linux", ["fedora"])
+    other = plotting.missing_font_message("Linux", [])
+    assert "sudo apt-get install fonts-noto-cjk" in other and "其他发行版" in other
+    assert "微软雅黑" in plotting.missing_font_message("Windows")
+    assert "苹方" in plotting.missing_font_message("Darwin")
+    for text in (debian, other, plotting.missing_font_message("Windows"), plotting.missing_font_message("Darwin")):
+        assert "\n" not in text and text.startswith("提示：matplotlib 找不到中文字体")
+
+
+def test_no_message_while_nbgrader_executes(fresh_fonts, capfd):
+    without_cjk(fresh_fonts)
+    fresh_fonts.setenv("NBGRADER_EXECUTION", "autograde")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert plotting.use_chinese_font() is None
+        draw_chinese()  # notebook 里直接写的中文标签：评分时也不能往 stderr 写警告
+    assert capfd.readouterr() == ("", "")
+    assert [str(w.message) for w in caught] == []
+
+
+CJK_FILES = [f.fname for f in font_manager.fontManager.ttflist if f.name == "Noto Sans CJK SC"]
+
+
+@pytest.mark.skipif(not CJK_FILES, reason="本机没有 Noto Sans CJK 字体文件")
+def test_font_installed_after_the_cache_was_built_is_found(fresh_fonts, capfd):
+    without_cjk(fresh_fonts)
+    fresh_fonts.setattr(font_manager, "findSystemFonts", lambda *a, **k: CJK_FILES[:1])
+    assert plotting.use_chinese_font() == "Noto Sans CJK SC"
+    assert capfd.readouterr().out == ""
+
+
+HIDE_FONTS = r"""
+import io, warnings
+warnings.simplefilter("always")
+import course.plotting as plotting
+from course.plots import plot_training
+for _ in range(2):
+    chart = plot_training([3.0, 2.0, 1.0], [0.5, 0.6], [0.4, 0.5])
+    chart.savefig(io.BytesIO(), format="png")
+print("LABELS", [t.get_text() for t in chart.axes[1].get_legend().get_texts()], chart.axes[0].get_title())
+"""
+
+
+def test_fonts_really_hidden_in_a_fresh_process(tmp_path):
+    """bubblewrap 把 /usr/share/fonts 换成空目录，matplotlib 的缓存也是新的：就像一台没有中文字体的机器。"""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None or subprocess.run([bwrap, "--dev-bind", "/", "/", "true"], capture_output=True).returncode:
+        pytest.skip("没有可用的 bubblewrap（apt-get install bubblewrap），无法在子进程里藏起系统字体")
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path / "mpl"), LANG="C.UTF-8")
+    env.pop("NBGRADER_EXECUTION", None)
+    hide = [arg for d in ("/usr/share/fonts", "/usr/local/share/fonts", os.path.expanduser("~/.fonts"),
+                          os.path.expanduser("~/.local/share/fonts")) if os.path.isdir(d) for arg in ("--tmpfs", d)]
+    run = subprocess.run([bwrap, "--dev-bind", "/", "/", *hide, sys.executable, "-c", HIDE_FONTS],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert len([line for line in lines if "找不到中文字体" in line]) == 1, run.stdout
+    assert "LABELS ['train', 'test'] loss" in lines, run.stdout
+    assert "missing from font" not in run.stderr and "Glyph" not in run.stderr, run.stderr[-3000:]
 
 
 # ---- course.plots ---------------------------------------------------------------
