@@ -1,150 +1,252 @@
 """把 course.graph.Graph 画成内联 SVG。
 
 JupyterLab 直接显示 SVG，中文标签用浏览器自己的字体，不需要 graphviz 之类的外部程序。
-布局很朴素：输入放在最左侧，每个运算节点按“离输入最远的步数”分列，
-同一列里按输入的平均高度排序。正向值写在边的上方（黑色），反向值写在下方（红色）。
-边上的值若是字符串（例如形状 "(2, 3)"）就原样写出；caption 是画在图下方的几行说明；
-stack() 把几张 SVG 上下拼成一张（交互图的静态版本用它把计算图和函数曲线放在一起）。
+节点和标签放在哪里由 course.layout 的分层布局决定；这里只负责量出每样东西有多大、再把它画出来：
+- 边上方是正向值（黑色），下方是反向值（红色，前面带 “←”），诊断图再往下写“应为 …”（绿色）；
+- 算错的边画成橙色粗虚线，标签旁边有一个 ✗ 记号，图下方自动加一行图例（红色只表示反向值）；
+- 边的值若是字符串（例如形状 "(2, 3)"）就原样写出；caption 是画在图下方的几行说明；
+- 图比笔记本的一栏宽时按比例缩小（max-width: 100%），不会出现横向滚动条；
+- stack() 把几张 SVG 上下拼成一张（交互图的静态版本用它把计算图和函数曲线放在一起）。
 """
 import re
 from html import escape
 
 from .fmt import fmt
+from .layout import Box, layered
 
-__all__ = ["render", "layout", "stack", "text_width"]
+__all__ = ["render", "stack", "text_width", "MARK_COLORS"]
 
-COL_W = 150  # 两列之间的距离
-ROW_H = 84  # 两行之间的距离
+SIZE = 14  # 边上数字和说明文字的字号
+ASCENT, DESCENT = 1.16, 0.29  # 浏览器里 Noto Sans CJK 的行框：基线以上、以下各占几个字号
+LINE = round((ASCENT + DESCENT) * SIZE) + 1  # 标签块里相邻两行的距离
 R = 22  # 运算节点的半径
 FORWARD = "#1f2328"
 BACKWARD = "#d1242f"
+EXPECTED = "#1a7f37"
 # 边上的数字描一圈白边，压在线上也看得清
 HALO = ' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke"'
-MARK_COLORS = {"active": "#f0a500", "wrong": "#d1242f", "ok": "#1a7f37"}
+MARK_COLORS = {"active": "#f0a500", "wrong": "#e8590c", "ok": "#1a7f37", "legend": "#57606a"}
+EDGE_STYLE = {None: (FORWARD, 1.5, ""), "active": (MARK_COLORS["active"], 3, ""),
+              "ok": (MARK_COLORS["ok"], 3, ""), "wrong": (MARK_COLORS["wrong"], 3.5, ' stroke-dasharray="8 5"')}
 CAPTION_H = 22  # 说明文字的行高
+MARGIN = 14
 FONT = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei', sans-serif"
+LEGEND = "图例：橙色粗虚线加 ✗ 的边是算错的反向值，下方绿字“应为 …”是它应有的值；红色数字是反向值（导数）"
 
 
-def layout(graph):
-    """返回 {节点 id: (列, 行)}。"""
-    col = {}
-    for n in graph.topo_order():
-        if n.kind == "op":
-            col[id(n)] = 1 + max((col.get(id(p), 0) for p in n.inputs), default=0)
-    # 输入节点紧挨在第一个用到它的运算左边一列
-    for n in graph.nodes:
-        if n.kind == "input":
-            users = [col[id(e.dst)] for e in graph.out_edges(n)]
-            col[id(n)] = min(users) - 1 if users else 0
-    row, next_free = {}, {}
-    taken = []
-    for n in sorted(graph.topo_order(), key=lambda n: col[id(n)]):
-        c = col[id(n)]
-        if n.kind == "input":
-            y = max([row[k] for k in row if col[k] <= c] + [-1]) + 1 if c > 0 else next_free.get(c, 0)
-        else:
-            ys = [row[id(p)] for p in n.inputs]
-            y = sum(ys) / len(ys)
-        # 同一列不重叠
-        while any(abs(y - row[k]) < 0.99 for k in row if col[k] == c):
-            y += 1
-        row[id(n)] = y
-        next_free[c] = max(next_free.get(c, 0), y + 1)
-        taken.append(n)
-    return {k: (col[k], row[k]) for k in col}
+def text_width(text, size=SIZE):
+    """估计一行文字在浏览器里的像素宽度：汉字、全角符号、箭头按一个字号算，其余按 0.6 个字号。"""
+    return sum(size if _wide(ch) else 0.6 * size for ch in str(text))
 
 
-def render(graph, width=None, show_backward=True, highlight=None, caption=None):
-    """caption: 图下方的说明文字：一个字符串，或若干行；一行也可以写成 ("wrong" 或 "ok", 文字) 来标红或标绿。"""
-    pos = layout(graph)
-    ncol = max((c for c, _ in pos.values()), default=0) + 1
-    nrow = max((r for _, r in pos.values()), default=0) + 1
-    left, top = 90, 50 if graph.title else 30
-    lines = [caption] if isinstance(caption, str) else list(caption or [])
-    lines = [(None, t) if isinstance(t, str) else (t[0], str(t[1])) for t in lines]
-    W = max(left + ncol * COL_W + 110, 20 + max((text_width(t) for _, t in lines), default=0))
-    H = top + nrow * ROW_H + 30 + CAPTION_H * len(lines)
-
-    def xy(n):
-        c, r = pos[id(n)]
-        return left + c * COL_W, top + r * ROW_H + 20
-
-    parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
-        'font-family="%s" font-size="14">' % (width or W, H * (width or W) / W, W, H, escape(FONT, quote=True)),
-        '<defs><marker id="arr" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker></defs>' % FORWARD,
-    ]
-    if graph.title:
-        parts.append('<text x="%d" y="24" font-size="16" font-weight="bold">%s</text>' % (10, escape(graph.title)))
-
-    for e in graph.edges:
-        (x1, y1), (x2, y2) = xy(e.src), xy(e.dst)
-        if e.src.kind == "op":
-            x1 += R
-        x2 -= R
-        parts.append(_edge(x1, y1, x2, y2, e.value, e.grad if show_backward else None, e.mark, e.expected))
-
-    for n in graph.nodes:
-        x, y = xy(n)
-        if n.kind == "input":
-            parts.append('<text x="%d" y="%d" text-anchor="end" class="input">%s</text>' % (x - 4, y + 5, escape(n.label)))
-        else:
-            active = highlight is not None and n is highlight
-            stroke = MARK_COLORS["active"] if active else FORWARD
-            parts.append(
-                '<circle cx="%d" cy="%d" r="%d" fill="%s" stroke="%s" stroke-width="%d"/>'
-                % (x, y, R, "#fff7d6" if active else "#ffffff", stroke, 3 if active else 1.5)
-            )
-            size = 16 if len(n.label) <= 2 else max(9, 16 - 2 * (len(n.label) - 2))
-            parts.append('<text x="%d" y="%d" text-anchor="middle" font-size="%d">%s</text>' % (x, y + 5, size, escape(n.label)))
-
-    out = graph.output
-    if out is not None:
-        x, y = xy(out)
-        x1 = x + (R if out.kind == "op" else 0)
-        label = graph.output_label or ""
-        grad = out.grad if show_backward else None
-        parts.append(_edge(x1, y, x1 + 80, y, out.value, grad, None, None))
-        if label:
-            parts.append('<text x="%d" y="%d">%s</text>' % (x1 + 84, y + 5, escape(label)))
-    y0 = top + nrow * ROW_H + 20
-    for i, (mark, text) in enumerate(lines):
-        parts.append('<text x="14" y="%d" fill="%s" class="caption">%s</text>'
-                     % (y0 + CAPTION_H * i, MARK_COLORS.get(mark, FORWARD), escape(text)))
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _edge(x1, y1, x2, y2, value, grad, mark, expected):
-    color = MARK_COLORS.get(mark, FORWARD)
-    width = 3 if mark else 1.5
-    # 数字写在靠近起点的位置：汇入同一个节点的几条边在那里分得最开
-    t = 0.4 if abs(y2 - y1) > 1 else 0.5
-    mx, my = x1 + t * (x2 - x1), y1 + t * (y2 - y1)
-    s = ['<g class="edge">',
-         '<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%s" marker-end="url(#arr)"/>'
-         % (x1, y1, x2, y2, color, width)]
-    if value is not None:
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s"%s class="forward">%s</text>'
-                 % (mx, my - 7, FORWARD, HALO, escape(_show(value))))
-    if grad is not None:
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s"%s class="backward">%s</text>'
-                 % (mx, my + 19, BACKWARD, HALO, "← " + escape(_show(grad))))
-    if expected is not None:
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s"%s class="expected">应为 %s</text>'
-                 % (mx, my + 36, MARK_COLORS["ok"], HALO, escape(_show(expected))))
-    s.append("</g>")
-    return "".join(s)
+def _wide(ch):
+    o = ord(ch)
+    return o > 0x2E7F or 0x2000 <= o <= 0x2BFF
 
 
 def _show(v):
     return v if isinstance(v, str) else fmt(v, 5)
 
 
-def text_width(text, size=14):
-    """粗略估计一行文字的像素宽度：汉字和全角符号按一个字号算，其余按 0.6 个字号。"""
-    return int(sum(size if ord(ch) > 0x2E7F else 0.6 * size for ch in text))
+class _Out:
+    """输出箭头右边那段文字（output_label），在布局里当作一个节点。"""
+
+    kind = "sink"
+
+
+class _OutEdge:
+    """从输出节点伸出去的那条箭头：上面写输出的值，下面写输出处的导数。"""
+
+    mark = expected = None
+
+    def __init__(self, node, show_backward):
+        self.src, self.value = node, node.value
+        self.grad = node.grad if show_backward else None
+
+
+def _node_font(label):
+    """运算节点里文字的字号和节点的横向半径：名字长就用小一号的字，把圆拉成椭圆。"""
+    if text_width(label, 16) <= 2 * R - 10:
+        return 16, R
+    return 13, max(R, text_width(label, 13) / 2 + 8)
+
+
+def _label_lines(e, show_backward):
+    """一条边的标签块：[(class, 文字, 颜色, 基线相对边的偏移)]，从上到下。"""
+    lines = []
+    if e.value is not None:
+        lines.append(("forward", _show(e.value), FORWARD, -round(DESCENT * SIZE) - 3))
+    below = round(ASCENT * SIZE) + 3
+    grad = e.grad if show_backward else None
+    if grad is not None:
+        lines.append(("backward", "← " + _show(grad), BACKWARD, below))
+        below += LINE
+    if e.expected is not None:
+        lines.append(("expected", "应为 " + _show(e.expected), EXPECTED, below))
+    return lines
+
+
+BADGE = 22  # ✗ 记号占的宽度
+
+
+def _label_box(lines, wrong):
+    width = max([text_width(t) for _, t, _, _ in lines] + [0]) + (2 * BADGE if wrong else 0)
+    top = -min([dy for *_, dy in lines if dy < 0] + [0]) + ASCENT * SIZE + 1 if lines and lines[0][3] < 0 else 4
+    lows = [dy for *_, dy in lines if dy > 0]
+    bottom = (max(lows) + DESCENT * SIZE + 1) if lows else (4 if not wrong else 12)
+    return Box(width + 8, top, bottom)
+
+
+def render(graph, width=None, show_backward=True, highlight=None, caption=None):
+    """caption: 图下方的说明文字：一个字符串，或若干行；一行也可以写成 ("wrong" 或 "ok", 文字) 来标色。"""
+    lines = [caption] if isinstance(caption, str) else list(caption or [])
+    lines = [(None, t) if isinstance(t, str) else (t[0], str(t[1])) for t in lines]
+    if any(e.mark == "wrong" for e in graph.edges):
+        lines.append(("legend", LEGEND + ("，绿色的边与期望一致" if any(e.mark == "ok" for e in graph.edges) else "")))
+
+    nodes = graph.topo_order()
+    edges = [(e, e.src, e.dst) for e in graph.edges]
+    sink = None
+    if graph.output is not None:
+        sink = _Out()
+        out_edge = _OutEdge(graph.output, show_backward)
+        edges.append((out_edge, graph.output, sink))
+        nodes = nodes + [sink]
+    labels = {id(e): _label_lines(e, show_backward) for e, _, _ in edges}
+    out_text = graph.output_label or ""
+
+    def box(v):
+        if v is sink:
+            return Box(text_width(out_text) + 10, 12, 10)
+        if v.kind == "input":
+            return Box(text_width(v.label) + 8, round(ASCENT * SIZE) - 4, round(DESCENT * SIZE) + 6)
+        _, rx = _node_font(v.label)
+        return Box(2 * rx + 4, R + 2, R + 2)
+
+    lay = layered(nodes, edges, lambda v: v.kind, box,
+                  lambda e: _label_box(labels[id(e)], e.mark == "wrong"))
+
+    top = 46 if graph.title else MARGIN
+    left = MARGIN
+    graph_w, graph_h = lay.width, lay.height
+    W = max(left + graph_w + MARGIN,
+            20 + (text_width(graph.title, 16) if graph.title else 0),
+            2 * MARGIN + max((text_width(t) for _, t in lines), default=0))
+    y0 = top + graph_h + 14 + round(ASCENT * SIZE)
+    H = (y0 + CAPTION_H * (len(lines) - 1) + 10) if lines else top + graph_h + MARGIN
+    W, H = round(W), round(H)
+
+    def X(v):
+        return left + lay.x[v]
+
+    def Y(v):
+        return top + lay.y[v]
+
+    def col(v):
+        a, b = lay.columns[lay.rank[v]]
+        return left + a, left + b
+
+    # 每个节点上，几条进来的边和几条出去的边各自错开一点，按另一端的高低排好，不在节点处交叉
+    port = {}
+    for v in nodes:
+        for side, chains in (("in", [c for c in lay.chain.values() if c[-1] is v]),
+                             ("out", [c for c in lay.chain.values() if c[0] is v])):
+            chains.sort(key=lambda c: Y(c[-2] if side == "in" else c[1]))
+            k = len(chains)
+            spread = 0 if k < 2 else min(R * 0.5 if getattr(v, "kind", "") == "op" else 5, 5 * (k - 1))
+            for i, c in enumerate(chains):
+                port[(side, id(c))] = -spread + (2 * spread * i / (k - 1) if k > 1 else 0)
+
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" class="cgraph" viewBox="0 0 %d %d" width="%d" height="%d" '
+        'style="max-width:100%%;height:auto" font-family="%s" font-size="%d">'
+        % (W, H, width or W, round(H * (width or W) / W), escape(FONT, quote=True), SIZE),
+        "<defs>%s</defs>" % "".join(
+            '<marker id="arr-%s" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="%d" markerHeight="%d" '
+            'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>'
+            % (name or "plain", 10 + 2 * (name is not None), 10 + 2 * (name is not None), color)
+            for name, (color, _, _) in EDGE_STYLE.items()),
+    ]
+    if graph.title:
+        parts.append('<text x="10" y="26" font-size="16" font-weight="bold" class="title">%s</text>' % escape(graph.title))
+
+    for e, u, v in edges:
+        chain = lay.chain[e]
+        parts.append(_edge(e, chain, labels[id(e)], port[("out", id(chain))], port[("in", id(chain))],
+                           X, Y, col, sink))
+
+    for v in nodes:
+        x, y = X(v), Y(v)
+        if v is sink:
+            if out_text:
+                parts.append('<text x="%.1f" y="%.1f" class="output">%s</text>' % (col(v)[0] + 6, y + 5, escape(out_text)))
+        elif v.kind == "input":
+            parts.append('<text x="%.1f" y="%.1f" text-anchor="end" class="input">%s</text>'
+                         % (col(v)[1] - 4, y + 5, escape(v.label)))
+        else:
+            active = highlight is not None and v is highlight
+            stroke = MARK_COLORS["active"] if active else FORWARD
+            size, rx = _node_font(v.label)
+            fill = "#fff7d6" if active else "#ffffff"
+            shape = ('<circle cx="%.1f" cy="%.1f" r="%d"' % (x, y, R) if rx == R else
+                     '<ellipse cx="%.1f" cy="%.1f" rx="%.1f" ry="%d"' % (x, y, rx, R))
+            parts.append('%s fill="%s" stroke="%s" stroke-width="%d"/>' % (shape, fill, stroke, 3 if active else 1.5))
+            parts.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="%d" class="node">%s</text>'
+                         % (x, y + round(0.35 * size), size, escape(v.label)))
+
+    for i, (mark, text) in enumerate(lines):
+        parts.append('<text x="%d" y="%d" fill="%s" class="caption">%s</text>'
+                     % (MARGIN, y0 + CAPTION_H * i, MARK_COLORS.get(mark, FORWARD), escape(text)))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _port_x(v, dy, side, X, col):
+    """边在节点 v 上的接点：圆（椭圆）的边上与中心高度差 dy 的那一点；输入节点在文字的右端。"""
+    if getattr(v, "kind", "") == "input":
+        return col(v)[1]
+    if getattr(v, "kind", "") == "sink":
+        return col(v)[0] + 2
+    _, rx = _node_font(v.label)
+    half = rx * (1 - (dy / R) ** 2) ** 0.5
+    return X(v) + (half if side == "out" else -half - 1)
+
+
+def _edge(e, chain, lines, out_dy, in_dy, X, Y, col, sink):
+    """一条边：从起点出发，在每一列里水平走，在两列之间用三次贝塞尔曲线过渡；标签写在第一个标签列。"""
+    u, v = chain[0], chain[-1]
+    color, width, dash = EDGE_STYLE.get(e.mark, EDGE_STYLE[None])
+    sy = Y(u) + out_dy
+    d = ["M%.1f,%.1f H%.1f" % (_port_x(u, out_dy, "out", X, col), sy, col(u)[1])]
+    px, py = col(u)[1], sy
+    for w in chain[1:]:
+        wl, wr = col(w)
+        wy = Y(w) + (in_dy if w is v else 0)
+        mx = (px + wl) / 2
+        d.append("C%.1f,%.1f %.1f,%.1f %.1f,%.1f" % (mx, py, mx, wy, wl, wy))
+        end = _port_x(v, in_dy, "in", X, col) if w is v else wr
+        d.append("H%.1f" % end)
+        px, py = end, wy
+    s = ['<g class="edge%s">' % (" " + e.mark if e.mark else ""),
+         '<path d="%s" fill="none" stroke="%s" stroke-width="%s"%s marker-end="url(#arr-%s)"/>'
+         % (" ".join(d), color, width, dash, e.mark or "plain")]
+    lab = chain[1]
+    lx, ly = X(lab), Y(lab)
+    for cls, text, fill, dy in lines:
+        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s"%s class="%s">%s</text>'
+                 % (lx, ly + dy, fill, HALO, cls, escape(text)))
+    if e.mark == "wrong":
+        # ✗ 记号放在最下面一行文字的左边；没有文字时放在边的下方
+        if lines:
+            _, text, _, dy = lines[-1]
+            bx, by = lx - text_width(text) / 2 - BADGE / 2 - 2, ly + dy - round(0.35 * SIZE)
+        else:
+            bx, by = lx, ly + 10
+        s.append('<circle cx="%.1f" cy="%.1f" r="8" fill="%s" class="badge"/>' % (bx, by, MARK_COLORS["wrong"]))
+        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" font-weight="bold" fill="#ffffff" '
+                 'class="badge">✗</text>' % (bx, by + 4))
+    s.append("</g>")
+    return "".join(s)
 
 
 _SIZE = re.compile(r'<svg\b[^>]*?\bwidth="([\d.]+)(pt|px)?"[^>]*?\bheight="([\d.]+)(pt|px)?"', re.S)
@@ -164,4 +266,5 @@ def stack(svgs, gap=10):
         y, W = y + h + gap, max(W, w)
     H = max(y - gap, 0)
     return ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-            'width="%d" height="%d" viewBox="0 0 %d %d">\n' % (W, H, W, H) + "\n".join(pieces) + "\n</svg>")
+            'width="%d" height="%d" viewBox="0 0 %d %d" style="max-width:100%%;height:auto">\n'
+            % (W, H, W, H) + "\n".join(pieces) + "\n</svg>")
