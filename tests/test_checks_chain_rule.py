@@ -50,7 +50,20 @@ def dw_dy(x, y):
     return 3 * (3 * x + y ** 2) ** 2 * 2 * y
 
 
+@student
+def numerical_diff_book(f, x):
+    """书上的写法：h 是函数里的局部常数。"""
+    h = 1e-4
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
 CORRECT = [
+    (check_numerical_diff, (numerical_diff_book,)),
+    # 别的合理的 h 也对（第 05 课的 numerical_gradient 用 1e-5）：原先要求默认值恰好是 1e-4、必须有参数 h，
+    # 现在判据是结果的精度和中心差分的对称性
+    (check_numerical_diff, (student(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / (2 * h)),)),
+    (check_numerical_diff, (student(lambda f, x, h=1e-3: (f(x + h) - f(x - h)) / (2 * h)),)),
+    (check_numerical_diff, (student(lambda f, x: (f(x + 1e-6) - f(x - 1e-6)) / 2e-6),)),
     (check_buy_apple, (buy_apple,)),
     (check_buy_apple_orange, (buy_apple_orange,)),
     (check_apple_orange_backward, (apple_orange_backward,)),
@@ -177,10 +190,14 @@ BROKEN = [
     ("diff_zero", check_numerical_diff, (student(lambda f, x, h=1e-4: (f(x + 1e-60) - f(x)) / 1e-60),), "舍入误差"),
     ("diff_ignores_h", check_numerical_diff,
      (student(lambda f, x, h=1e-4: (f(x + 1e-4) - f(x - 1e-4)) / 2e-4),), "没有用参数 h"),
-    ("diff_other_default", check_numerical_diff,
-     (student(lambda f, x, h=1e-3: (f(x + h) - f(x - h)) / (2 * h)),), "默认的 h 应为 1e-4"),
-    ("diff_no_h_param", check_numerical_diff, (student(lambda f, x: (f(x + 1e-4) - f(x - 1e-4)) / 2e-4),),
-     "应当有参数 h"),
+    ("diff_forward_tiny_h", check_numerical_diff,
+     (student(lambda f, x: (f(x + 1e-8) - f(x)) / 1e-8),), "不是中心差分"),  # 准到 1e-6，但不对称
+    ("diff_forward_book_style", check_numerical_diff, (student(lambda f, x: (f(x + 1e-4) - f(x)) / 1e-4),),
+     "前向差分"),
+    ("diff_huge_default", check_numerical_diff,
+     (student(lambda f, x, h=1e-1: (f(x + h) - f(x - h)) / (2 * h)),), "截断误差"),
+    ("diff_tiny_book_style", check_numerical_diff, (student(lambda f, x: (f(x + 1e-50) - f(x - 1e-50)) / 2e-50),),
+     "舍入误差"),
     ("diff_imported", check_numerical_diff, (course_numerical_diff,), "来自模块"),
     ("diff_not_callable", check_numerical_diff, (1e-4,), "不是可以调用的函数"),
     ("diff_none", check_numerical_diff, (student(lambda f, x, h=1e-4: None),), "忘了写 return"),

@@ -10,8 +10,8 @@ import numbers
 import numpy as np
 
 from ..gradcheck import eval_numerical_gradient_array, numerical_diff
-from ._core import (_student_line, call, check, diagnose, expect_array, expect_close, expect_tuple, fail,
-                    own_class, passed, rng_for)
+from ._core import (CheckFailure, _exception_hint, _student_line, call, check, diagnose, expect_array, expect_close,
+                    expect_tuple, fail, own_class, passed, rng_for)
 
 __all__ = ["check_mul_forward", "check_mul_backward", "check_add_forward", "check_add_backward"]
 
@@ -24,18 +24,21 @@ ELEMENTWISE_HINT = "层做的是逐元素运算（x * y、x + y），结果与 x
 
 # ---- 运行学生代码 ------------------------------------------------------------
 def _run(fn, *args, what, hint_for=None, **kwargs):
-    """像 _core.call 一样运行学生代码；hint_for(exc) 能给出更贴切的提示时用它。"""
+    """像 _core.call 一样运行学生代码；hint_for(exc) 能给出更贴切的提示时用它，否则用 _core 里按 fn
+    （层的 forward / backward，还是普通函数）给的提示。"""
     __tracebackhide__ = True
     if not callable(fn):
         return call(fn, what=what)
     try:
         return fn(*args, **kwargs)
-    except Exception as exc:  # 学生代码里的任何异常都要变成中文说明
-        hint = None if isinstance(exc, NotImplementedError) else (hint_for(exc) if hint_for else None)
-        if hint:
-            fail("运行 %s 时，你的代码抛出了异常 %s: %s%s" % (what, type(exc).__name__, exc, _student_line(exc)),
-                 show=False, hint=hint)
+    except CheckFailure:
+        raise
+    except (NotImplementedError, RecursionError) as exc:  # 这两种的说法与 fn 无关，交给 call
         error = exc
+    except Exception as exc:  # 学生代码里的任何异常都要变成中文说明
+        hint = (hint_for(exc) if hint_for else None) or _exception_hint(exc, fn)
+        fail("运行 %s 时，你的代码抛出了异常 %s: %s%s" % (what, type(exc).__name__, exc, _student_line(exc)),
+             show=False, hint=hint)
     return call(_raise, error, what=what)
 
 
