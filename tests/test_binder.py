@@ -122,3 +122,60 @@ def test_server_in_binder_env_serves_validate_but_not_formgrader(binder_env):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+# ---- Binder 链接：README 里只有一处，由 python -m course binder-link 按 git 的 origin 生成 ----------
+from course import binder_link  # noqa: E402
+
+
+@pytest.mark.parametrize("remote", [
+    "https://github.com/yang/backprop-zh.git", "https://github.com/yang/backprop-zh", "git@github.com:yang/backprop-zh.git",
+    "ssh://git@github.com/yang/backprop-zh.git", "https://token@github.com/yang/backprop-zh.git/",
+])
+def test_github_remote_gives_the_binder_link(remote):
+    assert binder_link.github_repo(remote) == "yang/backprop-zh"
+    assert binder_link.binder_url("yang/backprop-zh") == (
+        "https://mybinder.org/v2/gh/yang/backprop-zh/HEAD?urlpath=lab/tree/" + binder_link.LESSON_01)
+    assert (ROOT / binder_link.LESSON_01).exists() or not (ROOT / "release").exists()
+
+
+@pytest.mark.parametrize("remote, text", [
+    (None, "没有名为 origin 的远程仓库"), ("", "没有名为 origin 的远程仓库"),
+    ("https://gitlab.com/yang/backprop-zh.git", "不是 GitHub 上的仓库"), ("/srv/git/course", "不是 GitHub 上的仓库"),
+])
+def test_no_github_remote_is_explained(remote, text):
+    with pytest.raises(binder_link.NotOnGitHub, match=text):
+        binder_link.github_repo(remote)
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _readme(path, line):
+    path.write_text("# 课程\n\n%s\n%s\n%s\n\n其余\n" % (binder_link.BADGE_START, line, binder_link.BADGE_END),
+                    encoding="utf-8")
+
+
+def test_binder_link_command_without_and_with_a_github_origin(tmp_path):
+    _git(tmp_path, "init", "-q")
+    _readme(tmp_path / "README.md", "旧的内容")
+    cmd = [sys.executable, "-m", "course", "binder-link", "--write-readme", "--course", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and "没有名为 origin 的远程仓库" in out.stdout, out.stdout + out.stderr
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert binder_link.NO_BADGE in text and "mybinder.org" not in text and "OWNER" not in text
+    _git(tmp_path, "remote", "add", "origin", "git@github.com:yang/backprop-zh.git")
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert binder_link.binder_url("yang/backprop-zh") in out.stdout
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert text.count("mybinder.org/v2/gh/yang/backprop-zh/HEAD") == 1 and text.endswith("其余\n")
+    assert binder_link.NO_BADGE not in text
+
+
+def test_update_readme_needs_exactly_one_marked_place(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("没有注释\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="恰好有一对 binder-badge 注释"):
+        binder_link.update_readme(readme, "x")
