@@ -4,6 +4,7 @@
     python -m course grading-report [作业]    autograde 时记下的异常事件（超时、内核重启、可疑代码……）
     python -m course grading-selftest         在临时文件夹里用真正的 nbgrader 跑一遍评分自检
     python -m course grade-demo               演示班级：在工作副本里走完 nbgrader 的整个流程（course/demo）
+    python -m course binder-link [--write-readme]  Binder 链接和徽章（按 git 的 origin；维护者用）
 
 都在课程根目录（nbgrader_config.py 所在的文件夹）运行，或用 --course 指定。
 """
@@ -94,6 +95,11 @@ def main(argv=None):
     from .demo import cli as _demo_cli
     _demo_cli.add_arguments(p)
     p.set_defaults(func=_demo_cli.run)
+    p = sub.add_parser("binder-link", help="按 git 的 origin 打印 Binder 链接和徽章（--write-readme 写进 README）")
+    p.add_argument("--write-readme", action="store_true", help="把徽章写进 README.md 的 binder-badge 注释之间")
+    p.add_argument("--course", default=".", help="仓库根目录（默认当前文件夹）")
+    from . import binder_link as _binder_link
+    p.set_defaults(func=_binder_link.main)
     for action in sub.choices.values():
         action.error = _Parser.error.__get__(action)
     args = parser.parse_args(argv)
