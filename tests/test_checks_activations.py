@@ -61,6 +61,41 @@ def sigmoid_backward_steps(x, dout):
     return dc, db, da, dx
 
 
+def book_sigmoid(x):
+    return 1 / (1 + np.exp(-x))  # x = -800 时 np.exp(800) 溢出成 inf，NumPy 会警告；结果 0 是对的
+
+
+@student
+class BookSigmoid:
+    """照书上的写法：forward 调用全局的 sigmoid，存 self.out。"""
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        out = book_sigmoid(x)
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        dx = dout * (1.0 - self.out) * self.out
+        return dx
+
+
+def test_book_sigmoid_overflow_warning_is_silenced_inside_the_checks(capsys):
+    """nbgrader 把写了 stderr 的测试单元判 0 分：书上那种会在 x = -800 处警告的写法，检查时不能出声。"""
+    with np.errstate(all="warn"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match="overflow"):  # 对照：检查之外它确实会警告
+            BookSigmoid().forward(np.array([-800.0]))
+        check_sigmoid_forward(BookSigmoid)
+        check_sigmoid_backward(BookSigmoid)
+        check_sigmoid_forward(BookSigmoid, seed=3201, shapes=[(1,), (5, 3), (2, 1, 4, 3)], report=False)
+        check_sigmoid_backward(BookSigmoid, seed=3211, shapes=[(1,), (5, 3), (2, 1, 4, 3)], report=False)
+    out, err = capsys.readouterr()
+    assert err == "" and out.count("✔") == 2
+
+
 def test_correct_implementations_pass_silently(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

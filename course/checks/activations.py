@@ -1,6 +1,6 @@
 """第 03 课（激活函数层）的检查：ReLU层、Sigmoid层，以及 Sigmoid 计算图上逐步的反向传播。
 
-输入里特意放了恰好等于 0 的元素（ReLU 的拐点）和 ±50、±800 这样的大数（Sigmoid 的两端）；
+输入里特意放了恰好等于 0 的元素（ReLU 的折点，不可导，按 x <= 0 算作“关”）和 ±50、±800 这样的大数（Sigmoid 的两端）；
 上游梯度 dout 是随机数组，既和公式逐元素比较，也和数值微分比较。
 每一种常见错误（原地改 dout 或 x、mask 写成 x < 0、漏乘 (1 - y)、符号反了……）各有各的提示。
 """
@@ -16,7 +16,7 @@ __all__ = ["check_relu_forward", "check_relu_backward", "check_sigmoid_forward",
 
 DEFAULT_SHAPES = [(6,), (3, 4), (2, 3, 4)]
 
-HINT_SHAPE = "输出要和输入同形状：不要用 flatten、ravel 或列表推导，numpy 的逐元素运算本身就保持形状。"
+HINT_SHAPE = "输出要和输入同形状：不要用 flatten、ravel 或列表推导，NumPy 的逐元素运算本身就保持形状。"
 HINT_X_INPLACE = ("forward 改动了调用者传进来的 x。直接写 x[mask] = 0、x *= -1 这类原地运算会把别人的数据也改了："
                   "先 out = x.copy() 再改 out，或者用 np.maximum、np.exp 这种返回新数组的运算。")
 HINT_DOUT_INPLACE = ("backward 改动了调用者传进来的 dout。同一个 dout 可能还要传给别的支路（例如加法节点的两个输入），"
