@@ -213,6 +213,26 @@ def test_feedback_does_not_reveal_hidden_tests(course, a):
 
 
 @pytest.mark.parametrize("a", ASSIGNMENTS)
+def test_failed_checks_show_only_their_message(course, a):
+    """没通过的检查在评分结果和反馈里只显示中文说明，不显示检查函数内部的调用栈（CheckFailure._render_traceback_）。"""
+    graded(course, a)
+    nbgrader("generate_feedback", a, "--force", cwd=course)
+    failures = 0
+    for path in (course / "autograded" / "untouched" / a).glob("*.ipynb"):
+        for cell in read_nb(path).cells:
+            for out in cell.get("outputs", []):
+                if out.output_type == "error" and out.ename == "CheckFailure":
+                    failures += 1
+                    shown = "\n".join(out.traceback)
+                    assert "检查没有通过" in out.traceback[0], out.traceback[:3]
+                    assert "_core.py" not in shown and "Traceback" not in shown, shown[:800]
+    assert failures, "学生版原样交上来，应当有检查以 CheckFailure 失败"
+    for page in (course / "feedback" / "untouched" / a).glob("*.html"):
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        assert "检查没有通过" in text and "course/checks/_core.py" not in text, page
+
+
+@pytest.mark.parametrize("a", ASSIGNMENTS)
 def test_validate_passes_source_and_inverts_release(course, a):
     generated(course, a)
     for src_path in (SOURCE / a).glob("*.ipynb"):
