@@ -7,11 +7,9 @@
 不用引擎自己的闭包，于是引擎哪里算错了，图上就能标出来：红色粗边下面写着“应为多少”。
 """
 import numbers
-import re
 
 from .fmt import fmt
 from .graph import Graph
-from .svg import text_width
 from .trace import build_nodes, inputs_of, local_derivatives, walk
 
 __all__ = ["graph_nodes", "local_derivatives", "expected_grads", "to_graph"]
@@ -20,7 +18,7 @@ MAX_NODES = 200
 
 
 def _require_node(v, what):
-    missing = [a for a in ("data", "_prev", "_op") if not hasattr(v, a)]
+    missing = [a for a in ("data", "_prev") if not hasattr(v, a)]  # _op 可以没有：只是画不出运算名
     if missing:
         raise TypeError("%s 应当是计算图里的节点（比如你写的 Value，带 .data、.grad、._prev、._op），"
                         "它却是 %s，没有 .%s" % (what, type(v).__name__, missing[0]))
@@ -65,7 +63,7 @@ def to_graph(root, names=None, title=None, output_label=None, check=True):
         for p in inputs_of(v)[0]:
             uses[id(p)] = uses.get(id(p), 0) + 1
     named = {id(v) for v in (names or {}).values()} | {id(v) for v in order if getattr(v, "label", "")}
-    g = _Drawing(title=title, output_label=output_label)
+    g = Graph(title=title, output_label=output_label)  # 叶子的长名字由 Graph 的版面自己留出地方
     node_of = build_nodes(order, g, names, unknown="skip")
     for v in order:
         node = node_of[id(v)]
@@ -87,24 +85,6 @@ def to_graph(root, names=None, title=None, output_label=None, check=True):
                 e.mark, e.expected = "wrong", right * local[e.index]
     g.output = node_of[id(root)]
     return g
-
-
-class _Drawing(Graph):
-    """和 Graph 一样，只是画图时给左边较长的叶子名字留出地方（course.svg 只留了约 86 像素）。"""
-
-    def to_svg(self, **options):
-        svg = super().to_svg(**options)
-        pad = max([text_width(n.label) - 80 for n in self.nodes if n.kind == "input"] + [0])
-        m = _SIZE.search(svg)
-        if not pad or m is None:
-            return svg
-        w, h, vw, vh = (float(x) for x in m.groups())
-        scale = w / vw
-        return svg.replace(m.group(0), 'width="%d" height="%d" viewBox="%d 0 %d %d"'
-                           % (w + pad * scale, h, -pad, vw + pad, vh), 1)
-
-
-_SIZE = re.compile(r'width="([\d.]+)" height="([\d.]+)" viewBox="0 0 ([\d.]+) ([\d.]+)"')
 
 
 def _leaf_label(label, v, right, show_grad):

@@ -13,7 +13,8 @@ import numbers
 
 from .fmt import fmt
 
-__all__ = ["graph_from_value", "walk", "inputs_of", "local_rule", "local_derivatives", "build_nodes", "KNOWN_OPS"]
+__all__ = ["graph_from_value", "walk", "inputs_of", "canonical_op", "local_rule", "local_derivatives", "build_nodes",
+           "KNOWN_OPS"]
 
 KNOWN_OPS = ("+", "*", "**k", "exp", "tanh", "relu", "neg", "log", "sigmoid", "-", "/")
 _LABELS = {"+": "+", "*": "×", "exp": "exp", "tanh": "tanh", "relu": "ReLU", "neg": "×(-1)",
@@ -95,12 +96,24 @@ def _power(op):
         return None
 
 
+# 同一个运算的别的常见写法（不分大小写）：_op 只是标签，'ReLU'、'max'、'add' 都该认得
+_ALIASES = {"add": "+", "plus": "+", "sum": "+", "mul": "*", "times": "*", "×": "*", "·": "*",
+            "max": "relu", "e^x": "exp", "e**x": "exp", "sub": "-", "div": "/", "÷": "/"}
+
+
+def canonical_op(op):
+    """运算名的标准写法：'ReLU'、'max' -> 'relu'，'add' -> '+'，'MUL' -> '*'；幂 '**2' 原样返回。"""
+    op = str(op or "").strip()
+    key = op.lower()
+    return _ALIASES.get(key, key if key in _UNARY or key in ("+", "*", "-", "/") else op)
+
+
 def local_rule(op, n, ordered=True):
     """运算 op（n 个输入）的局部导数公式：f(*输入的值) -> [∂out/∂输入_i]；不认识时返回 None。
 
     ordered 为 False（_prev 是 set）时分不清两个输入谁先谁后，减法和除法就不认。
     """
-    op = str(op or "")
+    op = canonical_op(op)
     key = op.lower()
     if key == "+":
         return (lambda x: [2.0]) if n == 1 else (lambda *xs: [1.0] * len(xs))  # set 里的 a + a 只剩一个
@@ -159,8 +172,7 @@ def _data(v):
 
 
 def _op_label(op):
-    key = op.lower() if op.lower() in _UNARY else op
-    return _LABELS.get(key, op or "?")
+    return _LABELS.get(canonical_op(op), op or "?")
 
 
 def build_nodes(order, graph, names=None, unknown="skip"):

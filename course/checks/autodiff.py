@@ -2,8 +2,9 @@
 
 练习 1：__add__、__mul__（正向、_backward 闭包、把普通的数包成 Value）  check_add_mul
 练习 2：__pow__、exp、tanh、relu                                       check_unary_ops
-每个运算单独检查：先看正向值和 _prev、_op，再手动设好 out.grad 调用一次 _backward，
-这样哪怕 backward() 还没写，也能知道闭包对不对。backward()、分叉、zero_grad 和随机计算图
+每个运算单独检查：先看正向值和 _prev，再手动设好 out.grad 调用一次 _backward，
+这样哪怕 backward() 还没写，也能知道闭包对不对。运算名 _op 只是画图用的标签：'ReLU'、'relu'、'max'、
+'add' 都行，从不扣分；画图认不出的名字只在公开检查里提醒一句。backward()、分叉、zero_grad 和随机计算图
 见 course.checks.autodiff_backward；与前几课的层对照、神经元见 course.checks.autodiff_apps。
 """
 import math
@@ -11,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from ..trace import local_rule
 from ._core import call, check, diagnose, expect_close, fail, own_class, passed, rng_for
 
 __all__ = ["check_add_mul", "check_unary_ops", "value_class", "run", "expect_node", "grads_of", "probe_assign",
@@ -34,8 +36,8 @@ HINTS = {
              ((0.0, 0.0), "ReLU 在 x > 0 时导数为 1：正半轴的梯度要原样传回去。"),
              (("x", 0.0), "ReLU 在 x > 0 时导数是 1，不是 out.data。")],
 }
-UNARY = {  # 名字: (运行, 正向值, 局部导数, 运算名)
-    "pow": (lambda a, k: a ** k, lambda x, k: x ** k, lambda x, k: k * x ** (k - 1), lambda k: "**"),
+UNARY = {  # 名字: (运行, 正向值, 局部导数, 画图时认得的一种写法)
+    "pow": (lambda a, k: a ** k, lambda x, k: x ** k, lambda x, k: k * x ** (k - 1), lambda k: "**%g" % k),
     "exp": (lambda a, k: a.exp(), lambda x, k: math.exp(x), lambda x, k: math.exp(x), lambda k: "exp"),
     "tanh": (lambda a, k: a.tanh(), lambda x, k: math.tanh(x), lambda x, k: 1 - math.tanh(x) ** 2,
              lambda k: "tanh"),
@@ -51,7 +53,7 @@ def value_class(Value):
         fail("这里要传入类 Value 本身（不带括号），你传入的是 %s。" % type(Value).__name__, show=False)
     own_class(Value, "Value")
     leaf = run(lambda: Value(1.5), "Value(1.5)")
-    for attr in ("data", "grad", "_prev", "_op", "_backward"):
+    for attr in ("data", "grad", "_prev", "_backward"):  # _op 只用来画图，没有也不影响计算
         if not hasattr(leaf, attr):
             fail("Value(1.5) 没有属性 .%s：不要改动给定的 __init__。" % attr, show=False)
     return Value
@@ -120,12 +122,21 @@ def probe_assign(Value):
     return False
 
 
+def label_note(out, n_inputs, what, usual, notes):
+    """_op 只是画图用的标签：画图认不出时记下一句提醒（公开检查最后打印），从不判错。"""
+    op = getattr(out, "_op", None)
+    if local_rule(op, n_inputs) is None and str(op) not in notes:
+        notes[str(op)] = ("ℹ %s 的 _op 是 %r：算得对，不扣分；只是画计算图时认不出这个运算名，"
+                          "那条边上就不标局部导数（常用的写法是 %r）。" % (what, op, usual))
+
+
 # ---- 练习 1 ----------------------------------------------------------------
 @check
 def check_add_mul(Value, *, seed=0, report=True, part="all"):
     """part: "forward" 只查正向和 _prev；"backward" 只查 _backward 闭包；"all" 都查。"""
     Value = value_class(Value)
     rng = rng_for(seed)
+    notes = {}
     for op in ("+", "*"):
         x, y = (float(v) for v in rng.choice([-1, 1], 2) * rng.uniform(0.5, 3, 2))
         a, b = Value(x), Value(y)
@@ -133,8 +144,7 @@ def check_add_mul(Value, *, seed=0, report=True, part="all"):
         inputs = dict(a=x, b=y)
         if part in ("forward", "all"):
             expect_close(out.data, x + y if op == "+" else x * y, "(a %s b).data" % op, inputs=inputs)
-            if out._op != op:
-                fail("(a %s b)._op 应为 %r，你的是 %r（画图时靠它认出运算）。" % (op, op, out._op), show=False)
+            label_note(out, len(list(out._prev)), "a %s b" % op, op, notes)
             for c, make in ((2.5, lambda: a + 2.5), (3.0, lambda: 3.0 * a), (-2.0, lambda: a * -2.0)):
                 r = run(make, "a + 2.5、3.0 * a 这类带普通数的运算")
                 expect_node(r, Value, "a 与普通数 %g 的运算" % c)
@@ -160,6 +170,8 @@ def check_add_mul(Value, *, seed=0, report=True, part="all"):
         expect_close(a.grad, 6.0, "(3.0 * a) 的 _backward 之后的 a.grad", hint=SWAPPED)
     if report:
         passed({"forward": "加法、乘法的正向传播", "backward": "加法、乘法的 _backward"}.get(part, "加法和乘法"))
+        for note in notes.values():
+            print(note)
 
 
 # ---- 练习 2 ----------------------------------------------------------------
@@ -167,6 +179,7 @@ def check_add_mul(Value, *, seed=0, report=True, part="all"):
 def check_unary_ops(Value, *, ops=("pow", "exp", "tanh", "relu"), seed=0, report=True):
     Value = value_class(Value)
     rng = rng_for(seed)
+    notes = {}
     for name in ops:
         if name not in UNARY:
             raise ValueError("ops 只能取 %s" % list(UNARY))
@@ -179,8 +192,7 @@ def check_unary_ops(Value, *, ops=("pow", "exp", "tanh", "relu"), seed=0, report
             a = Value(x)
             out = expect_node(run(lambda: apply(a, k), what), Value, what, (a,))
             expect_close(out.data, f(x, k), "(%s).data" % what, inputs=dict(a=x))
-            if not str(out._op).startswith(opname(k)):
-                fail("(%s)._op 应当以 %r 开头，你的是 %r。" % (what, opname(k), out._op), show=False)
+            label_note(out, 1, what, opname(k), notes)
             old, g = 0.125, float(rng.uniform(0.5, 2))
             a.grad, out.grad = old, g
             run(out._backward, "(%s)._backward()" % what)
@@ -197,6 +209,8 @@ def check_unary_ops(Value, *, ops=("pow", "exp", "tanh", "relu"), seed=0, report
                          inputs=dict(a=x, out_grad=g, a_grad_before=old))
     if report:
         passed("、".join(ops) + " 的正向和 _backward")
+        for note in notes.values():
+            print(note)
 
 
 def _relu_hint(seen):
