@@ -37,7 +37,9 @@ class RefNeuron:
         z = self.b
         for wi, xi in zip(self.w, x):
             z = z + wi * xi
-        return z if self.linear else z.relu()
+        if self.linear:
+            return z
+        return z * (1.0 if z.data > 0 else 0.0)  # ReLU 只用乘法写：参考网络只依赖练习 1 的 + 和 *
 
     def parameters(self):
         return self.w + [self.b]
@@ -325,10 +327,11 @@ def check_sgd_step(sgd_step, Value, *, seed=0, report=True, n_params=5):
     target = rng.uniform(-1, 1, n_params)
 
     def build():
-        # loss = Σ (p_i - t_i)² + p_0 · p_1：梯度 2(p - t)，再加上交叉项
+        # loss = Σ (p_i - t_i)² + p_0 · p_1：梯度 2(p - t)，再加上交叉项；只用 + 和 *
         loss = params[0] * params[1]
         for p, t in zip(params, target):
-            loss = loss + (p - float(t)) ** 2
+            d = p + (-float(t))
+            loss = loss + d * d
         return loss
 
     def true_grad(v):
