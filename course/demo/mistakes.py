@@ -121,5 +121,6 @@ PARTIAL = {
     "03": [("relu_layer", "*"), ("sigmoid_layer", "forward")],
     "04": [("affine", "forward"), ("softmax", "*"), ("cross_entropy_error", "*")],
     "05": [("two_layer_net", "predict"), ("two_layer_net", "loss"), ("gradient_check", "*"), ("sgd_step", "*")],
-    "06": [("value_add_mul", "*"), ("value_backward", "*"), ("apple_orange_sigmoid", "buy_apple_orange")],
+    "06": [("value_add_mul", "*"), ("value_backward", "*"), ("apple_orange_sigmoid", "buy_apple_orange"),
+           ("mlp_layer", "*"), ("mlp_mlp", "*"), ("concept_order_answer", "*")],
 }

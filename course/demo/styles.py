@@ -214,7 +214,7 @@ ALT = {
             return out
         """,
         ("value_pow_exp_tanh_relu", "relu"): """
-            out = Value(max(self.data, 0.0), (self,), "relu")
+            out = Value(max(self.data, 0.0), (self,), "ReLU")  # micrograd 的写法：运算名只是画图的标签
 
             def _backward():
                 if self.data > 0:
@@ -253,3 +253,39 @@ ALT = {
         ("neuron", "neuron"): "return sum((w * x for w, x in zip(ws, xs)), b).tanh()",
     },
 }
+        ("concept_order_answer", "*"): 'ANSWER_Q1 = "b"  # 小写也算',
+        ("concept_zero_answer", "*"): 'ANSWER_Q2 = "C."',
+        ("mlp_neuron", "__call__"): """
+            act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+            return act if self.linear else act.relu()
+        """,
+        ("mlp_neuron", "parameters"): "return [*self.w, self.b]",
+        ("mlp_layer", "__call__"): """
+            outs = []
+            for neuron in self.neurons:
+                outs.append(neuron(x))
+            return outs
+        """,
+        ("mlp_layer", "parameters"): """
+            params = []
+            for neuron in self.neurons:
+                params += neuron.parameters()
+            return params
+        """,
+        ("mlp_mlp", "__call__"): """
+            import functools
+            return functools.reduce(lambda h, layer: layer(h), self.layers, x)
+        """,
+        ("mlp_mlp", "parameters"): "return sum((layer.parameters() for layer in self.layers), [])",
+        ("mlp_loss_sgd", "hinge_loss"): """
+            scores = [model(list(row))[0] for row in X]
+            margins = [(1 + (-float(t)) * s).relu() for s, t in zip(scores, y)]
+            return sum(margins) * (1.0 / len(margins))
+        """,
+        ("mlp_loss_sgd", "sgd_step"): """
+            zero_grad(loss)  # 练习 4：整张图清零，参数是图里的叶子，也一起清了
+            loss.backward()
+            for p in params:
+                p.data += -lr * p.grad
+        """,
+        ("concept_last_layer_answer", "*"): 'ANSWER_Q3 = "(A)"',
