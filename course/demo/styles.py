@@ -251,8 +251,6 @@ ALT = {
         ("apple_orange_sigmoid", "buy_apple_orange"): "return (apple * apple_num + orange * orange_num) * tax",
         ("apple_orange_sigmoid", "sigmoid"): "return (1 + (x * -1).exp()) ** -1",
         ("neuron", "neuron"): "return sum((w * x for w, x in zip(ws, xs)), b).tanh()",
-    },
-}
         ("concept_order_answer", "*"): 'ANSWER_Q1 = "b"  # 小写也算',
         ("concept_zero_answer", "*"): 'ANSWER_Q2 = "C."',
         ("mlp_neuron", "__call__"): """
@@ -289,3 +287,5 @@ ALT = {
                 p.data += -lr * p.grad
         """,
         ("concept_last_layer_answer", "*"): 'ANSWER_Q3 = "(A)"',
+    },
+}
