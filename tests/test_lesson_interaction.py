@@ -228,8 +228,8 @@ def test_to_graph_result_can_be_stepped_and_constants_are_labelled():
 
 # ---- 课里的交互单元 -----------------------------------------------------------------------
 LESSON_CELLS = {
-    "01-graph-chain-rule": ["chain_rule_explorer()", "BackwardStepper("],
-    "02-simple-layers": ["shopping_explorer()", "BackwardStepper(", "diagnose_apple_orange(MulLayer, AddLayer)"],
+    "01-graph-chain-rule": ["shopping_explorer()", "chain_rule_explorer()", "BackwardStepper("],
+    "02-simple-layers": ["BackwardStepper(", "diagnose_apple_orange(MulLayer, AddLayer)"],
     "03-activation-layers": ["sigmoid_explorer()", "BackwardStepper("],
     "04-affine-softmax": ["shapes_playground()"],
     "06-autodiff": ["BackwardStepper("],
@@ -245,3 +245,13 @@ def test_lessons_contain_their_interactive_cells(lesson):
         cells = [c for c in plain if re.search(r"^[^#\n]*" + re.escape(call), c.source, re.M)]
         assert cells, "%s 里没有调用 %s 的单元" % (lesson, call)
         assert all(not c.outputs and c.execution_count is None for c in cells)
+
+
+def test_shopping_explorer_is_shown_once_in_lessons_01_and_02():
+    """问题2的滑块图只在第 01 课出现（练习 2 之后）；第 02 课的 5.3.3 只回顾，不再重复。"""
+    found = []
+    for lesson in ("01-graph-chain-rule", "02-simple-layers"):
+        (path,) = (SOURCE / lesson).glob("*.ipynb")
+        nb = nbformat.read(str(path), as_version=4)
+        found += [lesson for c in nb.cells if c.cell_type == "code" and "shopping_explorer()" in c.source]
+    assert found == ["01-graph-chain-rule"], found
