@@ -26,8 +26,10 @@ EXPECTED = {
     "qian_fang": {k: NONE for k in LESSONS},  # 另一种写法（course/demo/styles.py），同样全对
     "sun_li": {  # 部分完成（course/demo/mistakes.py 的 PARTIAL）
         "01": {"test_apple_orange_backward_book", "test_apple_orange_backward_general",  # 没写反向传播
-               "test_dw"},  # dw_dx、dw_dy 没写（dz_dx 写了）
-        "02": {"test_add_layer_forward", "test_add_layer_backward"},  # AddLayer 没写；连线的测试用课程自带的层
+               "test_dw",  # dw_dx、dw_dy 没写（dz_dx 写了）
+               "test_flip_value_quiz", "test_small_h_quiz"},  # 只答了概念题 1
+        "02": {"test_add_layer_forward", "test_add_layer_backward",  # AddLayer 没写；连线的测试用课程自带的层
+               "test_add_layer_state_quiz", "test_backward_order_quiz"},  # 只答了概念题 1
         "03": {"test_sigmoid_backward", "test_sigmoid_steps"},  # 只写了 Sigmoid.forward
         "04": {"test_affine_backward_dx", "test_affine_backward_dw", "test_affine_backward_db",
                "test_affine_nd_input",  # 多维输入的测试也要调用 backward

@@ -116,8 +116,8 @@ BUGS = {
 
 # 部分完成（孙）：每课写了的练习（其余保持学生版的占位代码）
 PARTIAL = {
-    "01": [("shopping_forward", "*"), ("numerical_diff", "*"), ("chain_rule_derivatives", "dz_dx")],
-    "02": [("mul_layer", "*"), ("apple_orange_with_layers", "*")],
+    "01": [("shopping_forward", "*"), ("numerical_diff", "*"), ("chain_rule_derivatives", "dz_dx"), ("one_pass_quiz", "*")],
+    "02": [("mul_layer", "*"), ("apple_orange_with_layers", "*"), ("add_node_quiz", "*")],
     "03": [("relu_layer", "*"), ("sigmoid_layer", "forward")],
     "04": [("affine", "forward"), ("softmax", "*"), ("cross_entropy_error", "*")],
     "05": [("two_layer_net", "predict"), ("two_layer_net", "loss"), ("gradient_check", "*"), ("sgd_step", "*")],

@@ -36,6 +36,9 @@ ALT = {
             inner = 3 * x + y * y
             return 6 * y * inner ** 2
         """,
+        ("one_pass_quiz", "*"): 'ANSWER_Q1 = "b"  # 小写也算',
+        ("flip_value_quiz", "*"): "ANSWER_Q2 = 'C'",
+        ("small_h_quiz", "*"): 'ANSWER_Q3 = " B. "',
     },
     "02": {
         ("mul_layer", "forward"): """
@@ -59,6 +62,9 @@ ALT = {
             dorange, dorange_num = layer["orange"].backward(dorange_price)
             dapple, dapple_num = layer["apple"].backward(dapple_price)
         """,
+        ("add_node_quiz", "*"): 'ANSWER_Q1 = "a"',
+        ("add_layer_state_quiz", "*"): 'ANSWER_Q2 = "Ｄ"  # 全角字母也算',
+        ("backward_order_quiz", "*"): 'ANSWER_Q3 = "（C）"',
     },
     "03": {
         ("relu_layer", "forward"): """
