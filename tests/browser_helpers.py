@@ -49,12 +49,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+FROM_SOURCE_ENV = "COURSE_BROWSER_FROM_SOURCE"
+
+
 def make_course_copy(repo, dest):
-    """把学生会拿到的东西（release/ 和课程配置）复制到 dest；返回 dest。仓库本身不会被写。"""
+    """把学生会拿到的东西（release/ 和课程配置）复制到 dest；返回 dest。仓库本身不会被写。
+
+    设了环境变量 COURSE_BROWSER_FROM_SOURCE=1 时，学生版不取提交的 release/，而是在 dest 里用 nbgrader
+    从 source/ 现生成（改了 source/、还没重新生成 release/ 时，用它看改动在浏览器里的样子）。
+    """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(repo / "release", dest / "release", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     shutil.copy2(repo / "nbgrader_config.py", dest / "nbgrader_config.py")
+    if os.environ.get(FROM_SOURCE_ENV):
+        shutil.copytree(repo / "source", dest / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "*", "--force"], cwd=dest, env=env,
+                       check=True, capture_output=True, timeout=1800)
+        shutil.rmtree(dest / "source")  # 学生手里没有答案
+        for extra in ("gradebook.db", "gradebook.db-journal"):
+            if (dest / extra).exists():
+                (dest / extra).unlink()
+    else:
+        shutil.copytree(repo / "release", dest / "release", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     return dest
 
 
@@ -62,10 +79,14 @@ class JupyterLab:
     """在 root 里运行的 JupyterLab（cwd 也是 root，nbgrader 的 Validate 从 cwd 读 nbgrader_config.py）。
 
     Jupyter 的配置、设置、工作区和运行时文件都放在 state 里，不受本机用户设置的影响。
+    仓库的 jupyter-config/（本机的学生界面，requirements.txt 把它装进虚拟环境）放在 JUPYTER_CONFIG_PATH 上，
+    所以测试不依赖开发环境里有没有装它；env 里的变量（例如 COURSE_UI=instructor）加到服务器的环境里；
+    wrapper 是放在命令前面的前缀（例如用 bubblewrap 把系统字体藏起来）。
     """
 
-    def __init__(self, root, state, log_path):
+    def __init__(self, root, state, log_path, env=None, wrapper=()):
         self.root, self.state, self.log_path = Path(root), Path(state), Path(log_path)
+        self.extra_env, self.wrapper = dict(env or {}), list(wrapper)
         self.port = free_port()
         self.token = os.urandom(16).hex()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -79,6 +100,10 @@ class JupyterLab:
         notify = self.state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
         notify.parent.mkdir(parents=True, exist_ok=True)
         notify.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}), encoding="utf-8")
+        # 所有单元都留在页面里（不按可见区域懒渲染），测试才能读到整本 notebook 的输出
+        tracker = self.state / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+        tracker.parent.mkdir(parents=True, exist_ok=True)
+        tracker.write_text(json.dumps({"windowingMode": "none"}), encoding="utf-8")
         bindir = str(Path(sys.executable).parent)
         env = dict(os.environ, LANG="C.UTF-8", PYTHONUNBUFFERED="1",
                    PATH=os.pathsep.join([bindir, os.environ.get("PATH", "")]),
@@ -86,9 +111,12 @@ class JupyterLab:
                    JUPYTER_RUNTIME_DIR=str(self.state / "runtime"),
                    JUPYTERLAB_SETTINGS_DIR=str(self.state / "settings"),
                    JUPYTERLAB_WORKSPACES_DIR=str(self.state / "workspaces"),
-                   IPYTHONDIR=str(self.state / "ipython"))
+                   IPYTHONDIR=str(self.state / "ipython"),
+                   JUPYTER_CONFIG_PATH=str(Path(__file__).resolve().parent.parent / "jupyter-config"))
         env.pop("JUPYTER_PATH", None)
-        cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+        env.pop("COURSE_UI", None)
+        env.update(self.extra_env)
+        cmd = self.wrapper + [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
                "--port=%d" % self.port, "--ServerApp.port_retries=0",
                "--IdentityProvider.token=%s" % self.token, "--ServerApp.root_dir=%s" % self.root,
                "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]

@@ -7,12 +7,25 @@
   3. 购物图的交互版：拖动“苹果个数”滑块，图上的正向值和反向值跟着变；
   4. 按 nbgrader 的 Validate 按钮：成功；
   5. 把 buy_apple 改成忘了乘消费税，再 Validate：对话框里是检查函数的中文提示。
+另外几项：
+  - JupyterLab 4 的 Run All 遇到出错的单元就停下，带 raises-exception 标签的单元除外（用两本三个单元的小 notebook 确认）；
+  - 本机的学生界面：默认没有 nbgrader 的教师工具（菜单、Formgrader、Create Assignment、Course List），Validate 还在；
+    COURSE_UI=instructor 时教师工具都回来（配置在 jupyter-config/，见 course/jupyter_ui.py）；
+  - 每一课的学生版原样 Run All：所有代码单元都运行了，只有练习和它的检查单元出错，检查单元只显示中文说明；
+    每课截三张图（开头、第一个没通过的检查、结尾）；
+  - 用 bubblewrap 把服务器和内核看到的系统字体藏起来（浏览器照常有字体），第 01 课 Run All：
+    缺中文字体的说明只出现一次，没有“缺字形”的警告。
 截图保存在仓库根目录的 test-artifacts/browser/（已被 git 忽略），失败时还有 JupyterLab 的日志。
+学生版默认取提交的 release/；设 COURSE_BROWSER_FROM_SOURCE=1 时在临时文件夹里从 source/ 现生成。
 没有 Chromium 时跳过（apt-get install chromium chromium-driver）。
 """
+import os
+import re
+import subprocess
 import shutil
 import time
 
+import nbformat
 import pytest
 
 import browser_helpers as bh
@@ -86,9 +99,12 @@ def artifacts():
 
 
 @pytest.fixture
-def lab(tmp_path, artifacts):
+def lab(tmp_path, artifacts, request):
+    # 间接参数化（indirect=True）可以给服务器加环境变量或命令前缀：(env, wrapper)
+    env, wrapper = getattr(request, "param", ({}, ()))
     root = bh.make_course_copy(ROOT, tmp_path / "course")
-    with bh.JupyterLab(root, tmp_path / "jupyter-state", artifacts / "jupyterlab.log") as server:
+    log = artifacts / ("jupyterlab-%s.log" % re.sub(r"[^\w.-]+", "_", request.node.name))
+    with bh.JupyterLab(root, tmp_path / "jupyter-state", log, env=env, wrapper=wrapper) as server:
         yield server
 
 
@@ -109,7 +125,7 @@ def page(lab, chromium, tmp_path, artifacts, request):
             failed_before = request.session.testsfailed
             yield pg
             if request.session.testsfailed > failed_before:  # 测试失败了：留下当时的画面
-                pg.screenshot(path=str(artifacts / "failure.png"))
+                pg.screenshot(path=str(artifacts / ("failure-%s.png" % re.sub(r"[^\w.-]+", "_", request.node.name))))
         finally:
             context.close()
 
@@ -236,3 +252,205 @@ def test_student_session_in_jupyterlab(chromium, lab, page):
     timings["Validate（错误）"] = time.monotonic() - t0
 
     print("浏览器测试各步骤完成时刻（秒）：" + "，".join("%s %.0f" % kv for kv in timings.items()))
+
+
+
+# ---- JupyterLab 4 的 Run All 与 raises-exception 标签 ---------------------------------------
+def write_small_notebook(root, name, tag_failing):
+    nb = nbformat.v4.new_notebook()
+    failing = nbformat.v4.new_code_cell('raise ValueError("故意出错的单元")')
+    if tag_failing:
+        failing.metadata["tags"] = ["raises-exception"]
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), failing, nbformat.v4.new_code_cell('print("后面的单元运行了", x)')]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(root / name))
+    return name
+
+
+PROMPTS_JS = """() => [...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim())"""
+
+
+def test_run_all_stops_at_an_error_unless_the_cell_is_tagged_raises_exception(chromium, lab, page):
+    for name, tagged in [("untagged.ipynb", False), ("tagged.ipynb", True)]:
+        write_small_notebook(lab.root, name, tagged)
+        page.goto(lab.lab_url(name))
+        page.locator(bh.NOTEBOOK).first.wait_for()
+        bh.wait_kernel_idle(page)
+        bh.run_all(page)
+        prompts = page.evaluate(PROMPTS_JS)
+        last = bh.cell_by_text(page, "后面的单元运行了").locator(".jp-OutputArea").text_content()
+        error = bh.cell_by_text(page, "故意出错的单元").locator(".jp-OutputArea").text_content()
+        assert "ValueError" in error, error
+        if tagged:
+            assert all(re.fullmatch(r"\[\d+\]:", p) for p in prompts), prompts
+            assert "后面的单元运行了 1" in last, "带 raises-exception 标签时 Run All 应当越过出错的单元：%r" % last
+            shot(page, "runall-tagged-continues.png")
+        else:
+            assert re.fullmatch(r"\[\d+\]:", prompts[1]) and not re.fullmatch(r"\[\d+\]:", prompts[2]), prompts
+            assert last.strip() == "", "不带标签时 Run All 应当停在出错的单元：%r" % last
+            shot(page, "runall-untagged-stops.png")
+
+
+# ---- 本机的学生界面与教师界面 ----------------------------------------------------------------
+UI_STATE_JS = """() => {
+    const app = window.jupyterapp;
+    const menus = [...document.querySelectorAll('.lm-MenuBar-item')].map(m => m.textContent.trim());
+    return {
+        menus,
+        plugins: ['formgrader', 'create-assignment', 'course-list', 'assignment-list', 'menu', 'validate-assignment']
+            .filter(p => app.hasPlugin('@jupyter/nbgrader:' + p)),
+        commands: ['nbgrader:open-formgrader', 'nbgrader:open-course-list', 'nbgrader:open-create-assignment',
+                   'nbgrader:open-assignment-list'].filter(c => app.commands.hasCommand(c)),
+    };
+}"""
+
+
+def http_status(lab, path):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen("%s%s?token=%s" % (lab.url, path, lab.token), timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def open_lesson_01(lab, page):
+    page.goto(lab.lab_url(NB_PATH))
+    page.locator(bh.NOTEBOOK).first.wait_for()
+    bh.wait_kernel_idle(page)
+    page.locator(".validate-button").first.wait_for(state="visible")
+
+
+def test_local_jupyterlab_is_the_student_ui_by_default(chromium, lab, page):
+    open_lesson_01(lab, page)
+    state = page.evaluate(UI_STATE_JS)
+    assert "Nbgrader" not in state["menus"], state
+    assert state["plugins"] == ["validate-assignment"], state
+    assert state["commands"] == [], state
+    assert page.locator(".jp-SideBar .lm-TabBar-tab", has_text="Create Assignment").count() == 0
+    assert [http_status(lab, p) for p in ("/formgrader", "/formgraders", "/assignments")] == [404, 404, 404]
+    shot(page, "ui-student.png")
+
+
+@pytest.mark.parametrize("lab", [({"COURSE_UI": "instructor"}, ())], indirect=True, ids=["COURSE_UI=instructor"])
+def test_course_ui_instructor_brings_the_tools_back(chromium, lab, page):
+    open_lesson_01(lab, page)
+    state = page.evaluate(UI_STATE_JS)
+    assert "Nbgrader" in state["menus"], state
+    assert {"formgrader", "create-assignment", "course-list", "menu", "validate-assignment"} <= set(state["plugins"])
+    assert "nbgrader:open-formgrader" in state["commands"], state
+    page.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
+    menu = page.locator(".lm-Menu:visible")
+    menu.first.wait_for()
+    assert "Formgrader" in menu.first.text_content()
+    shot(page, "ui-instructor-nbgrader-menu.png")
+    page.keyboard.press("Escape")
+    assert http_status(lab, "/formgrader") == 200
+
+
+# ---- 每一课：原样 Run All，往下读 ------------------------------------------------------------
+LESSONS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "release").glob("*/*.ipynb"))
+
+CELLS_JS = """() => {
+    const nb = window.jupyterapp.shell.currentWidget.content;
+    return nb.widgets.map((cell, i) => {
+        const m = cell.model;
+        const outputs = m.type === 'code' ? m.outputs.toJSON() : [];
+        return {
+            i, type: m.type, count: m.type === 'code' ? m.executionCount : null,
+            tags: m.getMetadata('tags') || [], nbgrader: m.getMetadata('nbgrader') || {},
+            first: m.sharedModel.getSource().split('\\n')[0].slice(0, 60),
+            errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
+            stderr: outputs.filter(o => o.output_type === 'stream' && o.name === 'stderr')
+                           .map(o => Array.isArray(o.text) ? o.text.join('') : o.text),
+            text: cell.node.querySelector('.jp-OutputArea') ? cell.node.querySelector('.jp-OutputArea').textContent : '',
+        };
+    });
+}"""
+
+
+def lesson_cells(page):
+    return page.evaluate(CELLS_JS)
+
+
+def scroll_to_cell(page, index):
+    page.evaluate("(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.scrollIntoView()", index)
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.parametrize("nb_path", LESSONS, ids=lambda p: p.split("/")[1])
+def test_lesson_reads_top_to_bottom_after_run_all(chromium, lab, page, nb_path):
+    lesson = nb_path.split("/")[1]
+    page.goto(lab.lab_url(nb_path))
+    page.locator(bh.NOTEBOOK).first.wait_for()
+    bh.wait_kernel_idle(page)
+    bh.run_all(page)
+    cells = lesson_cells(page)
+    shot(page, "lesson-%s-1-top.png" % lesson)
+
+    def where(c):
+        return "第 %d 个单元（%s）%s" % (c["i"], c["nbgrader"].get("grade_id", "无 grade_id"), c["first"])
+
+    code = [c for c in cells if c["type"] == "code"]
+    not_run = [where(c) for c in code if c["count"] is None]
+    assert not not_run, "Run All 之后还有单元没有运行（Run All 停在了某个出错的单元）：\n%s\n出错的单元：\n%s" % (
+        "\n".join(not_run[:5]), "\n".join(where(c) + " " + c["errors"][0] for c in code if c["errors"]))
+    problems = []
+    for c in code:
+        if not c["errors"]:
+            continue
+        exercise = c["nbgrader"].get("solution") or c["nbgrader"].get("grade")
+        if not exercise:
+            problems.append("%s 不是练习也不是检查，却出错了：%s" % (where(c), c["errors"][0][:200]))
+        if c["nbgrader"].get("grade") and not c["nbgrader"].get("solution"):
+            if "检查没有通过" not in c["text"] or "_core.py" in c["text"] or "Traceback" in c["text"]:
+                problems.append("%s 的输出不只是检查的中文说明：%s" % (where(c), c["text"][-300:]))
+    glyph = [where(c) for c in code if any("Glyph" in t or "missing from" in t for t in c["stderr"])]
+    assert not glyph, "有“缺字形”的警告：%s" % glyph
+    checks = [c for c in code if c["errors"] and c["nbgrader"].get("grade") and not c["nbgrader"].get("solution")]
+    if checks:
+        scroll_to_cell(page, checks[0]["i"])
+        shot(page, "lesson-%s-2-first-check.png" % lesson)
+    scroll_to_cell(page, cells[-1]["i"])
+    shot(page, "lesson-%s-3-end.png" % lesson)
+    assert not problems, "\n".join(problems)
+    assert checks, "什么都没写的学生版里，至少应有一个检查单元说练习还没完成"
+
+
+# ---- 没有中文字体的机器：服务器和内核看不到系统字体，浏览器照常 ------------------------------
+def _hide_fonts_wrapper():
+    bwrap = shutil.which("bwrap")
+    if bwrap is None or subprocess.run([bwrap, "--dev-bind", "/", "/", "true"], capture_output=True).returncode:
+        return None
+    dirs = ["/usr/share/fonts", "/usr/local/share/fonts", os.path.expanduser("~/.fonts"),
+            os.path.expanduser("~/.local/share/fonts")]
+    return [bwrap, "--dev-bind", "/", "/"] + [a for d in dirs if os.path.isdir(d) for a in ("--tmpfs", d)]
+
+
+NO_FONTS = _hide_fonts_wrapper()
+
+
+@pytest.mark.skipif(NO_FONTS is None, reason="没有可用的 bubblewrap（apt-get install bubblewrap），没法把字体藏起来")
+@pytest.mark.parametrize("lab", [({"MPLCONFIGDIR": "/tmp/course-browser-mpl-nofonts-%d" % os.getpid()}, NO_FONTS or ())],
+                         indirect=True, ids=["fonts-hidden"])
+def test_lesson_01_without_chinese_fonts_says_so_once(chromium, lab, page):
+    shutil.rmtree(lab.extra_env["MPLCONFIGDIR"], ignore_errors=True)  # matplotlib 的字体缓存也是新的
+    page.goto(lab.lab_url(NB_PATH))
+    page.locator(bh.NOTEBOOK).first.wait_for()
+    bh.wait_kernel_idle(page)
+    bh.run_all(page)
+    cells = lesson_cells(page)
+    said = [c for c in cells if "找不到中文字体" in c["text"]]
+    assert len(said) == 1 and c_count(said[0]["text"]) == 1, [c["text"][:300] for c in said]
+    assert "sudo apt-get install fonts-noto-cjk" in said[0]["text"]
+    stderr = [t for c in cells for t in c["stderr"]]
+    assert not any("Glyph" in t or "missing from" in t for t in stderr), stderr
+    scroll_to_cell(page, said[0]["i"])
+    shot(page, "lesson-01-graph-chain-rule-no-cjk-fonts.png")
+    shutil.rmtree(lab.extra_env["MPLCONFIGDIR"], ignore_errors=True)
+
+
+def c_count(text):
+    return text.count("找不到中文字体")
