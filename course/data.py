@@ -1,12 +1,19 @@
-"""课程用的手写数字数据：离线可用的 scikit-learn digits，以及读取本地 MNIST 文件的代码。
+"""课程用的手写数字数据：随课程包一起安装的 8×8 digits，以及读取本地 MNIST 文件的代码。
 
 两个函数都按书里 load_mnist 的习惯返回 ((x_train, t_train), (x_test, t_test))：
   x: (N, D) 的浮点数组（normalize=True 时取值在 [0, 1]）
   t: (N,) 的整数标签，或 one_hot=True 时 (N, 10) 的 one-hot 数组
 
-- load_digits_dataset：scikit-learn 自带的 1797 张 8×8 手写数字（D = 64），不需要联网；
+- load_digits_dataset：1797 张 8×8 手写数字（D = 64），存在课程包里的 digits.npz（约 45 KB），
+  只用 NumPy 读取，不需要联网，也不需要 scikit-learn；
 - load_mnist：从本地文件夹读取标准 idx 格式的 MNIST（28×28，D = 784），文件可以是 .gz 压缩的；
   本课程不替你下载，缺文件时给出中文说明。
+
+digits.npz 的来源与许可：数据是 UCI 机器学习库的 “Optical Recognition of Handwritten Digits”
+（E. Alpaydin, C. Kaynak, 1998, https://doi.org/10.24432/C50P49 ），按 CC BY 4.0 许可发布；
+这里的 1797 张图是该数据集的测试部分，也就是 scikit-learn 随包附带的那一份（sklearn.datasets.load_digits），
+用它一次性导出：
+images (1797, 8, 8) uint8，像素 0~16；labels (1797,) uint8，0~9。
 """
 import gzip
 import numbers
@@ -15,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_digits_dataset", "load_mnist", "read_idx", "to_one_hot", "MNIST_FILES", "MNIST_ENV"]
+__all__ = ["load_digits_dataset", "load_mnist", "read_idx", "to_one_hot", "MNIST_FILES", "MNIST_ENV", "DIGITS_FILE"]
 
 MNIST_ENV = "COURSE_MNIST_DIR"
 MNIST_FILES = {
@@ -40,36 +47,75 @@ def to_one_hot(labels, n_classes=10):
     return out
 
 
+DIGITS_FILE = Path(__file__).with_name("digits.npz")
+_digits_cache = {}
+
+
+def _digits_arrays():
+    """(images (1797, 64) uint8, labels (1797,) uint8)；读一次以后留在内存里。"""
+    if "data" not in _digits_cache:
+        try:
+            with np.load(DIGITS_FILE) as f:
+                images, labels = f["images"], f["labels"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise FileNotFoundError("读不了课程包里的手写数字文件 %s（%s）。课程包可能没有装完整，"
+                                    "在仓库根目录重新运行 pip install -e . 试试" % (DIGITS_FILE, exc)) from None
+        images = images.reshape(len(images), -1)
+        images.setflags(write=False)
+        labels.setflags(write=False)
+        _digits_cache["data"] = (images, labels)
+    return _digits_cache["data"]
+
+
 def load_digits_dataset(normalize=True, one_hot=False, test_size=0.2, seed=0):
-    """scikit-learn 自带的手写数字，按类别分层随机划分成训练集和测试集。
+    """1797 张 8×8 手写数字，按类别分层随机划分成训练集和测试集。
 
     normalize: True 时像素除以 16，取值在 [0, 1]（原始像素是 0~16 的整数）
     one_hot: True 时标签是 (N, 10) 的 one-hot，否则是 (N,) 的整数
     test_size: 测试集占的比例（0 到 1 之间的小数），或测试样本的个数（正整数）
     seed: 划分用的随机种子，同一个 seed 每次得到同样的划分
-    返回 (x_train, t_train), (x_test, t_test)，x 是 float64 的 (N, 64)
+    返回 (x_train, t_train), (x_test, t_test)，x 是 float64 的 (N, 64)，两部分各自打乱了顺序
     """
-    try:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError:
-        raise ImportError("需要 scikit-learn 才能加载 digits 数据：pip install scikit-learn") from None
-    digits = load_digits()
-    x = digits.data.astype(np.float64)
-    t = digits.target.astype(np.int64)
-    n_test = _test_count(test_size, len(t))
+    images, labels = _digits_arrays()
+    n_test = _test_count(test_size, len(labels))
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise ValueError("seed 应当是 0 到 2**32-1 之间的整数，收到的是 %r" % (seed,))
+    test_idx, train_idx = _stratified_split(labels, n_test, np.random.default_rng(int(seed)))
 
-    # 分层划分：每个数字按它在全体中的比例进入测试集，小测试集里各类也不会缺
-    x_train, x_test, t_train, t_test = train_test_split(
-        x, t, test_size=n_test, random_state=int(seed), stratify=t)
+    x = images.astype(np.float64)
     if normalize:
-        x_train /= 16.0
-        x_test /= 16.0
+        x /= 16.0
+    t = labels.astype(np.int64)
+    t_train, t_test = t[train_idx], t[test_idx]
     if one_hot:
         t_train, t_test = to_one_hot(t_train), to_one_hot(t_test)
-    return (x_train, t_train), (x_test, t_test)
+    return (x[train_idx], t_train), (x[test_idx], t_test)
+
+
+def _stratified_split(labels, n_test, rng):
+    """分层划分：每个类别按它在全体中的比例进入测试集，小测试集里各类也不缺。返回 (测试下标, 训练下标)。
+
+    每类先分到 floor(n_test * 类内个数 / 总数) 个名额，剩下的名额给小数部分最大的那几类
+    （一样大时随机挑），每类在训练集和测试集里都至少留一个。
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = n_test * counts / counts.sum()
+    quota = np.clip(np.floor(exact).astype(int), 1, counts - 1)
+    # 小数部分大的先得名额；加一点随机的微小扰动，只用来打破平局
+    order = np.lexsort((rng.random(len(classes)), -(exact - np.floor(exact))))
+    k = 0
+    while quota.sum() != n_test:  # 名额多了（每类至少一个）就从小数部分最小的类里收回
+        step = 1 if quota.sum() < n_test else -1
+        c = (order if step > 0 else order[::-1])[k % len(classes)]
+        if 1 <= quota[c] + step <= counts[c] - 1:
+            quota[c] += step
+        k += 1
+    test, train = [], []
+    for c, q in zip(classes, quota):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        test.append(members[:q])
+        train.append(members[q:])
+    return rng.permutation(np.concatenate(test)), rng.permutation(np.concatenate(train))
 
 
 def _test_count(test_size, n, n_classes=10):
@@ -170,6 +216,6 @@ def _missing_message(folder, missing):
         "     保持原来的文件名，.gz 压缩的也可以直接用，不必解压；",
         "  2. 把它们放进同一个文件夹，然后调用 load_mnist(\"那个文件夹\")，",
         "     或者设置环境变量 %s 指向它，或者直接放进 ~/.cache/course-mnist。" % MNIST_ENV,
-        "没有 MNIST 也没关系：load_digits_dataset() 用的是 scikit-learn 自带的手写数字，离线就能用。",
+        "没有 MNIST 也没关系：load_digits_dataset() 用的是课程包自带的 8×8 手写数字，离线就能用。",
     ]
     return "\n".join(lines)

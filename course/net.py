@@ -22,15 +22,16 @@ class TwoLayerNet:
 
     input_size D, hidden_size H, output_size C
     params: W1 (D, H), b1 (H,), W2 (H, C), b2 (C,)
-    rng: 初始化权重用的 numpy Generator 或整数种子；None 时用 np.random.default_rng()
+    seed: 初始化权重用的整数种子（也可以是一个 numpy Generator）；None 时每次不同。
+          与学生在第 05 课写的 TwoLayerNet 用同一个参数名
     """
 
-    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, rng=None):
+    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, seed=None):
         sizes = {"input_size": input_size, "hidden_size": hidden_size, "output_size": output_size}
         for name, v in sizes.items():
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError("%s 应当是正整数，收到的是 %r" % (name, v))
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.params = {
             "W1": weight_init_std * rng.standard_normal((input_size, hidden_size)),
             "b1": np.zeros(hidden_size),
@@ -81,14 +82,15 @@ def sgd_step(params, grads, lr):
         params[key] -= lr * grads[key]
 
 
-def train(network, x_train, t_train, x_test, t_test, *, epochs, batch_size, lr, lr_decay=1.0, rng=None, log=None):
+def train(network, x_train, t_train, x_test, t_test, *, epochs, batch_size, lr, lr_decay=1.0, seed=None, log=None):
     """mini-batch SGD：每一轮（epoch）把训练集打乱后按批走一遍。
 
     第 k 轮（从 1 数起）的学习率是 lr * lr_decay ** (k - 1)；lr_decay=1 就是固定的学习率。
     返回 history 字典：每轮结束时的 train_acc、test_acc、train_loss、test_loss（各为 list），
     以及总用时 seconds。log(epoch, history) 在每轮结束时调用，可以用来打印进度。
+    seed: 打乱训练数据用的整数种子（或 numpy Generator）
     """
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     history = {"train_acc": [], "test_acc": [], "train_loss": [], "test_loss": []}
     n = len(x_train)
     start = time.perf_counter()

@@ -16,7 +16,7 @@ class GoodNet(RefNet):
     """学生写的正确网络：结构与参考网络相同，只是反向传播拆成两步，方便下面造出各种错误的变体。"""
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, seed=None):
-        super().__init__(input_size, hidden_size, output_size, weight_init_std, rng=seed)
+        super().__init__(input_size, hidden_size, output_size, weight_init_std, seed=seed)
 
     def backward_layers(self, dout):
         for layer in reversed(list(self.layers.values())):

@@ -38,6 +38,26 @@ def test_digits_split_is_deterministic_and_disjoint(digits):
     assert x_all.max() == 16.0 and np.all(x_all == np.round(x_all))
 
 
+def test_digits_come_from_the_package_file_without_scikit_learn():
+    import subprocess
+    import sys
+    code = ("import sys; from course.data import load_digits_dataset; (x, t), _ = load_digits_dataset(); "
+            "print(len(x), 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["1438", "False"], out.stderr
+    with np.load(data.DIGITS_FILE) as f:
+        assert f["images"].shape == (1797, 8, 8) and f["images"].dtype == np.uint8
+        assert np.bincount(f["labels"]).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+
+
+def test_digits_small_test_sets_keep_every_class():
+    for n in (10, 11, 57):
+        (_, t_train), (_, t_test) = load_digits_dataset(test_size=n, seed=3)
+        counts = np.bincount(t_test, minlength=10)
+        assert len(t_test) == n and counts.min() >= 1 and counts.max() - counts.min() <= 1
+        assert np.bincount(t_train, minlength=10).min() >= 1
+
+
 def test_digits_one_hot(digits):
     (_, t_train), (_, t_test) = load_digits_dataset(one_hot=True)
     assert t_train.shape == (1438, 10) and t_test.shape == (359, 10)

@@ -61,7 +61,7 @@ def _setup(cls, name, seed, sizes, batch, one_hot):
     D, H, C = sizes
     net = call(cls, D, H, C, 0.01, what="%s(%d, %d, %d, 0.01)" % (name, D, H, C))
     params = getattr(net, "params", None)
-    ref = _RefNet(D, H, C, rng=0)
+    ref = _RefNet(D, H, C, seed=0)
     if not isinstance(params, Mapping) or any(np.shape(params.get(k)) != ref.params[k].shape for k in PARAM_KEYS):
         fail("%s 的实例应有 params 字典，键为 W1, b1, W2, b2，形状依次为 (%d, %d)、(%d,)、(%d, %d)、(%d,)。"
              % (name, D, H, H, H, C, C), show=False,

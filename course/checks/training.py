@@ -36,7 +36,7 @@ def check_gradient_check(fn, *, seed=0, report=True, sizes=(5, 4, 3), batch=4):
     D, H, C = sizes
     for planted in (False, True):
         rng = rng_for(seed + planted)
-        net = (_PlantedNet if planted else _RefNet)(D, H, C, weight_init_std=0.5, rng=rng)
+        net = (_PlantedNet if planted else _RefNet)(D, H, C, weight_init_std=0.5, seed=rng)
         net.params["b1"][...] = 0.5 * rng.standard_normal(H)
         x = rng.standard_normal((batch, D))
         t = np.eye(C)[rng.integers(0, C, batch)]
