@@ -16,6 +16,8 @@ LESSON_01 = "release/01-graph-chain-rule/graph_chain_rule.ipynb"
 BADGE_START = "<!-- binder-badge: python -m course binder-link --write-readme -->"
 BADGE_END = "<!-- /binder-badge -->"
 NO_BADGE = "还没有在线版：请按下面的步骤在自己的电脑上学习。"
+BADGE_NOTE = ("\n\n点上面的徽章，不用安装任何东西就能在浏览器里打开第 01 课（第一次要等一两分钟）。"
+              "在线环境是临时的：关掉页面前用 File → Download 把 notebook 存到自己的电脑上。")
 
 _GITHUB = re.compile(r"""^(?:https?://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com(?::\d+)?/)
                          ([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$""", re.X)
@@ -83,6 +85,6 @@ def main(args):
     print("Binder 链接（打开第 01 课）：%s" % binder_url(repo))
     print("README 用的徽章：%s" % badge(repo))
     if args.write_readme:
-        changed = update_readme(root / "README.md", badge(repo))
+        changed = update_readme(root / "README.md", badge(repo) + BADGE_NOTE)
         print("README.md 已更新。" if changed else "README.md 里已经是这个徽章。")
     return 0

@@ -69,6 +69,9 @@ def test_teacher_tools_disabled_and_locked(binder_env):
         assert page["disabledExtensions"].get(name) is True
         assert page["lockedExtensions"].get(name) is True
     assert "@jupyter/nbgrader:validate-assignment" not in page["disabledExtensions"]
+    # requirements.txt 里的 ./jupyter-config：本机 jupyter lab 的学生界面（Binder 上与 postBuild 的设置一致）
+    assert (prefix / "etc" / "jupyter" / "jupyter_server_config.py").read_text(encoding="utf-8") == \
+        (ROOT / "jupyter-config" / "jupyter_server_config.py").read_text(encoding="utf-8")
     overrides = json.loads((prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
     assert overrides["@jupyterlab/translation-extension:plugin"]["locale"] == "zh_CN"
 
@@ -179,3 +182,20 @@ def test_update_readme_needs_exactly_one_marked_place(tmp_path):
     readme.write_text("没有注释\n", encoding="utf-8")
     with pytest.raises(ValueError, match="恰好有一对 binder-badge 注释"):
         binder_link.update_readme(readme, "x")
+
+
+def test_readme_has_one_binder_place_and_the_student_starts_with_a_venv():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert text.count(binder_link.BADGE_START) == 1 and text.count(binder_link.BADGE_END) == 1
+    inside = text.split(binder_link.BADGE_START)[1].split(binder_link.BADGE_END)[0]
+    outside = text.replace(inside, "")
+    assert "mybinder.org/v2/" not in outside, "Binder 链接只应出现在 binder-badge 注释之间"
+    assert "OWNER" not in text and "<用户名>" not in text
+    start = text.index("## 开始学习")
+    student = text[start:text.index("## 教师")]
+    for venv_line in ("python3 -m venv .venv && . .venv/bin/activate", "py -m venv .venv; .venv\\Scripts\\Activate.ps1"):
+        assert student.index(venv_line) < student.index("pip install -r requirements.txt", student.index(venv_line))
+    assert student.count("pip install") == 2, "学生的部分只有两条安装命令（每个系统一条）"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = "pip install -r requirements-dev.txt && python -m pytest"
+    assert command in text and command in ci.splitlines()
