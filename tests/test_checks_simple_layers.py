@@ -456,3 +456,19 @@ def test_wiring_without_add_layer_but_right_gradients_is_still_caught():
 
     message = fails_with(check_apple_orange_backward, no_add_layer, "图里找不到加法层")
     assert "导数的数值是对的" in message
+
+
+def test_exception_hints_fit_what_was_called():
+    """层的 forward 里的 AttributeError 得到“存成 self.x”的提示；连线函数里的 AttributeError 得到一般的提示。"""
+    def forward(self, x, y):
+        return x.value * y  # 数没有 .value 属性
+
+    message = fails_with(check_mul_forward, mul_variant(forward=forward), "AttributeError")
+    assert "self.x 之类的属性" in message
+
+    @student
+    def misspelled_method(apple, apple_num, orange, orange_num, tax, MulLayer, AddLayer, dout=1):
+        return MulLayer().forwad(apple, apple_num)  # 方法名拼错
+
+    message = fails_with(check_apple_orange_forward, misspelled_method, "AttributeError")
+    assert "检查属性名的拼写" in message and "self.x" not in message
