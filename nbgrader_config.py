@@ -38,19 +38,21 @@ c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 c.OverwriteCells.missing_cell_notification = "这个单元（id: {cell_id}）在提交的作业里被删掉了，评分时已由 nbgrader 补回。\n\n"
 
-# 复制粘贴造成的重复 grade_id 不应让整份作业评分失败（见 course/grading.py）
+# 复制粘贴造成的重复 grade_id 不应让整份作业评分失败（见 course/grading/sanitize.py）
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "course.grading.DeduplicateGradeIds",
+    "course.grading.sanitize.DeduplicateGradeIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# 反馈里不出现隐藏测试的代码，也不出现会暴露测试代码的 traceback
+# 反馈里不出现隐藏测试的代码，也不出现会暴露测试代码的 traceback（course/grading/feedback.py）；
+# 学生代码在测试期间打印出来的隐藏测试也要挡住（RedactHiddenOutputs 必须排在 HideHiddenTests 之前）
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course.grading.HideHiddenTests",
+    "course.grading.feedback.RedactHiddenOutputs",
+    "course.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
@@ -60,17 +62,17 @@ c.Validator.changed_warning = "有 {num_changed} 个测试单元的内容被改�
 c.Validator.failed_warning = "有 {num_failed} 个单元没有通过检查！\n照现在的样子提交，你拿不到满分。\n"
 c.Validator.passed_warning = "有 {num_passed} 个单元通过了检查！\n"
 
-# --- grading sandbox and robustness (course/sandbox.py) ---
+# --- grading sandbox and robustness (course/grading/) ---
 # 只影响 `nbgrader autograde`（validate 和 JupyterLab 的内核照常）：
 # - 学生代码在 bubblewrap 沙箱里运行：无网络，看不到 source/、gradebook.db 和别人的作业，
-#   只有自己的 autograded/<学生>/<作业>/ 可写，有内存、CPU、进程数上限（course/sandbox.py）。
+#   只有自己的 autograded/<学生>/<作业>/ 可写，有内存、CPU、进程数上限（course/grading/sandbox.py）。
 #   沙箱不可用时照常评分并大声警告；COURSE_GRADING_SANDBOX=off 明确关闭，=required 则必须有沙箱。
 #   查看本机状态：python -m course sandbox-status
 # - 坏提交只影响它自己：超时、内核退出、输出泛滥、JSON 损坏、空文件、改名或缺交的 notebook，
-#   都按各自的情况计分，其余学生照常评分（course/grading_execute.py、course/grading_io.py）。
+#   都按各自的情况计分，其余学生照常评分（course/grading/execute.py、course/grading/submissions.py）。
 #   每份提交的评分事件：python -m course grading-report <作业>
 c.Autograde.autograde_preprocessors = [
-    "course.grading_execute.RobustExecute",  # 代替 nbgrader.preprocessors.Execute
+    "course.grading.execute.RobustExecute",  # 代替 nbgrader.preprocessors.Execute
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -78,8 +80,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.Autograde.exporter_class = "course.grading_io.SafeNotebookExporter"
-c.Autograde.pre_convert_hook = "course.grading_io.expect_all_notebooks"
+c.Autograde.exporter_class = "course.grading.submissions.SafeNotebookExporter"
+c.Autograde.pre_convert_hook = "course.grading.submissions.expect_all_notebooks"
 c.GradingSandbox.mode = "auto"
 c.GradingSandbox.memory_mb = 4096  # RLIMIT_AS：超出时学生代码得到 MemoryError（或内核退出并被重启）
 c.GradingSandbox.cpu_seconds = 900
@@ -90,11 +92,3 @@ c.RobustExecute.max_output_bytes_per_cell = 1_000_000
 c.RobustExecute.max_output_bytes_total = 10_000_000
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
-# 反馈：学生代码在测试期间打印出来的隐藏测试也要挡住（必须排在 HideHiddenTests 之前）
-_feedback = list(c.GenerateFeedback.preprocessors) if isinstance(c.GenerateFeedback.preprocessors, list) else [
-    "nbgrader.preprocessors.GetGrades", "course.grading.HideHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
-if "course.grading_feedback.RedactHiddenOutputs" not in _feedback:
-    _at = _feedback.index("course.grading.HideHiddenTests") if "course.grading.HideHiddenTests" in _feedback else 1
-    _feedback.insert(_at, "course.grading_feedback.RedactHiddenOutputs")
-c.GenerateFeedback.preprocessors = _feedback

@@ -1,5 +1,6 @@
 """课程包的命令行工具（教师用）。
 
+    python -m course autograde <作业|all>     给整个班级自动评分：几个 nbgrader 进程同时评，有进度条和中文总结
     python -m course sandbox-status          评分沙箱在本机能不能用、资源上限是多少
     python -m course grading-report [作业]    autograde 时记下的异常事件（超时、内核重启、可疑代码……）
     python -m course grading-selftest         在临时文件夹里用真正的 nbgrader 跑一遍评分自检
@@ -44,7 +45,7 @@ def _load_config(course):
 
 
 def cmd_sandbox_status(args):
-    from .sandbox import describe
+    from .grading.sandbox import describe
 
     active, text = describe(_load_config(_course_dir(args.course)))
     print(text)
@@ -52,7 +53,7 @@ def cmd_sandbox_status(args):
 
 
 def cmd_grading_report(args):
-    from .grading_report import collect, format_reports
+    from .grading.report import collect, format_reports
 
     course = _course_dir(args.course)
     root = os.path.join(course, "autograded")
@@ -65,7 +66,7 @@ def cmd_grading_report(args):
 
 
 def cmd_grading_selftest(args):
-    from .grading_selftest import selftest
+    from .grading.selftest import selftest
 
     config = os.path.join(_course_dir(args.course), "nbgrader_config.py")
     if not os.path.exists(config):
@@ -80,6 +81,10 @@ def main(argv=None):
     parser = _Parser(prog="python -m course", description="《计算图与误差反向传播法》课程的教师工具")
     sub = parser.add_subparsers(dest="command", metavar="子命令")
     sub.required = True
+    p = sub.add_parser("autograde", help="给整个班级自动评分（按学生分批并行，nbgrader autograde 的结果不变）")
+    from .grading import autograde as _autograde
+    _autograde.add_arguments(p)
+    p.set_defaults(func=_autograde.run)
     p = sub.add_parser("sandbox-status", help="评分沙箱在本机能不能用（能用时退出码 0）")
     p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
     p.set_defaults(func=cmd_sandbox_status)

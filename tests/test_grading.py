@@ -4,7 +4,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.nbgraderformat import MetadataValidator
 
-from course.grading import DeduplicateGradeIds, HideHiddenTests
+from course.grading.feedback import HideHiddenTests
+from course.grading.sanitize import DeduplicateGradeIds
 
 
 def grade_cell(source, grade_id, points=1, hidden=False):

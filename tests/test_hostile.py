@@ -1,7 +1,7 @@
 """坏提交不会拖垮评分：每种情况拿到它诚实部分应得的分，原因记在日志和报告里，
 反馈里不出现隐藏测试，别的学生、成绩库和 source/ 都不受影响。
 
-用 course.grading_selftest 在临时文件夹里建一份小作业（mul_forward 2 分、add_backward 3 分、
+用 course.grading.selftest 在临时文件夹里建一份小作业（mul_forward 2 分、add_backward 3 分、
 square_grad 5 分），交上二十多份各有毛病的提交，用真正的 `nbgrader autograde` 一次评完。
 """
 import copy
@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import grading_selftest as kit
+from course.grading import selftest as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = {"test_mul_forward": 2.0, "test_add_backward": 3.0, "test_square_grad": 5.0}

@@ -17,10 +17,10 @@
   学生在作业文件夹里放一个假的 course/ 也冒充不了；
 - notebook 里的 np / numpy 名字若被换掉，重新指向真正的 numpy。
 
-原样在第一次调用 snapshot()（或 restore()）时拍下。autograde 时（course.grading_execute.RobustExecute）
+原样在第一次调用 snapshot()（或 restore()）时拍下。autograde 时（course.grading.execute.RobustExecute）
 在任何学生代码运行之前就调用 snapshot()，并且每个测试单元执行前都会先复原一次。
 这能挡住常见的篡改（猴子补丁、关掉 traceback 等）；一个能在内核里执行任意代码、并且专门
-针对本模块下手的学生理论上仍能绕过它，这类代码会被 course.grading_report 的静态扫描标出来。
+针对本模块下手的学生理论上仍能绕过它，这类代码会被 course.grading.report 的静态扫描标出来。
 """
 import builtins
 import importlib

@@ -5,6 +5,6 @@
 
 students：十二名演示学生和他们交的作业（由 source/ 生成）；notebooks：把答案填进学生版；
 styles、mistakes：另一种正确写法和常见错误；pipeline：整个流程；exchange：交换目录上的操作（教师和学生）；
-parallel：按学生分批并行运行 nbgrader；dbsafe、nbgrader_cli：几个 nbgrader 进程同时写 sqlite 成绩库；
+评分本身（并行评分、成绩库保护）在 course.grading 里，演示像教师一样调用它；
 report：中文报告；bench：基准测试。
 """

@@ -5,7 +5,7 @@ import sys
 
 from ..cliargs import positive_int
 from .notebooks import DemoError
-from .parallel import default_jobs
+from ..grading.parallel import default_jobs
 from .students import PERSONAS
 
 __all__ = ["add_arguments", "run", "positive_int", "students_arg"]

@@ -13,7 +13,7 @@ gradebook.db、submitted/、exchange/ 一概不碰：
     OUT/report/            中文报告 report.md / report.html 和分数分布图
 
 生成学生版、登记学生、自动评分、生成反馈、导出成绩是普通的 nbgrader 命令，在 OUT/course 里运行
-（评分和反馈按学生分批并行，见 course.demo.parallel）；发布、收作业、发反馈和学生的获取、提交、
+（评分和反馈按学生分批并行，见 course.grading.parallel）；发布、收作业、发反馈和学生的获取、提交、
 取回反馈只是在交换目录里复制文件，用 nbgrader 自己的交换目录类在本进程里完成（见 course.demo.exchange）。
 """
 import csv
@@ -24,10 +24,10 @@ import time
 
 import nbformat
 
-from . import dbsafe
+from ..grading import autograde
+from ..grading.parallel import Task, batch_tasks, nbgrader_argv, nbgrader_env, run_tasks
 from .exchange import Exchange
 from .notebooks import DemoError
-from .parallel import Task, batch_tasks, nbgrader_argv, nbgrader_env, run_tasks
 from .students import build_submission, lesson_key, roster
 
 __all__ = ["Pipeline", "read_scores", "MARKER", "DemoError"]
@@ -220,29 +220,38 @@ class Pipeline:
         self._each_assignment("collect", lambda a: self._exchange().collect(a, check_owner=False))
 
     def _autograde(self):
-        dbsafe.install()  # 评分期间本进程也要读成绩库（显示进度）：与评分进程一样先拿锁
+        """和教师一样用 python -m course autograde 的代码（course.grading.autograde）评全部作业。"""
         names = dict((sid, p.name) for sid, p in self.roster)
-        tasks = batch_tasks(self.work, "autograde", self.jobs)
-        n_students = sum(len(t.students) for t in tasks)
+        if not any(self.submitted.values()):
+            self.echo("   没有人交作业，不用评分")
+            return
+        try:
+            plan = autograde.make_plan(self.work, list(self.assignments), self.jobs, db_url=self.db_url,
+                                       course_id=COURSE_ID)
+        except autograde.UsageError as exc:
+            raise DemoError(str(exc)) from None
         counter = {"done": 0}
 
-        def done(res):
-            scores = read_scores(self.db_url) if res.returncode == 0 else {}
+        def done(res, bad):
+            if res.returncode != 0:
+                self.failures.append(res)
+                self.echo("   ✗ %s 失败（退出码 %d），日志：%s" % (res.task.label, res.returncode, res.log_path))
+            scores = read_scores(self.db_url)
             for sid in res.task.students:
                 counter["done"] += 1
                 parts = []
                 for a in self.assignments:
                     entry = scores.get(a, {})
-                    if sid in entry.get("scores", {}):
+                    if sid in entry.get("scores", {}) and (sid, a) not in bad:
                         parts.append("%s %g/%g" % (lesson_key(a), entry["scores"][sid], entry["max"]))
-                self.echo("   [%2d/%d] %-16s %s  %s" % (counter["done"], n_students, sid, names.get(sid, ""),
+                self.echo("   [%2d/%d] %-16s %s  %s" % (counter["done"], len(plan.submitted), sid, names.get(sid, ""),
                                                       "  ".join(parts) or "（没有分数）"))
             self.echo("          这一批 %d 人用了 %.1f 秒" % (len(res.task.students), res.seconds))
 
-        self.echo("   %d 名学生分成 %d 批，%d 个进程同时评分" % (n_students, len(tasks), self.jobs))
-        self._run("autograde", tasks, on_done=done)
-        expected = {a: self.submitted.get(a, set()) for a in self.assignments}
-        self.problems = dbsafe.consistency_problems(self.db_url, COURSE_ID, expected)
+        self.echo("   %d 名学生分成 %d 批，%d 个进程同时评分" % (len(plan.submitted), len(plan.tasks), self.jobs))
+        outcome = autograde.grade(plan, self.jobs, env=self.env, log_dir=os.path.join(self.logs, "autograde"),
+                                  on_batch=done)
+        self.problems = outcome.problems
         if self.problems:
             for p in self.problems:
                 self.echo("   ✗ 成绩库不一致：%s" % p)

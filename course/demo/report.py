@@ -1,5 +1,5 @@
 """演示班级的中文报告：成绩总览、每份作业的分数分布图、每个测试单元的通过率、
-评分时出了问题的提交及原因（来自 course.grading_report 记下的评分事件）、缺交名单和各步用时。
+评分时出了问题的提交及原因（来自 course.grading.report 记下的评分事件）、缺交名单和各步用时。
 
 写出 OUT/report/report.md、report.html（同样的内容）和 scores-<作业>.png。
 """
@@ -8,21 +8,10 @@ import os
 import statistics
 import time
 
-from ..grading_report import collect
+from ..grading.report import EVENT_TITLES, collect
 from .students import lesson_key
 
 __all__ = ["write_report", "EVENT_TITLES", "problem_rows"]
-
-EVENT_TITLES = {
-    "unreadable": "无法读取，按缺交处理",
-    "timeout": "单元超时，已中断",
-    "kernel-restart": "内核退出或没有回应，已重启",
-    "gave-up": "内核重启次数用完，余下的单元没有执行",
-    "replay": "重启后重放时又出事，跳过了这个单元",
-    "output-truncated": "输出太多，已截断",
-    "guard": "测试前的复原出了问题",
-    "suspicious": "可疑代码（只提醒，不扣分）",
-}
 
 
 def _fmt(x):

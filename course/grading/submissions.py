@@ -6,7 +6,7 @@ autograded/ 里也没有文件）；学生把唯一的 notebook 改了名字时�
 
 SafeNotebookExporter（c.Autograde.exporter_class）
     读不了的提交（文件不存在、空文件、JSON 损坏、结构损坏、超过大小上限）换成一份“占位 notebook”：
-    开头一段说明原因，后面是成绩库里记录的全部评分单元（学生版内容）。RobustExecute 看到
+    开头一段说明原因，后面是成绩库里记录的全部评分单元（学生版内容）。RobustExecute（execute.py）看到
     元数据 course_grading.unreadable 就不运行它，所有测试单元记 0 分。submitted/ 里的原文件不动。
 
 expect_all_notebooks（c.Autograde.pre_convert_hook）
@@ -23,9 +23,9 @@ from nbformat.v4 import new_markdown_cell, new_notebook
 from traitlets import Integer
 from traitlets.config import Application
 
-from .grading_execute import GRADING_META
+__all__ = ["SafeNotebookExporter", "expect_all_notebooks", "GRADING_META"]
 
-__all__ = ["SafeNotebookExporter", "expect_all_notebooks"]
+GRADING_META = "course_grading"  # notebook 元数据里的键：{"unreadable": 原因}，只有评分程序自己能写
 
 
 class SafeNotebookExporter(NotebookExporter):

@@ -1,20 +1,24 @@
-"""生成反馈时，挡住学生代码在测试期间“打印”出来的隐藏测试。
+"""反馈里不出现隐藏测试（c.GenerateFeedback.preprocessors，两个预处理器按这个顺序排）。
 
-学生的函数在测试单元里被调用时，可以读到整个单元的源码（linecache、inspect），再把它打印出来；
-course.grading.HideHiddenTests 只删源码和 traceback，管不到这些输出。RedactHiddenOutputs
-（排在 HideHiddenTests 之前）在含隐藏测试的测试单元里：
+RedactHiddenOutputs
+    挡住学生代码在测试期间“打印”出来的隐藏测试。学生的函数在测试单元里被调用时，可以读到整个
+    单元的源码（linecache、inspect），再把它打印出来；HideHiddenTests 只删源码和 traceback，
+    管不到这些输出。它在含隐藏测试的测试单元里：
+    - 去掉 course.checks.guard.restore() 打下的标记之后的全部输出（错误除外：它说明为什么不得分）；
+    - 把其余输出、错误信息里出现的隐藏测试代码行换成“（隐藏）”；错误信息截短。
 
-- 去掉 course.checks.guard.restore() 打下的标记之后的全部输出（错误除外：它说明为什么不得分）；
-- 把其余输出、错误信息里出现的隐藏测试代码行换成“（隐藏）”；错误信息截短。
+HideHiddenTests
+    把隐藏测试从源码中删掉（任何代码单元），并把含隐藏测试的单元里的 traceback 换成一行
+    “异常类型: 说明”，因为 traceback 会原样显示测试代码。检查函数的中文说明保留。
 """
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
-from .checks.guard import HIDDEN_MARK_MIME
+from ..checks.guard import HIDDEN_MARK_MIME
 
-__all__ = ["RedactHiddenOutputs"]
+__all__ = ["RedactHiddenOutputs", "HideHiddenTests"]
 
 REDACTED = "（隐藏）"
 
@@ -72,4 +76,29 @@ class RedactHiddenOutputs(NbGraderPreprocessor):
         if removed:
             kept.append(NotebookNode(output_type="stream", name="stdout", text=self.notice))
         cell.outputs = kept
+        return cell, resources
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    begin = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end = Unicode("END HIDDEN TESTS").tag(config=True)
+    notice = Unicode("# （这里还有隐藏测试，反馈中不显示）").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        # 不只看测试单元：任何单元里出现的隐藏测试都不该进入反馈
+        if cell.cell_type != "code" or self.begin not in cell.source:
+            return cell, resources
+        kept, hidden = [], False
+        for line in cell.source.split("\n"):
+            if self.begin in line:
+                hidden = True
+                kept.append(line[: len(line) - len(line.lstrip())] + self.notice)
+            elif self.end in line:
+                hidden = False
+            elif not hidden:
+                kept.append(line)
+        cell.source = "\n".join(kept)
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                out["traceback"] = ["%s: %s" % (out.get("ename", "Error"), out.get("evalue", ""))]
         return cell, resources

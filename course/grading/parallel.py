@@ -10,8 +10,8 @@
 一般分成进程数三倍的批数（最后一批结束时，其余进程不会空等太久），班级很小时少分几批（每批至少
 四份 notebook，省下进程的启动时间），每批至多 8 人。
 
-这些进程都经由 course.demo.nbgrader_cli 启动，它就是 nbgrader，只是 sqlite 成绩库上的事务
-都先拿写锁（见 course.demo.dbsafe），几个进程同时写成绩库也不会出错。
+这些进程都经由 course.grading.nbgrader_cli 启动，它就是 nbgrader，只是 sqlite 成绩库上的事务
+都先拿写锁（见 dbsafe.py），几个进程同时写成绩库也不会出错。
 """
 import os
 import subprocess
@@ -48,8 +48,8 @@ class Result:
 
 
 def nbgrader_argv(*args, safe=True):
-    """启动 nbgrader 的命令；safe=True 时经由 course.demo.nbgrader_cli（sqlite 并行写保护）。"""
-    return [sys.executable, "-m", "course.demo.nbgrader_cli" if safe else "nbgrader"] + [str(a) for a in args]
+    """启动 nbgrader 的命令；safe=True 时经由 course.grading.nbgrader_cli（sqlite 并行写保护）。"""
+    return [sys.executable, "-m", "course.grading.nbgrader_cli" if safe else "nbgrader"] + [str(a) for a in args]
 
 
 def nbgrader_env(extra=None):

@@ -18,9 +18,22 @@ import json
 import os
 import re
 
-__all__ = ["SUSPICIOUS", "scan_source", "Report", "collect", "format_reports", "REPORT_DIR"]
+__all__ = ["SUSPICIOUS", "scan_source", "Report", "collect", "format_reports", "REPORT_DIR", "grade_id",
+           "EVENT_TITLES"]
 
 REPORT_DIR = ".grading-reports"
+
+# 事件种类的中文说明（教师看的总结和演示报告用）
+EVENT_TITLES = {
+    "unreadable": "无法读取，按缺交处理",
+    "timeout": "单元超时，已中断",
+    "kernel-restart": "内核退出或没有回应，已重启",
+    "gave-up": "内核重启次数用完，余下的单元没有执行",
+    "replay": "重启后重放时又出事，跳过了这个单元",
+    "output-truncated": "输出太多，已截断",
+    "guard": "测试前的复原出了问题",
+    "suspicious": "可疑代码（只提醒，不扣分）",
+}
 
 SUSPICIOUS = [
     (r"\bcourse\.checks\b.*=|setattr\s*\(|\bdelattr\s*\(", "改写检查函数或模块属性"),
@@ -38,6 +51,11 @@ SUSPICIOUS = [
     (r"^\s*(?!self\.)[A-Za-z_]\w*(\.\w+)+\s*=\s*lambda\b", "用 lambda 替换别的模块或对象的函数"),
 ]
 _COMPILED = [(re.compile(p), why) for p, why in SUSPICIOUS]
+
+
+def grade_id(cell):
+    """单元的 nbgrader grade_id（没有时是 None）。"""
+    return (cell.metadata.get("nbgrader") or {}).get("grade_id")
 
 
 def scan_source(source):

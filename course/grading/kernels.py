@@ -1,6 +1,6 @@
 """评分内核的 KernelManager：资源上限（LimitedKernelManager）和 bubblewrap 沙箱（SandboxedKernelManager）。
 
-两者都只由 course.grading_execute.RobustExecute 在 `nbgrader autograde` 时创建，沙箱的规则见 course/sandbox.py。
+两者都只由 RobustExecute（kernel_control.py）在 `nbgrader autograde` 时创建，沙箱的规则见 sandbox.py。
 
 沙箱里的内核没有网络，所以内核和评分进程之间改用 Unix 套接字（transport = "ipc"），
 套接字和连接文件放在每个内核私有的临时文件夹里（连接文件只读挂载，学生代码改不了重启时用的连接信息）。

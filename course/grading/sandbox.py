@@ -10,7 +10,7 @@
 - 资源上限（RLIMIT_AS 内存、RLIMIT_CPU、进程数、单个文件大小、不写 core）；
 - 环境变量只保留白名单（教师的令牌、密码不会进入学生内核）。
 
-沙箱只用于 autograde（见 course/grading_execute.py），不影响 `nbgrader validate` 和 JupyterLab 的内核。
+沙箱只用于 autograde（见 course/grading/execute.py），不影响 `nbgrader validate` 和 JupyterLab 的内核。
 用不了沙箱时（不是 Linux、没装 bwrap、系统不许建用户命名空间）评分照常进行，但会大声警告一次；
 资源上限在任何 POSIX 系统上仍然生效。
 
@@ -185,7 +185,7 @@ LIMITER = (
     " cs,ch=r.getrlimit(k)\n"
     " if ch!=r.RLIM_INFINITY: s,h=min(s,ch),min(h,ch)\n"
     " try: r.setrlimit(k,(s,h))\n"
-    " except (ValueError,OSError) as e: print('course.sandbox: %%s: %%s'%%(n,e),file=sys.stderr)\n"
+    " except (ValueError,OSError) as e: print('course.grading.sandbox: %%s: %%s'%%(n,e),file=sys.stderr)\n"
     "os.execv(sys.argv[1],sys.argv[1:])\n"
 )
 
