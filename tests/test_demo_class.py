@@ -30,10 +30,12 @@ EXPECTED = {
                "test_flip_value_quiz", "test_small_h_quiz"},  # 只答了概念题 1
         "02": {"test_add_layer_forward", "test_add_layer_backward",  # AddLayer 没写；连线的测试用课程自带的层
                "test_add_layer_state_quiz", "test_backward_order_quiz"},  # 只答了概念题 1
-        "03": {"test_sigmoid_backward", "test_sigmoid_steps"},  # 只写了 Sigmoid.forward
+        "03": {"test_sigmoid_backward", "test_sigmoid_steps",  # 只写了 Sigmoid.forward
+               "test_relu_inplace_quiz", "test_sigmoid_chain_quiz"},  # 只答了概念题 1
         "04": {"test_affine_backward_dx", "test_affine_backward_dw", "test_affine_backward_db",
                "test_affine_nd_input",  # 多维输入的测试也要调用 backward
-               "test_softmax_with_loss_forward", "test_softmax_with_loss_backward"},
+               "test_softmax_with_loss_forward", "test_softmax_with_loss_backward",
+               "test_affine_bias_sum_quiz", "test_softmax_loss_batch_quiz"},  # 只答了概念题 1
         "05": {"test_two_layer_net_gradient", "test_fixed_network"},
         "06": {"test_value_pow_exp", "test_value_tanh_relu", "test_zero_grad",
                "test_sigmoid_vs_layer",  # sigmoid 没写
@@ -81,15 +83,17 @@ EXPECTED = {
     },
     "feng_yu": {  # 篡改的检查函数在每个测试单元之前被复原
         "02": {"test_mul_layer_backward"},
-        "04": {"test_cross_entropy_onehot", "test_cross_entropy_labels",  # 没有除以批大小
-               "test_softmax_with_loss_forward"},  # 损失用的是这个交叉熵；backward 不用损失的值
+        "04": {"test_cross_entropy_onehot", "test_cross_entropy_labels"},  # 没有除以批大小
+        # Softmax-with-Loss层的测试换上课程的交叉熵误差：同一个错误不再扣第二次
     },
     "chen_jing": {
         "01": NONE,  # 删掉的测试单元被补回，复制出来的只算一次
         "02": {"test_add_layer_backward"},  # 改成 pass 的测试被换回原样；test_mul_layer_forward 照样通过
     },
     "chu_yun": {"01": NONE, "03": ALL},  # 03 的文件不是有效的 JSON：按缺交处理
-    "wei_ning": {"02": ALL, "04": NONE},  # 02 改了文件名：应交的 notebook 没有交
+    "wei_ning": {"02": ALL,  # 02 改了文件名：应交的 notebook 没有交
+                 "04": {"test_softmax_values", "test_softmax_no_overflow"}},  # softmax 整批归一化；
+    # Softmax-with-Loss层的测试换上课程的 softmax，这一层本身是对的，不扣分
 }
 
 

@@ -95,6 +95,12 @@ BUGS = {
     "no_batch_division": ("Softmax-with-Loss 层的 backward 没有除以批大小", "04", {
         ("softmax_with_loss", "backward"): "return (self.y - self.t) * dout",
     }),
+    "softmax_1d_only": ("softmax 照抄了只管 1 维的写法：一批输入时整批一起减最大值、一起归一化", "04", {
+        ("softmax", "softmax"): """
+            c = np.max(x)
+            exp_x = np.exp(x - c)
+            return exp_x / np.sum(exp_x)
+        """}),
     "sgd_rebinds": ("sgd_step 给 params[key] 赋了一个新数组，不是原地更新（层里的参数没变）", "05", {
         ("sgd_step", "sgd_step"): """
             for key in params:
@@ -118,8 +124,8 @@ BUGS = {
 PARTIAL = {
     "01": [("shopping_forward", "*"), ("numerical_diff", "*"), ("chain_rule_derivatives", "dz_dx"), ("one_pass_quiz", "*")],
     "02": [("mul_layer", "*"), ("apple_orange_with_layers", "*"), ("add_node_quiz", "*")],
-    "03": [("relu_layer", "*"), ("sigmoid_layer", "forward")],
-    "04": [("affine", "forward"), ("softmax", "*"), ("cross_entropy_error", "*")],
+    "03": [("relu_layer", "*"), ("sigmoid_layer", "forward"), ("relu_mask_quiz", "*")],
+    "04": [("affine", "forward"), ("softmax", "*"), ("cross_entropy_error", "*"), ("affine_transpose_quiz", "*")],
     "05": [("two_layer_net", "predict"), ("two_layer_net", "loss"), ("gradient_check", "*"), ("sgd_step", "*")],
     "06": [("value_add_mul", "*"), ("value_backward", "*"), ("apple_orange_sigmoid", "buy_apple_orange"),
            ("mlp_layer", "*"), ("mlp_mlp", "*"), ("concept_order_answer", "*")],

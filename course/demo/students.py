@@ -182,8 +182,9 @@ PERSONAS = [
     }, {"01": "全对（另一种写法）", "03": "文件只保存了三分之一（答案本来是对的）"}),
     Persona("wei_ning", "卫宁", "改了 notebook 的文件名再交", {
         "02": Work("ref", ops=(rename("simple_layers-Copy1.ipynb"),)),
-        "04": Work("ref"),
-    }, {"02": "交的是 simple_layers-Copy1.ipynb（答案本来是对的）", "04": "全对"}),
+        "04": Work("ref", dict(BUGS["softmax_1d_only"][2])),
+    }, {"02": "交的是 simple_layers-Copy1.ipynb（答案本来是对的）",
+        "04": BUGS["softmax_1d_only"][0] + "；Softmax-with-Loss 层本身写对了"}),
 ]
 
 

@@ -81,6 +81,9 @@ ALT = {
             y = self.out
             return dout * (1.0 - y) * y
         """,
+        ("relu_mask_quiz", "*"): 'ANSWER_Q1 = "b"  # 小写也算',
+        ("relu_inplace_quiz", "*"): 'ANSWER_Q2 = " C "',
+        ("sigmoid_chain_quiz", "*"): 'ANSWER_Q3 = "（D）"',
         ("sigmoid_steps", "sigmoid_backward_steps"): """
             e = np.exp(-x)
             denominator = 1.0 + e
@@ -125,6 +128,9 @@ ALT = {
             n = self.t.shape[0]
             return dout * (self.y - self.t) / n
         """,
+        ("affine_transpose_quiz", "*"): 'ANSWER_Q1 = "b"',
+        ("affine_bias_sum_quiz", "*"): 'ANSWER_Q2 = "C."',
+        ("softmax_loss_batch_quiz", "*"): 'ANSWER_Q3 = "(A)"',
     },
     "05": {
         ("two_layer_net", "predict"): """
