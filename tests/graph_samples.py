@@ -85,7 +85,7 @@ def random_graph(seed, n_nodes):
               for i in range(n_in)]
     pool = list(inputs)
     used = set()
-    while len(g.nodes) < n_nodes - 1:
+    while len(g.nodes) + max(len([n for n in pool if id(n) not in used and n.kind == "op"]) - 1, 0) < n_nodes:
         kind = rng.random()
         a = _pick(rng, pool, True)
         if kind < 0.3:

@@ -180,23 +180,58 @@ def graphs_in(svg_text):
                     paths.append(Path([(x + dx, y + dy) for x, y in pts], owner))
 
         walk(svg_el, size, None)
-        if shapes or paths:
+        if shapes or paths or texts:
             found.append((texts, shapes, paths))
 
     collect(root, 0.0, 0.0, 16.0)
     return found
 
 
+def _seg_hits_box(p, q, box, shrink=1.0):
+    """线段 pq 是否进入框的内部（框四周各收进 shrink 像素）：Liang–Barsky 裁剪。"""
+    l, t, r, b = box[0] + shrink, box[1] + shrink, box[2] - shrink, box[3] - shrink
+    if l >= r or t >= b:
+        return False
+    t0, t1 = 0.0, 1.0
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    for den, num in ((-dx, p[0] - l), (dx, r - p[0]), (-dy, p[1] - t), (dy, b - p[1])):
+        if den == 0:
+            if num < 0:
+                return False
+        else:
+            k = num / den
+            if den < 0:
+                t0 = max(t0, k)
+            else:
+                t1 = min(t1, k)
+            if t0 > t1:
+                return False
+    return t1 - t0 > 1e-9
+
+
 def _seg_hits_shape(p, q, shape, shrink):
-    n = max(2, int(math.dist(p, q) / 2))
-    return any(shape.inside(p[0] + (q[0] - p[0]) * k / n, p[1] + (q[1] - p[1]) * k / n, shrink) for k in range(n + 1))
+    if shape.text is not None:
+        return _seg_hits_box(p, q, shape.text.box, shrink)
+    rx, ry = shape.rx - shrink, shape.ry - shrink
+    if rx <= 0 or ry <= 0:
+        return False
+    # 把椭圆压成单位圆，看线段离圆心最近的距离
+    ax, ay = (p[0] - shape.cx) / rx, (p[1] - shape.cy) / ry
+    bx, by = (q[0] - shape.cx) / rx, (q[1] - shape.cy) / ry
+    dx, dy = bx - ax, by - ay
+    L = dx * dx + dy * dy
+    t = 0.0 if L == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / L))
+    return (ax + t * dx) ** 2 + (ay + t * dy) ** 2 < 1
 
 
-def _seg_hits_box(p, q, box):
-    n = max(2, int(math.dist(p, q) / 2))
-    l, t, r, b = box
-    return any(l + 1 < p[0] + (q[0] - p[0]) * k / n < r - 1 and t + 1 < p[1] + (q[1] - p[1]) * k / n < b - 1
-               for k in range(n + 1))
+def _hits(pts, test, box):
+    """折线 pts 的某一段是否满足 test；先用外接框排除离得远的段。"""
+    for p, q in zip(pts, pts[1:]):
+        if max(p[0], q[0]) < box[0] or min(p[0], q[0]) > box[2] or max(p[1], q[1]) < box[1] or min(p[1], q[1]) > box[3]:
+            continue
+        if test(p, q):
+            return True
+    return False
 
 
 def find_defects(svg_text):
@@ -224,12 +259,13 @@ def find_defects(svg_text):
             for s in shapes:
                 if s in ends:
                     continue
-                if any(_seg_hits_shape(p, q, s, shrink=1.0) for p, q in zip(pts, pts[1:])):
+                if _hits(pts, lambda p, q: _seg_hits_shape(p, q, s, 1.0), (s.cx - s.rx, s.cy - s.ry, s.cx + s.rx, s.cy + s.ry)
+                         if s.text is None else s.text.box):
                     defects.append(("edge-node", "一条边穿过 %r" % s))
             for t in texts:
                 if t.cls == "input" or owner_of[id(t)] is not None or (path.owner is not None and t.owner is path.owner):
                     continue
-                if any(_seg_hits_box(p, q, t.box) for p, q in zip(pts, pts[1:])):
+                if _hits(pts, lambda p, q: _seg_hits_box(p, q, t.box), t.box):
                     defects.append(("edge-label", "一条边穿过文字 %r" % t.text))
     return defects
 
