@@ -16,7 +16,7 @@ __all__ = ["Box", "Layout", "layered"]
 GAP_Y = 8  # 同一列里相邻两样东西之间至少留的空白
 GAP_X = 24  # 两列之间给曲线留的空隙
 SWEEPS = 8  # 排序时来回扫的遍数
-ROUNDS = 6  # 求纵坐标时来回对齐的轮数
+ROUNDS = 4  # 求纵坐标时来回对齐的轮数
 
 
 class Box:
@@ -140,21 +140,24 @@ def _barycenter(v, nbrs, pos):
     return (ps[m] if len(ps) % 2 else (ps[m - 1] + ps[m]) / 2) + 1e-3 * pos[v]
 
 
-def _pair_crossings(u, v, nbrs, pos):
-    """u 排在 v 前面时，它们连到同一侧那一列的边有几对交叉。"""
-    return sum(1 for a in nbrs[u] for b in nbrs[v] if pos[a] > pos[b])
+def _pair_crossings(a, b):
+    """a 里的点排在 b 前面时（a、b 是两点连到同一列的邻居位置），有几对边交叉。"""
+    return sum(1 for x in a for y in b if x > y)
 
 
 def _transpose(layers, up, down, pos):
+    """逐个试着交换相邻的两点，交叉变少就换。"""
     improved, rounds = True, 0
-    while improved and rounds < 4:
+    while improved and rounds < 2:
         improved, rounds = False, rounds + 1
         for layer in layers:
             for i in range(len(layer) - 1):
                 u, v = layer[i], layer[i + 1]
-                now = _pair_crossings(u, v, up, pos) + _pair_crossings(u, v, down, pos)
-                swapped = _pair_crossings(v, u, up, pos) + _pair_crossings(v, u, down, pos)
-                if swapped < now:
+                uu, vu = [pos[n] for n in up[u]], [pos[n] for n in up[v]]
+                ud, vd = [pos[n] for n in down[u]], [pos[n] for n in down[v]]
+                if not ((uu and vu) or (ud and vd)):
+                    continue
+                if _pair_crossings(vu, uu) + _pair_crossings(vd, ud) < _pair_crossings(uu, vu) + _pair_crossings(ud, vd):
                     layer[i], layer[i + 1] = v, u
                     pos[u], pos[v] = i + 1, i
                     improved = True

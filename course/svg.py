@@ -147,10 +147,12 @@ def render(graph, width=None, show_backward=True, highlight=None, caption=None):
         return left + a, left + b
 
     # 每个节点上，几条进来的边和几条出去的边各自错开一点，按另一端的高低排好，不在节点处交叉
-    port = {}
+    port, ins, outs = {}, {}, {}
+    for c in lay.chain.values():
+        ins.setdefault(id(c[-1]), []).append(c)
+        outs.setdefault(id(c[0]), []).append(c)
     for v in nodes:
-        for side, chains in (("in", [c for c in lay.chain.values() if c[-1] is v]),
-                             ("out", [c for c in lay.chain.values() if c[0] is v])):
+        for side, chains in (("in", ins.get(id(v), [])), ("out", outs.get(id(v), []))):
             chains.sort(key=lambda c: Y(c[-2] if side == "in" else c[1]))
             k = len(chains)
             spread = 0 if k < 2 else min(R * 0.5 if getattr(v, "kind", "") == "op" else 5, 5 * (k - 1))
