@@ -97,6 +97,7 @@ def test_correct_layers_are_all_green():
     assert all(e.mark == "ok" for e in d.graph.edges)
     assert "所有反向值都和期望一致" in d.message
     assert 'stroke="#d1242f" stroke-width="3"' not in d.to_svg()
+    assert "stroke-dasharray" not in d.to_svg() and "✗" not in d.to_svg() and "图例" not in d.to_svg()
 
 
 @pytest.mark.parametrize("mul, add, name, expected, got", [
@@ -116,6 +117,9 @@ def test_the_first_wrong_signal_is_highlighted(mul, add, name, expected, got):
     svg = d.to_svg()
     assert "应为 %s" % expected in svg
     assert re.search(r'class="caption">第一个出错的反向值：%s' % name, svg)
+    # 出错的边和反向值不用同一种红色：橙色粗虚线、✗ 记号，图下方有图例
+    assert svg.count('class="edge wrong"') == 1 and svg.count("stroke-dasharray") == 1 and svg.count(">✗<") == 1
+    assert re.search(r'class="caption">图例：橙色粗虚线', svg)
 
 
 def test_hint_shows_upstream_times_local_derivative():

@@ -86,6 +86,12 @@ def test_marks_and_expected_values_are_drawn():
     edge = g.edge(a, g.out_edges(a)[0].dst)
     edge.mark, edge.expected = "wrong", 2.2
     assert "应为 2.2" in g.to_svg()
+    # 算错的边：橙色粗虚线加 ✗，图例写在说明里；红色只用于反向值
+    svg = g.to_svg()
+    assert 'class="edge wrong"' in svg and 'stroke="#e8590c" stroke-width="3.5" stroke-dasharray' in svg
+    assert ">✗<" in svg and "图例" in svg
+    edge.mark = None
+    assert "图例" not in g.to_svg()
 
 
 def test_errors_are_explained():
