@@ -430,6 +430,10 @@ def _hide_fonts_wrapper():
 
 
 NO_FONTS = _hide_fonts_wrapper()
+LAST_CODE_CELL_RAN_JS = """() => {
+    const code = window.jupyterapp.shell.currentWidget.content.widgets.filter(c => c.model.type === 'code');
+    return code.length > 0 && code[code.length - 1].model.executionCount !== null;
+}"""
 
 
 @pytest.mark.skipif(NO_FONTS is None, reason="没有可用的 bubblewrap（apt-get install bubblewrap），没法把字体藏起来")
@@ -441,6 +445,8 @@ def test_lesson_01_without_chinese_fonts_says_so_once(chromium, lab, page):
     page.locator(bh.NOTEBOOK).first.wait_for()
     bh.wait_kernel_idle(page)
     bh.run_all(page)
+    # 内核第一次建 matplotlib 的字体缓存要多等一会：等到最后一个代码单元也运行过
+    page.wait_for_function(LAST_CODE_CELL_RAN_JS, timeout=300_000, polling=500)
     cells = lesson_cells(page)
     said = [c for c in cells if "找不到中文字体" in c["text"]]
     assert len(said) == 1 and c_count(said[0]["text"]) == 1, [c["text"][:300] for c in said]
