@@ -126,7 +126,8 @@ PARTIAL = {
     "02": [("mul_layer", "*"), ("apple_orange_with_layers", "*"), ("add_node_quiz", "*")],
     "03": [("relu_layer", "*"), ("sigmoid_layer", "forward"), ("relu_mask_quiz", "*")],
     "04": [("affine", "forward"), ("softmax", "*"), ("cross_entropy_error", "*"), ("affine_transpose_quiz", "*")],
-    "05": [("two_layer_net", "predict"), ("two_layer_net", "loss"), ("gradient_check", "*"), ("sgd_step", "*")],
+    "05": [("two_layer_net", "predict"), ("two_layer_net", "loss"), ("gradient_check", "*"), ("sgd_step", "*"),
+           ("concept_q1", "*"), ("concept_q2", "*"), ("concept_q3", "*")],
     "06": [("value_add_mul", "*"), ("value_backward", "*"), ("apple_orange_sigmoid", "buy_apple_orange"),
            ("mlp_layer", "*"), ("mlp_mlp", "*"), ("concept_order_answer", "*")],
 }

@@ -168,6 +168,10 @@ ALT = {
             for key in params:
                 np.subtract(params[key], lr * grads[key], out=params[key])
         """,
+        # 概念题：小写、带括号的写法也算同一个选项
+        ("concept_q1", "<顶层>"): 'ANSWER_Q1 = "b"',
+        ("concept_q2", "<顶层>"): 'ANSWER_Q2 = "(C)"',
+        ("concept_q3", "<顶层>"): 'ANSWER_Q3 = " B "',
     },
     "06": {
         ("value_add_mul", "__add__"): """
