@@ -123,13 +123,18 @@ def _order(layers, up, down):
             nbrs = up if sweep % 2 == 0 else down
             layers[r].sort(key=lambda v: _barycenter(v, nbrs[v], pos))
             number(r)
-        _transpose(layers, up, down, pos)
         c = _crossings(layers, down, pos)
         if c < best_cross:
             best, best_cross = [list(L) for L in layers], c
         if best_cross == 0:
             break
     layers[:] = best
+    if best_cross:  # 最后在最好的顺序上逐对交换相邻的点，再去掉一些交叉
+        for r in range(len(layers)):
+            number(r)
+        _transpose(layers, up, down, pos)
+        if _crossings(layers, down, pos) > best_cross:
+            layers[:] = best
 
 
 def _barycenter(v, nbrs, pos):
@@ -184,18 +189,20 @@ def _coordinates(lay, layers, boxes, up, down, weight):
             y[v] = t
             t += boxes[v].bottom + GAP_Y
 
+    left = {v: [(n, weight[(n, v)]) for n in up[v]] for v in y}
+    right = {v: [(n, weight[(v, n)]) for n in down[v]] for v in y}
+    seps = [[boxes[a].bottom + boxes[b].top + GAP_Y for a, b in zip(layer, layer[1:])] for layer in layers]
+
     def align(r, use_up, use_down):
         want = []
         for v in layers[r]:
-            nb = ([(n, weight[(n, v)]) for n in up[v]] if use_up else []) + \
-                 ([(n, weight[(v, n)]) for n in down[v]] if use_down else [])
-            if nb:
-                w = sum(k for _, k in nb)
-                want.append((sum(y[n] * k for n, k in nb) / w, w))
-            else:
-                want.append((y[v], 0.05))
-        for v, yy in zip(layers[r], _fit(want, [boxes[a].bottom + boxes[b].top + GAP_Y
-                                                 for a, b in zip(layers[r], layers[r][1:])])):
+            nb = (left[v] if use_up else []) + (right[v] if use_down else [])
+            w = s = 0.0
+            for n, k in nb:
+                w += k
+                s += y[n] * k
+            want.append((s / w, w) if w else (y[v], 0.05))
+        for v, yy in zip(layers[r], _fit(want, seps[r])):
             y[v] = yy
 
     n = len(layers)
