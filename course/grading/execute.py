@@ -12,8 +12,10 @@
 - 读不了的提交（JSON 损坏、空文件、缺交，见 submissions.py）不运行，所有测试单元 0 分；
 - 每个事件写日志并记入每份提交的报告（report.py）。
 """
+import functools
 import os
 
+import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import ExecutePreprocessor
@@ -31,6 +33,16 @@ from .report import Report, grade_id, scan_source
 from .submissions import GRADING_META
 
 __all__ = ["RobustExecute"]
+
+
+@functools.lru_cache(maxsize=64)
+def _release_lines(path, stamp):
+    """学生版里的代码行（每个进程每份学生版只读一次；stamp 是修改时间，文件变了就重读）。"""
+    try:
+        release = nbformat.read(path, as_version=4)
+    except Exception:
+        return frozenset()
+    return frozenset(ln.strip() for c in release.cells if c.cell_type == "code" for ln in c.source.splitlines())
 
 
 def _error(ename, evalue):
@@ -153,11 +165,10 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
             return set()
         path = os.path.join(cd.format_path(cd.release_directory, ".", info["assignment"]), info["notebook"] + ".ipynb")
         try:
-            import nbformat
-            release = nbformat.read(path, as_version=4)
-        except Exception:  # 没有学生版时照样扫描
+            stamp = os.stat(path).st_mtime_ns
+        except OSError:  # 没有学生版时照样扫描
             return set()
-        return {ln.strip() for c in release.cells if c.cell_type == "code" for ln in c.source.splitlines()}
+        return _release_lines(path, stamp)
 
     def _scan(self, nb):
         given = self._given_lines()

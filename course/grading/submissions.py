@@ -115,6 +115,9 @@ def _coursedir():
     return None, None
 
 
+_EXPECTED = {}  # {(成绩库, 课程, 作业): [notebook 名]}：评分期间作业的 notebook 不会变
+
+
 def expect_all_notebooks(assignment=None, student=None, notebooks=None, **_):
     """nbgrader 的 pre_convert_hook：补上缺交的 notebook（就地修改 nbgrader 传来的列表）。"""
     if notebooks is None or not notebooks:
@@ -127,11 +130,14 @@ def expect_all_notebooks(assignment=None, student=None, notebooks=None, **_):
     folder = os.path.dirname(notebooks[0])
     parts = os.path.normpath(folder).split(os.sep)
     student_id, assignment_id = parts[-2], parts[-1]
-    try:
-        with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-            expected = [n.name for n in gb.find_assignment(assignment_id).notebooks]
-    except MissingEntry:
-        return
+    key = (coursedir.db_url, coursedir.course_id, assignment_id)
+    if key not in _EXPECTED:  # 每个进程每份作业只查一次：打开一次成绩库要零点一秒以上
+        try:
+            with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+                _EXPECTED[key] = [n.name for n in gb.find_assignment(assignment_id).notebooks]
+        except MissingEntry:
+            return
+    expected = _EXPECTED[key]
     present = {os.path.splitext(os.path.basename(p))[0] for p in notebooks}
     unknown = sorted(present - set(expected))
     for name in expected:
