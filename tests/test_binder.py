@@ -29,7 +29,8 @@ def free_port():
 @pytest.fixture(scope="module")
 def binder_env(tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
-    for name in ["course", "binder", "release", "source", "nbgrader_config.py", "pyproject.toml", "requirements.txt", "README.md", "LICENSE"]:
+    for name in ["course", "binder", "jupyter-config", "release", "source", "nbgrader_config.py", "pyproject.toml",
+                 "requirements.txt", "README.md", "LICENSE"]:
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
