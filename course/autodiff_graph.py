@@ -4,7 +4,7 @@
 ._op（运算名），可选 .label。所以第 06 课的 Value、micrograd 之类的小引擎都能画。
 边的上方是正向值，下方是这条边上传回去的反向值：终点节点的 grad × 局部导数（和前几课一致）。
 遍历节点、按运算名重算局部导数都交给 course.trace（Graph.from_value 用的也是它），
-不用引擎自己的闭包，于是引擎哪里算错了，图上就能标出来：红色粗边下面写着“应为多少”。
+不用引擎自己的闭包，于是引擎哪里算错了，图上就能标出来：带 ✗ 的橙色粗虚线下面写着“应为多少”。
 """
 import numbers
 
@@ -49,7 +49,7 @@ def to_graph(root, names=None, title=None, output_label=None, check=True):
     """把 root 所在的计算图画成 Graph（在 notebook 里作为单元的最后一个表达式就会显示）。
 
     names: {名字: 节点}，给叶子节点起名字；没给名字的叶子用 .label，再没有就写出它的值（常数）
-    check: 为 True 时，与 expected_grads 不一致的反向值标成红色，并写出应为多少
+    check: 为 True 时，与 expected_grads 不一致的反向值标成带 ✗ 的橙色粗虚线，并写出应为多少
     有名字的叶子被用了不止一次时，名字后面写上它的 grad（∂…），因为这时它不等于任何一条边上的值；
     叶子的 grad 算错了，就写成“∂得到≠应为”。
     运算都认识时，返回的图也能交给 BackwardStepper 一步一步回放（回放时按局部导数重算）。

@@ -79,7 +79,10 @@ def dw_dy(x, y):
 
 # 学生版里每个练习单元的特征文字 -> 正确答案
 ANSWERS = [("def buy_apple(", FORWARD_OK), ("def apple_orange_backward(", BACKWARD_OK),
-           ("def numerical_diff(", NUMERICAL_DIFF_OK), ("def dz_dx(", CHAIN_RULE_OK)]
+           ("def numerical_diff(", NUMERICAL_DIFF_OK), ("def dz_dx(", CHAIN_RULE_OK),
+           # 三道概念题（学生版里答案单元以 ANSWER_Qn = None 开头）
+           ("ANSWER_Q1 = None", 'ANSWER_Q1 = "B"'), ("ANSWER_Q2 = None", 'ANSWER_Q2 = "C"'),
+           ("ANSWER_Q3 = None", 'ANSWER_Q3 = "B"')]
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,7 @@ def page(lab, chromium, tmp_path, artifacts, request):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("没有安装 playwright（Python 包）：pip install -r requirements.txt。"
+        pytest.fail("没有安装 playwright（Python 包）：pip install -r requirements-dev.txt。"
                     "不要运行 `playwright install`，测试用的是系统的 Chromium。")
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(

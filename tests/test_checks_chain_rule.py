@@ -257,7 +257,7 @@ def test_backward_graph_marks_wrong_edges():
     g = backward_graph(bad, dout=2.0)
     wrong = [e for e in g.edges if e.mark == "wrong"]
     assert len(wrong) == 1 and wrong[0].grad == 400.0 and np.isclose(wrong[0].expected, 1300.0)
-    assert "1 条红色的边不对" in g.title and "应为 1300" in g.to_svg()
+    assert "1 条边不对" in g.title and "应为 1300" in g.to_svg()
 
 
 def test_backward_graph_bad_results():

@@ -29,7 +29,7 @@ from conftest import ROOT, SOURCE, read_nb
 
 requests = pytest.importorskip("requests")
 psutil = pytest.importorskip("psutil")
-pytest.importorskip("jupyterhub", reason="没有安装 jupyterhub：pip install -r requirements.txt")
+pytest.importorskip("jupyterhub", reason="没有安装 jupyterhub：pip install -r requirements-dev.txt")
 
 HUB_DIR = ROOT / "hub"
 COURSE_ID = "backprop-zh"

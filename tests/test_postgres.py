@@ -2,7 +2,7 @@
 每名学生每个测试单元的得分都相同，也与 tests/test_demo_class.py 里的预期相同。
 
 测试自己在临时文件夹里建一个只监听 Unix 套接字的 PostgreSQL 服务器（initdb + pg_ctl，以 root 运行时
-换成 postgres 用户）。需要 Debian 的 postgresql 软件包和 Python 的 psycopg2（requirements.txt）；
+换成 postgres 用户）。需要 Debian 的 postgresql 软件包和 Python 的 psycopg2（requirements-dev.txt）；
 没有 PostgreSQL 时，以 root 运行会先试着 apt-get install postgresql，装不上、启动不了才跳过。
 """
 import csv
@@ -48,7 +48,7 @@ def _install():
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    pytest.importorskip("psycopg2", reason="没有 psycopg2：pip install -r requirements.txt")
+    pytest.importorskip("psycopg2", reason="没有 psycopg2：pip install -r requirements-dev.txt")
     bindir = _find_bin()
     if bindir is None:
         _install()

@@ -198,7 +198,7 @@ def backward_graph(fn, apple=100.0, apple_num=2, orange=150.0, orange_num=3, tax
     for e in g.edges:  # 边名 "dapple" 对应键 "apple"
         if not np.isclose(e.grad, ref[e.name[1:]], rtol=1e-9, atol=1e-12):
             e.mark, e.expected, wrong = "wrong", ref[e.name[1:]], wrong + 1
-    g.title = "你的反向值：全部正确" if not wrong else "你的反向值：%d 条红色的边不对（绿字是应有的值）" % wrong
+    g.title = "你的反向值：全部正确" if not wrong else "你的反向值：%d 条边不对（带 ✗ 的橙色虚线，绿字是应有的值）" % wrong
     return g
 
 
