@@ -212,6 +212,25 @@ def wait_all_executed(page, timeout=UI_TIMEOUT_MS):
             const prompts = [...nb.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
             return !prompts.some(p => p.textContent.includes('*')) && (%s)();
         }""" % KERNEL_IDLE_JS, timeout=timeout, polling=250)
+    # 内核在两个单元之间会短暂地报告空闲，屏幕外的单元（JupyterLab 的虚拟滚动）又不在 DOM 里：
+    # 所以再等到各单元的执行编号连续 1.5 秒不变、其间内核一直空闲，才算这一轮真的跑完了
+    deadline = time.monotonic() + timeout / 1000
+    last = None
+    while time.monotonic() < deadline:
+        now = page.evaluate(COUNTS_JS)
+        if now == last and now["idle"]:
+            return
+        last = now
+        page.wait_for_timeout(1500)
+    raise AssertionError("等了 %d 秒，单元还在运行" % (timeout // 1000))
+
+
+COUNTS_JS = """() => {
+    const nb = window.jupyterapp.shell.currentWidget.content;
+    const counts = nb.widgets.filter(c => c.model.type === 'code').map(c => c.model.executionCount);
+    const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputArea-prompt')];
+    return {counts, idle: (%s)() && !prompts.some(p => p.textContent.includes('*'))};
+}""" % KERNEL_IDLE_JS
 
 
 MAX_PROMPT_JS = """() => Math.max(0, ...[...document.querySelectorAll(
