@@ -7,7 +7,9 @@
 """
 import numbers
 
-import ipywidgets as widgets
+from .lazy import LazyModule
+
+widgets = LazyModule("ipywidgets")  # 用到时才导入：评分时不画控件，省下导入的时间
 
 __all__ = ["LiveView", "Explorer", "slider"]
 

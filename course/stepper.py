@@ -7,11 +7,12 @@
 """
 from contextlib import contextmanager
 
-import ipywidgets as widgets
-
 from .fmt import fmt
 from .graph import Graph
+from .lazy import LazyModule
 from .liveview import LiveView
+
+widgets = LazyModule("ipywidgets")  # 用到时才导入：评分时不画控件，省下导入的时间
 
 __all__ = ["BackwardStepper"]
 

@@ -243,9 +243,10 @@ def sandbox_env(env, private_dir):
     for key, value in env.items():
         if key in ENV_ALLOW or any(key.startswith(p) for p in ENV_ALLOW_PREFIXES):
             out[key] = value
-    threads = str(max(1, min(os.cpu_count() or 1, 4)))
-    for key in THREAD_VARS:  # 线程数不限时，多核服务器上的 OpenBLAS 会吃掉大量地址空间
-        out.setdefault(key, threads)
+    # 评分内核只算很小的矩阵：一个线程就够了。线程数不限时，多核服务器上的 OpenBLAS 会吃掉大量地址空间，
+    # 并行评分时多出来的线程还会和别的评分进程抢 CPU
+    for key in THREAD_VARS:
+        out.setdefault(key, "1")
     out.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     out.update({
         "HOME": "/tmp/home", "TMPDIR": "/tmp", "IPYTHONDIR": "/tmp/home/.ipython",
