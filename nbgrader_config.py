@@ -53,6 +53,7 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "course.grading.feedback.RedactHiddenOutputs",
     "course.grading.feedback.HideHiddenTests",
+    "course.grading.feedback_html.SanitizeStudentHTML",  # 学生输出和 Markdown 里的 <script> 等变成文字
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
@@ -81,6 +82,11 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.exporter_class = "course.grading.submissions.SafeNotebookExporter"
+# 学生文件夹里的符号链接、FIFO 之类的特殊文件和超大文件骗不了评分程序：nbgrader 复制附带文件、写评分后的
+# notebook、改权限、读 timestamp.txt 时都不跟随链接，附带文件有大小上限（course/grading/filesafe.py）
+from course.grading.filesafe import install as _install_filesafe  # noqa: E402
+
+_install_filesafe()
 c.Autograde.pre_convert_hook = "course.grading.submissions.expect_all_notebooks"
 c.GradingSandbox.mode = "auto"
 c.GradingSandbox.memory_mb = 4096  # RLIMIT_AS：超出时学生代码得到 MemoryError（或内核退出并被重启）

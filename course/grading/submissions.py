@@ -5,7 +5,7 @@ autograded/ 里也没有文件）；学生把唯一的 notebook 改了名字时�
 同样没有分数。这里：
 
 SafeNotebookExporter（c.Autograde.exporter_class）
-    读不了的提交（文件不存在、空文件、JSON 损坏、结构损坏、超过大小上限）换成一份“占位 notebook”：
+    读不了的提交（文件不存在、空文件、JSON 损坏、结构损坏、超过大小上限、符号链接、FIFO 之类的特殊文件）换成一份“占位 notebook”：
     开头一段说明原因，后面是成绩库里记录的全部评分单元（学生版内容）。RobustExecute（execute.py）看到
     元数据 course_grading.unreadable 就不运行它，所有测试单元记 0 分。submitted/ 里的原文件不动。
 
@@ -22,6 +22,8 @@ from nbconvert.exporters import NotebookExporter
 from nbformat.v4 import new_markdown_cell, new_notebook
 from traitlets import Integer
 from traitlets.config import Application
+
+from .filesafe import Refused, open_regular
 
 __all__ = ["SafeNotebookExporter", "expect_all_notebooks", "GRADING_META"]
 
@@ -46,18 +48,18 @@ class SafeNotebookExporter(NotebookExporter):
         meta["modified_date"] = datetime.date.today().strftime("%B %d, %Y")
         nb, reason = None, None
         try:
-            size = os.path.getsize(filename)
-            if size == 0:
-                reason = "提交的 %s 是空文件" % basename
-            elif size > self.max_submission_mb * 1024 * 1024:
-                reason = "提交的 %s 有 %.0f MiB，超过上限 %d MiB" % (basename, size / 2 ** 20, self.max_submission_mb)
-            else:
-                with open(filename, encoding="utf-8") as f:
+            # 不跟随符号链接、不打开 FIFO 之类的特殊文件（filesafe.open_regular），大小有上限
+            with open(open_regular(filename, self.max_submission_mb * 1024 * 1024), encoding="utf-8") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    reason = "提交的 %s 是空文件" % basename
+                else:
                     nb = nbformat.read(f, as_version=4)
-                if not isinstance(nb.get("cells"), list):
-                    raise ValueError("没有 cells 列表")
+                    if not isinstance(nb.get("cells"), list):
+                        raise ValueError("没有 cells 列表")
         except FileNotFoundError:
             reason = "没有提交 %s" % basename
+        except Refused as exc:
+            reason = "提交的 %s" % exc
         except Exception as exc:  # 任何读取错误都只影响这一份提交
             reason = "提交的 %s 不是有效的 notebook（%s: %s）" % (basename, type(exc).__name__, str(exc)[:200])
         if reason is None:
