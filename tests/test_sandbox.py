@@ -94,7 +94,7 @@ def test_autograde_ran_in_the_sandbox(course):
 @pytest.mark.parametrize("attempt", [
     "read_source", "list_source", "read_release", "read_gradebook", "write_gradebook", "delete_gradebook",
     "delete_other", "read_other_graded", "write_outside", "network", "signal_grader", "env_secret",
-    "read_repo_source",
+    "read_repo_source", "import_demo_answers",
 ])
 def test_every_hostile_attempt_fails_inside_the_notebook(course, attempt):
     assert course["result"] is not None, "越权提交没有打印结果：\n" + course["log"][-3000:]
@@ -298,6 +298,18 @@ def test_a_course_folder_mounted_as_a_python_path_has_its_private_parts_covered(
     for f in ("nbgrader_config.py", "gradebook.db"):
         assert ("--ro-bind", str(repo / f)) in order and argv[argv.index(str(repo / f)) - 1] == "/dev/null"
     assert ("--tmpfs", str(repo / "demo-run")) not in order and ("--tmpfs", str(plain / "source")) not in order
+
+
+def test_the_demo_answers_inside_the_course_package_are_covered(tmp_path):
+    """course/demo/styles.py 里有每道练习的正确答案：课程包照常只读挂载，demo/ 盖上空的只读 tmpfs。"""
+    pkg = tmp_path / "site" / "course"
+    (pkg / "demo").mkdir(parents=True)
+    (pkg / "checks").mkdir()
+    argv, _ = _argv(tmp_path, course_dirs=[str(pkg)])
+    order = [(opt, dest) for opt, dest, _ in _mounts(argv)]
+    assert ("--ro-bind", str(pkg)) in order and ("--tmpfs", str(pkg / "checks")) not in order
+    assert order.index(("--ro-bind", str(pkg))) < order.index(("--tmpfs", str(pkg / "demo")))
+    assert ("--remount-ro", str(pkg / "demo")) in order
 
 
 def test_bwrap_command_passes_only_whitelisted_env_vars(tmp_path):

@@ -262,6 +262,8 @@ def sandbox_env(env, private_dir):
 
 # 一个课程文件夹里学生不该看到的东西（nbgrader 的默认布局）
 COURSE_PRIVATE = ("source", "submitted", "autograded", "feedback", "gradebook.db", "nbgrader_config.py")
+# 课程包里学生不该看到的部分：演示班级的答案写法（course/demo/styles.py 里有每道练习的正确答案）
+PACKAGE_PRIVATE = ("demo",)
 
 
 def _inside(path, parent):
@@ -312,6 +314,9 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
         if os.path.isfile(os.path.join(d, "nbgrader_config.py")):
             hidden += [p for p in (os.path.join(d, n) for n in COURSE_PRIVATE)
                        if os.path.lexists(p) and p not in hidden]
+    for d in course_dirs:  # 课程包照常只读挂载，但演示班级的答案盖住，学生代码 import 不到
+        hidden += [p for p in (os.path.join(os.path.normpath(d), n) for n in PACKAGE_PRIVATE)
+                   if os.path.lexists(p) and p not in hidden]
     bound = [d for d, _ in ops if d not in ("/proc", "/dev", "/dev/shm", "/tmp", "/tmp/home")]
     readonly = ["/", "/dev"]
     for h in hidden:

@@ -222,6 +222,8 @@ def sandbox_probe_code(root, other_student, port, grader_pid):
         "    if not _os.listdir(_d):\n"
         "        raise FileNotFoundError('empty')\n"
         "_try('read_repo_source', _repo_source)\n"
+        # 演示班级的答案写法（course/demo/styles.py）不能从学生的内核里导入
+        "_try('import_demo_answers', lambda: __import__('course.demo.styles'))\n"
         "_try('write_own', lambda: open('own.txt', 'w').write('ok'))\n"
         "print('SANDBOX_RESULT ' + _j.dumps(_res, sort_keys=True))\n"
     ) % (json.dumps(paths), port, grader_pid)
