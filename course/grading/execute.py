@@ -150,6 +150,10 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
             elif self._asked_exit():
                 failure = ("KernelExit", "这个单元调用了 exit()/quit()，内核已重启；本单元不得分，也不会被重放")
         self._note_dropped(cell, index)
+        if failure and failure[0] == "DeadKernelError":
+            cause = self.death_cause()
+            if cause:
+                failure = (failure[0], "%s：%s" % (failure[1].split("（")[0], cause) + "，本单元不得分")
         if failure:
             self._bad.add(index)
             cell.outputs.append(_error(*failure))

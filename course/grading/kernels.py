@@ -10,13 +10,14 @@ import functools
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Instance, List, Unicode
 
-from . import sandbox
+from . import cgroup, sandbox
 
 __all__ = ["LimitedKernelManager", "SandboxedKernelManager"]
 
@@ -84,8 +85,37 @@ class SandboxedKernelManager(AsyncKernelManager):
             extra_ro=extra, tmpfs_mb=cfg.tmpfs_mb, strict=self.strict_paths,
         )
         kw["env"] = {"PATH": env.get("PATH", "/usr/bin:/bin"), "LANG": env.get("LANG", "C.UTF-8")}
+        argv = self._enter_cgroup(cfg, argv)
         self.log.debug("沙箱内核命令：%s", argv)
         await super()._async_launch_kernel(argv, **kw)
+
+    def _enter_cgroup(self, cfg, argv):
+        """整个沙箱一个 cgroup（cgroup.py）：内存、进程数的上限管所有进程加起来。建不了时只有每个进程的 rlimit。"""
+        self._drop_cgroup()
+        support = cgroup.probe() if cfg.group_limits else cgroup.Support(None, {}, "已关闭")
+        if not support.available:
+            return argv
+        try:
+            self.cgroup = cgroup.SandboxCgroup.create(support, cfg.group_memory() * 2 ** 20, cfg.max_processes)
+        except OSError as exc:
+            self.log.warning("建不了评分内核的 cgroup（%s），只用每个进程的 rlimit", exc)
+            return argv
+        return self.cgroup.wrap(argv)
+
+    def _drop_cgroup(self):
+        group, self.cgroup = getattr(self, "cgroup", None), None
+        if group is not None:
+            self.oom_kills_total = getattr(self, "oom_kills_total", 0) + group.oom_kills()
+            group.remove()
+
+    def death_cause(self):
+        """内核刚刚死掉时调用：它是怎么死的（给评分事件用），不知道时是空字符串。"""
+        group = getattr(self, "cgroup", None)
+        if group is not None and group.oom_kills() > getattr(self, "_oom_seen", 0):
+            self._oom_seen = group.oom_kills()
+            return "整个沙箱的内存超过了上限 %d MiB，进程被 OOM killer 结束" % (
+                (self.sandbox_config or sandbox.GradingSandbox(config=self.config)).group_memory())
+        return exit_cause(self)
 
     async def _async_interrupt_kernel(self):
         # 发 SIGINT 给 bwrap 会结束整个沙箱；改由内核自己的控制线程给自己发 SIGINT
@@ -100,11 +130,30 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
+        self._drop_cgroup()
         if not restart and self.private_dir:
             shutil.rmtree(self.private_dir, ignore_errors=True)
             self.private_dir = ""
 
     cleanup_resources = _async_cleanup_resources
+
+
+def exit_cause(km):
+    """内核进程（沙箱里是 bwrap，它把子进程的结局原样带出来）的退出码 → 一句说明。"""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    code = process.poll() if process is not None else None
+    if code is None:
+        return ""
+    if code < 0 or code > 128:
+        number = -code if code < 0 else code - 128
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "信号 %d" % number
+        hints = {"SIGKILL": "（内存耗尽或被强行结束？）", "SIGXCPU": "（CPU 时间用完）", "SIGALRM": "（学生代码设的定时器？）",
+                 "SIGSEGV": "（段错误）"}
+        return "内核进程被 %s 结束%s" % (name, hints.get(name, ""))
+    return "内核进程退出，退出码 %d" % code
 
 
 def _font_caches():

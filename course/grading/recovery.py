@@ -41,11 +41,23 @@ class Recovery:
             if status not in ("timeout", "dead"):
                 self._report.add("guard", "测试前复原失败（%s），评分环境可能被篡改" % detail, index, gid)
                 return True
-            self._report.add("kernel-restart", "测试前内核%s，重启后再运行这个单元" % detail, index, gid)
+            cause = self.death_cause() if status == "dead" else ""
+            self._report.add("kernel-restart", "测试前内核%s%s，重启后再运行这个单元"
+                             % (detail, "（%s）" % cause if cause else ""), index, gid)
             self._recover(index)
             if self._given_up:
                 return False
         return True
+
+    def death_cause(self):
+        """内核刚死掉时：怎么死的（OOM、哪个信号、退出码），给评分事件用；不知道时是空字符串。"""
+        from .kernels import exit_cause
+
+        try:
+            fn = getattr(self.km, "death_cause", None)
+            return fn() if fn is not None else exit_cause(self.km)
+        except Exception:  # 说明原因只是锦上添花，不能让评分出错
+            return ""
 
     def _asked_exit(self):
         """上一个单元调用了 exit()/quit()：ipykernel 会在稍后退出，下一个单元就会撞上死掉的内核。"""
@@ -67,7 +79,9 @@ class Recovery:
                 return
             except _ReplayFailed as exc:
                 self._bad.add(exc.index)
-                self._report.add("replay", "重放时这个单元又让内核%s，不再重放它" % exc.what, exc.index,
+                cause = self.death_cause()
+                self._report.add("replay", "重放时这个单元又让内核%s%s，不再重放它"
+                                 % (exc.what, "（%s）" % cause if cause else ""), exc.index,
                                  grade_id(self.nb.cells[exc.index]))
             except Exception as exc:  # 重启失败：余下单元记为未执行，评分照常结束
                 self._given_up = "无法恢复内核（%s）" % exc

@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import sys
 
-from traitlets import Enum, Integer, List, Unicode
+from traitlets import Bool, Enum, Integer, List, Unicode
 from traitlets.config import Configurable
 
 __all__ = [
@@ -69,6 +69,14 @@ class GradingSandbox(Configurable):
     max_processes = Integer(256, help="沙箱里的进程/线程数上限 RLIMIT_NPROC，0 表示不限").tag(config=True)
     max_file_mb = Integer(256, help="内核能写的单个文件大小上限 RLIMIT_FSIZE（MiB），0 表示不限").tag(config=True)
     tmpfs_mb = Integer(256, help="沙箱里 /tmp 和 /dev/shm（内存盘）各自的大小上限（MiB）").tag(config=True)
+    group_limits = Bool(True, help="能建 cgroup 时，整个沙箱（所有进程加起来）也有内存和进程数上限"
+                                   "（course/grading/cgroup.py）").tag(config=True)
+    group_memory_mb = Integer(0, help="整个沙箱的内存上限（MiB，含 /tmp 里的文件）；0 表示与 memory_mb 相同"
+                              ).tag(config=True)
+
+    def group_memory(self):
+        """整个沙箱的内存上限（MiB）。"""
+        return self.group_memory_mb or self.memory_mb
     bwrap = Unicode("", help="bwrap 可执行文件；空表示在 PATH 里找").tag(config=True)
     extra_ro_paths = List(Unicode(), help="额外只读挂载进沙箱的路径（例如课程数据所在的目录）").tag(config=True)
 
@@ -370,5 +378,14 @@ def describe(config=None):
     else:
         lines.append("评分内核在沙箱中运行：无网络、只有本作业的 autograded 文件夹可写、看不到 source/ 和成绩库。")
     lim = cfg.limits(sandboxed=active)
-    lines.append("资源上限：" + "，".join("%s=%s" % (k[7:], v[0]) for k, v in sorted(lim.items())))
+    lines.append("每个进程的资源上限：" + "，".join("%s=%s" % (k[7:], v[0]) for k, v in sorted(lim.items())))
+    from . import cgroup
+
+    group = cgroup.probe()
+    if active and group.available and cfg.group_limits:
+        lines.append("整个沙箱的上限（所有进程加起来，含 /tmp 里的文件）：内存 %d MiB、进程数 %d；%s"
+                     % (cfg.group_memory(), cfg.max_processes, group.reason))
+    elif active:
+        lines.append("整个沙箱没有总的内存上限：%s。学生代码开多个子进程时，每个进程各有上面的上限。"
+                     % (group.reason if cfg.group_limits else "已关闭（c.GradingSandbox.group_limits = False）"))
     return active, "\n".join(lines)
