@@ -34,6 +34,8 @@ from .submissions import GRADING_META
 
 __all__ = ["RobustExecute"]
 
+DEAD = "内核在运行这个单元时退出了"
+
 
 @functools.lru_cache(maxsize=64)
 def _release_lines(path, stamp):
@@ -136,7 +138,7 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
         try:
             ExecutePreprocessor.preprocess_cell(self, cell, resources, index)
         except DeadKernelError:
-            failure = ("DeadKernelError", "内核在运行这个单元时退出了（os._exit、内存耗尽或 CPU 时间用完？），本单元不得分")
+            failure = ("DeadKernelError", DEAD + "（os._exit、内存耗尽或 CPU 时间用完？），本单元不得分")
         except CellTimeoutError:
             failure = ("CellTimeoutError", "单元运行超时，内核没有回应中断，已强行重启，本单元不得分")
         except Exception as exc:  # 评分必须继续：任何意外都只算这个单元失败
@@ -153,7 +155,7 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
         if failure and failure[0] == "DeadKernelError":
             cause = self.death_cause()
             if cause:
-                failure = (failure[0], "%s：%s" % (failure[1].split("（")[0], cause) + "，本单元不得分")
+                failure = (failure[0], "%s：%s，本单元不得分" % (DEAD, cause))
         if failure:
             self._bad.add(index)
             cell.outputs.append(_error(*failure))

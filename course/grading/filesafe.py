@@ -123,18 +123,24 @@ def _entries(folder):
     return out
 
 
+def _remove_special(path, st):
+    """path 处是符号链接或特殊文件时删掉它（不跟随链接），返回原因；普通文件和文件夹不动，返回 None。"""
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        return "是%s，删除失败（%s）" % (_kind(st.st_mode), exc)
+    return "是%s，学生代码留下的，已删除" % _kind(st.st_mode)
+
+
 def sweep(folder):
     """删掉 folder 里的符号链接和特殊文件（评分程序自己的输出文件夹里不该有它们），返回 [(相对路径, 原因)]。"""
     removed = []
     for path, st in _entries(folder):
-        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
-            continue
-        try:
-            os.unlink(path)
-        except OSError as exc:
-            removed.append((os.path.relpath(path, folder), "是%s，删除失败（%s）" % (_kind(st.st_mode), exc)))
-            continue
-        removed.append((os.path.relpath(path, folder), "是%s，学生代码留下的，已删除" % _kind(st.st_mode)))
+        why = _remove_special(path, st)
+        if why:
+            removed.append((os.path.relpath(path, folder), why))
     return removed
 
 
@@ -180,13 +186,10 @@ def _copy_extra_files(converter, assignment_id, student_id):
 def _clear_target(path):
     """写文件之前：目标位置上是符号链接或特殊文件时先删掉，免得写穿到别处或一直等下去。返回事件说明或 None。"""
     try:
-        st = os.lstat(path)
+        why = _remove_special(path, os.lstat(path))
     except FileNotFoundError:
         return None
-    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
-        return None
-    os.unlink(path)
-    return "%s 是%s，学生代码留下的，已删除后再写入评分结果" % (os.path.basename(path), _kind(st.st_mode))
+    return "%s %s，之后才写入评分结果" % (os.path.basename(path), why) if why else None
 
 
 def install():

@@ -105,7 +105,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     def _drop_cgroup(self):
         group, self.cgroup = getattr(self, "cgroup", None), None
         if group is not None:
-            self.oom_kills_total = getattr(self, "oom_kills_total", 0) + group.oom_kills()
             group.remove()
 
     def death_cause(self):
