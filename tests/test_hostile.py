@@ -120,6 +120,92 @@ CASES = {
                        "    raise ValueError(''.join(linecache.getlines(sys._getframe(1).f_code.co_filename)))"}),
         scores(square_grad=0), {"suspicious"}),
 }
+# 红队：想在学生自己的进程里伪造“通过”的各种手法。测试单元在评分进程里运行（course/grading/boundary.py），
+# 这些手法改得了内核里的一切，却碰不到比较：错误答案（HARDCODED）照样 0 分，诚实的部分照样得分
+IMPORT_HOOK = (
+    "import sys, types, importlib.abc, importlib.machinery\n"
+    "class _Fake(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name.startswith('course.checks') or name == 'course.gradcheck':\n"
+    "            return importlib.machinery.ModuleSpec(name, self, is_package=True)\n"
+    "    def create_module(self, spec):\n"
+    "        return None\n"
+    "    def exec_module(self, module):\n"
+    "        module.__getattr__ = lambda name: (lambda *a, **k: None)\n"
+    "sys.meta_path.insert(0, _Fake())\n"
+    "for _k in [k for k in sys.modules if k.startswith('course')]:\n"
+    "    del sys.modules[_k]\n")
+GUARD_AND_PATCH = (
+    "import numpy, course.checks.guard as _gd, course.checks._core as _c\n"
+    "_gd.restore = lambda *a, **k: None\n_gd.snapshot = lambda *a, **k: None\n"
+    "numpy.allclose = lambda *a, **k: True\n_c.expect_close = lambda *a, **k: a[0]\n")
+CODE_REWRITE = (
+    "import numpy, course.checks._core as _c\n"
+    "numpy.allclose.__code__ = (lambda *a, **k: True).__code__\n"
+    "_c.expect_close.__code__ = (lambda got, *a, **k: got).__code__\n")
+BLANK_CELLS = (
+    "import ast\n"
+    "class _Blank(ast.NodeTransformer):\n"
+    "    def visit_Module(self, node):\n"
+    "        return ast.Module(body=[ast.Pass()], type_ignores=[])\n"
+    "get_ipython().ast_transformers.append(_Blank())\n")
+RUN_CELL = (
+    "_ip = get_ipython()\n"
+    "async def _nothing(*a, **k):\n"
+    "    from IPython.core.interactiveshell import ExecutionResult, ExecutionInfo\n"
+    "    return ExecutionResult(ExecutionInfo('', False, False, False, None))\n"
+    "_ip.run_cell_async = _nothing\n")
+REPATCH = (
+    "import threading, signal, sys, numpy, time\n"
+    "def _patch(*a):\n"
+    "    numpy.allclose = lambda *a, **k: True\n"
+    "    return _patch\n"
+    "def _loop():\n"
+    "    while True:\n"
+    "        _patch()\n"
+    "        time.sleep(0.001)\n"
+    "threading.Thread(target=_loop, daemon=True).start()\n"
+    "signal.signal(signal.SIGALRM, _patch)\nsignal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)\n"
+    "sys.settrace(_patch)\n")
+FRAME_READER = (
+    "    import sys\n"
+    "    class _Echo:\n"
+    "        def __array__(self, dtype=None, copy=None):\n"
+    "            f = sys._getframe(1)\n"
+    "            while f is not None:\n"
+    "                for k in ('expected', 'exp', 'want', 'b'):\n"
+    "                    v = f.f_locals.get(k)\n"
+    "                    if v is not None and hasattr(v, 'shape'):\n"
+    "                        return numpy.asarray(v, dtype=dtype)\n"
+    "                f = f.f_back\n"
+    "            return numpy.zeros(3)\n"
+    "    import numpy\n"
+    "    return _Echo()")
+FAKE_RESULT = (
+    "    ip = get_ipython()\n"
+    "    ip.kernel.session.send(ip.kernel.iopub_socket, 'execute_result', {'data': {'text/plain': '3'},\n"
+    "        'metadata': {}, 'execution_count': 1}, parent=ip.kernel.get_parent())\n"
+    "    ip.kernel.session.send = lambda *a, **k: None\n"
+    "    return dout * 2, dout * 0")
+STASH = ("    _seen.append(repr(dout))\n    return dout * 1, dout * 1")
+CASES.update({
+    "rt_import_hook": (lambda nb: kit.answer(nb, HARDCODED, prefix={"mul_forward": IMPORT_HOOK}), ZERO, set()),
+    "rt_guard_patch": (lambda nb: kit.answer(nb, HARDCODED, prefix={"mul_forward": GUARD_AND_PATCH}), ZERO,
+                       {"suspicious"}),
+    "rt_code_rewrite": (lambda nb: kit.answer(nb, HARDCODED, prefix={"mul_forward": CODE_REWRITE}), ZERO,
+                        {"suspicious"}),
+    "rt_blank_cells": (lambda nb: kit.answer(nb, HARDCODED, prefix={"mul_forward": BLANK_CELLS}), ZERO, set()),
+    "rt_run_cell": (lambda nb: kit.answer(nb, HARDCODED, prefix={"mul_forward": RUN_CELL}), ZERO, set()),
+    "rt_repatch": (lambda nb: kit.answer(nb, HARDCODED, prefix={"mul_forward": REPATCH}), ZERO, {"suspicious"}),
+    # 只有 square_grad 想从调用者的帧里读期望值；另外两个练习是诚实的
+    "rt_frame_reader": (lambda nb: kit.answer(nb, {"square_grad": FRAME_READER}), scores(square_grad=0), set()),
+    # 它还让内核再也发不出消息：这个单元之后内核不回应，被重启
+    "rt_fake_result": (lambda nb: kit.answer(nb, {"add_backward": FAKE_RESULT}), scores(add_backward=0),
+                       {"kernel-restart"}),
+    # add_backward 把隐藏测试传进来的 dout 记下，下一个单元打印出来：评分结果里不保留这样的输出
+    "rt_stash": (lambda nb: kit.answer(nb, {"add_backward": STASH}, prefix={
+        "add_backward": "_seen = []\n", "square_grad": "print('STASH', _seen)\n"}), FULL, set()),
+})
 RAW = {  # 学生 -> (文件名, 原始内容或 None 表示参考答案的 JSON)
     "renamed": (kit.NOTEBOOK + "-Copy1.ipynb", None),
     "invalid_json": (kit.NOTEBOOK + ".ipynb", '{"cells": [{"cell_type": "code", "source": '),
@@ -150,6 +236,8 @@ GROUPS = [
     ["blank", "ignores_sigint", "dies_in_test", "calls_exit", "exc_top", "test_deleted", "type_changed",
      "monkeypatch", "swallows_errors", "system_exit", "renamed", "invalid_json"],
 ]
+GROUPS[0] += ["rt_import_hook", "rt_code_rewrite", "rt_run_cell", "rt_frame_reader", "rt_stash"]
+GROUPS[1] += ["rt_guard_patch", "rt_blank_cells", "rt_repatch", "rt_fake_result"]
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +330,10 @@ def test_output_floods_are_capped(graded):
     _, path = kit.autograded(graded["root"]["flood"], "flood")
     assert os.path.getsize(path) < 1_500_000
     nb, _ = kit.autograded(graded["root"]["flood"], "flood")
-    assert "输出太多" in kit.outputs_text(kit.find_cell(nb, "test_add_backward"))
+    # 测试期间学生代码打印的东西不进测试单元（测试在评分进程里运行，只记录它自己的输出）；
+    # 学生单元的刷屏被截短后，又因为在测试单元之后运行而整个换成一句说明
+    assert kit.outputs_text(kit.find_cell(nb, "test_add_backward")).count("\n") < 20
+    assert "不保留测试单元之后" in kit.outputs_text(kit.find_cell(nb, "add_backward"))
 
 
 def test_submissions_and_source_are_untouched(graded):
@@ -262,8 +353,54 @@ def test_feedback_never_shows_hidden_tests(graded):
         html = page.read_text(encoding="utf-8")
         for bit in hidden_bits:
             assert bit not in html, "%s 的反馈里出现了隐藏测试：%s" % (s, bit)
-    # 评分用的 notebook 里确实打印出了隐藏测试（证明这个测试不是空的），只是反馈里被挡住了
-    nb, _ = kit.autograded(graded["root"]["leaks_hidden"], "leaks_hidden")
+    # 隐藏测试的源码根本不发给内核：学生代码读调用者的源码，读到的是评分通道（peer.py），
+    # 评分后的 notebook 里也没有隐藏测试的输出（反证见 test_hidden_tests_leak_without_the_boundary）
+    for s in students:
+        nb, _ = kit.autograded(graded["root"][s], s)
+        text = "\n".join(kit.outputs_text(c) for c in nb.cells if c.cell_type == "code")
+        for bit in hidden_bits:
+            assert bit not in text, "%s 的评分结果里出现了隐藏测试：%s" % (s, bit)
+
+
+def test_values_the_tests_passed_in_are_not_echoed_by_later_cells(graded, tmp_path):
+    nb, _ = kit.autograded(graded["root"]["rt_stash"], "rt_stash")
+    text = "\n".join(kit.outputs_text(c) for c in nb.cells if c.cell_type == "code")
+    assert "STASH" not in text
+    # 反证：保留测试之后的输出时，学生的确把测试的输入打印了出来
+    import shutil
+
+    root = str(tmp_path / "copy")
+    shutil.copytree(graded["root"]["rt_stash"], root)
+    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", "rt_stash", "--force",
+                           "--RobustExecute.keep_outputs_after_tests=True")
+    assert res.returncode == 0, res.stdout + res.stderr
+    nb, _ = kit.autograded(root, "rt_stash")
+    assert "'array([[ 1.23015336e-03" in "\n".join(kit.outputs_text(c) for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("student", ["rt_guard_patch", "rt_code_rewrite", "rt_blank_cells", "rt_import_hook"])
+def test_the_forgeries_win_when_tests_run_inside_the_kernel(graded, tmp_path, student):
+    """反证：测试单元回到内核里运行时，这些手法的确能让错误答案拿分。"""
+    import shutil
+
+    root = str(tmp_path / "copy")
+    shutil.copytree(graded["root"][student], root)
+    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", student, "--force",
+                           "--RobustExecute.trusted_tests=False")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sum(kit.scores(root, student).values()) > 0
+
+
+def test_hidden_tests_leak_without_the_boundary(graded, tmp_path):
+    """反证：测试单元回到内核里运行（trusted_tests=False）时，leaks_hidden 的确把隐藏测试打印进了评分结果。"""
+    import shutil
+
+    root = str(tmp_path / "copy")
+    shutil.copytree(graded["root"]["leaks_hidden"], root)
+    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", "leaks_hidden", "--force",
+                           "--RobustExecute.trusted_tests=False")
+    assert res.returncode == 0, res.stdout + res.stderr
+    nb, _ = kit.autograded(root, "leaks_hidden")
     assert "default_rng(7)" in kit.outputs_text(kit.find_cell(nb, "test_add_backward"))
 
 
@@ -286,6 +423,6 @@ def test_the_pre_test_restore_is_what_stops_the_swallowing_trick(graded, tmp_pat
     root = str(tmp_path / "copy")
     shutil.copytree(graded["root"]["swallows_errors"], root)
     res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", "swallows_errors", "--force",
-                           "--RobustExecute.guard=False")
+                           "--RobustExecute.guard=False", "--RobustExecute.trusted_tests=False")
     assert res.returncode == 0, res.stdout + res.stderr
     assert kit.scores(root, "swallows_errors")["test_mul_forward"] == 2.0

@@ -191,6 +191,9 @@ def rng_for(seed):
 
 def _student_line(exc):
     """找出异常发生在学生代码（notebook 单元）的哪一行。"""
+    remote = getattr(exc, "remote_where", None)  # 评分时学生代码在另一个进程里，位置由那边说明
+    if remote is not None:
+        return remote
     tb = exc.__traceback__
     where = ""
     while tb is not None:
@@ -203,7 +206,8 @@ def _student_line(exc):
 
 def _is_layer_method(fn):
     """fn 是不是某个层对象的 forward / backward（只有这时“存成 self.x”的提示才对得上）。"""
-    return inspect.ismethod(fn) and getattr(fn, "__name__", "") in ("forward", "backward")
+    method = inspect.ismethod(fn) or type(fn).__name__ == "method"  # 评分时是内核里那个方法的代理
+    return method and getattr(fn, "__name__", "") in ("forward", "backward")
 
 
 def _exception_hint(exc, fn=None):

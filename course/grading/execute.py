@@ -25,6 +25,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Enum, Integer
 
 from . import sandbox
+from .boundary import TrustedTests
 from .kernel_control import KernelControl
 from .kernels import LimitedKernelManager, SandboxedKernelManager
 from .output_limits import OutputLimits
@@ -51,13 +52,19 @@ def _error(ename, evalue):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=["%s: %s" % (ename, evalue)])
 
 
-class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
+class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute):
     max_kernel_restarts = Integer(3, help="每个 notebook 最多重启几次内核").tag(config=True)
     probe_timeout = Integer(10, help="超时中断后等内核回应的秒数；不回应就重启").tag(config=True)
     max_output_bytes_per_cell = Integer(1_000_000, help="每个单元保留的输出上限（字节）").tag(config=True)
     max_output_bytes_total = Integer(10_000_000, help="每个 notebook 保留的输出上限（字节）").tag(config=True)
     max_error_chars = Integer(4000, help="错误信息和每行 traceback 保留的最大长度").tag(config=True)
-    guard = Bool(True, help="测试单元执行前先用 course.checks.guard 复原被篡改的对象").tag(config=True)
+    guard = Bool(True, help="测试单元执行前先用 course.checks.guard 复原被篡改的对象（只在 trusted_tests 关掉时有用）").tag(
+        config=True)
+    trusted_tests = Bool(True, help="测试单元在评分进程里运行，学生的对象经纯数据的通道调用（boundary.py）").tag(
+        config=True)
+    keep_outputs_after_tests = Bool(False, help="保留测试单元之后运行的非测试单元的输出（它们可能打印测试的输入）").tag(
+        config=True)
+    max_trusted_output = Integer(200_000, help="测试单元在评分进程里打印的文字上限（字符）").tag(config=True)
     scan = Bool(True, help="静态扫描学生代码里的可疑写法并写进报告").tag(config=True)
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
                            help="评分结束后直接结束内核（省下每份提交约 1 秒）").tag(config=True)
@@ -78,6 +85,7 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
         self._restarts, self._given_up, self._bad, self._last_reply = 0, None, set(), None
         self._replaying, self._timed_out, self._guard_ok, self._started = False, False, False, False
         self._reset_output_limits()
+        self._trusted_reset()
         try:
             unreadable = (nb.metadata.get(GRADING_META) or {}).get("unreadable")
             if unreadable:
@@ -105,6 +113,7 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
                 self._execute_all(resources)
             self.set_widgets_metadata()
         finally:
+            self._trusted_cleanup()
             self._write_report()
         return self.nb, self.resources
 
@@ -114,7 +123,8 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
             info_msg = self.wait_for_reply(self.kc.kernel_info())
             if info_msg is not None:
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
-            self._prime()
+            if not self.trusted_tests:  # 测试单元在评分进程里运行时，内核里没有什么要复原的
+                self._prime()
             self._started = True
             for index, cell in enumerate(self.nb.cells):
                 self.preprocess_cell(cell, resources, index)
@@ -133,6 +143,8 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
             cell.outputs = [_error("CellNotExecuted", "没有执行：" + self._given_up)]
             cell.execution_count = None
             return cell, resources
+        if self._is_trusted_cell(cell):
+            return self._preprocess_trusted(cell, resources, index, gid)
         self._timed_out, self._last_reply = False, None
         failure = None
         try:
@@ -152,6 +164,7 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
             elif self._asked_exit():
                 failure = ("KernelExit", "这个单元调用了 exit()/quit()，内核已重启；本单元不得分，也不会被重放")
         self._note_dropped(cell, index)
+        self._after_tests(cell)
         if failure and failure[0] == "DeadKernelError":
             cause = self.death_cause()
             if cause:
@@ -160,6 +173,24 @@ class RobustExecute(KernelControl, Recovery, OutputLimits, Execute):
             self._bad.add(index)
             cell.outputs.append(_error(*failure))
             self._report.add("kernel-restart", failure[1], index, gid)
+            self._recover(index + 1)
+        return cell, resources
+
+    def _preprocess_trusted(self, cell, resources, index, gid):
+        """测试单元：在评分进程里执行（boundary.py），内核只回答纯数据的请求。"""
+        self.code_cells_executed += 1
+        cell.execution_count = self.code_cells_executed
+        try:
+            outputs, trouble = self.run_trusted_cell(cell, index)
+        except Exception as exc:  # 评分必须继续：任何意外都只算这个单元失败
+            outputs, trouble = [_error(type(exc).__name__, "执行这个测试单元时出错：%s" % exc)], None
+        cell.outputs = outputs
+        if trouble == "timeout":
+            self._report.add("timeout", "测试单元超时（%s 秒），已中断" % self.timeout, index, gid)
+        if trouble in ("dead", "unresponsive"):
+            what = DEAD if trouble == "dead" else "单元运行超时，内核没有回应中断"
+            cause = self.death_cause() if trouble == "dead" else ""
+            self._report.add("kernel-restart", "%s%s，已重启" % (what, "：" + cause if cause else ""), index, gid)
             self._recover(index + 1)
         return cell, resources
 
