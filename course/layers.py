@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = [
     "MulLayer", "AddLayer", "Relu", "Sigmoid", "Affine",
-    "softmax", "cross_entropy_error", "SoftmaxWithLoss",
+    "softmax", "cross_entropy_error", "SoftmaxWithLoss", "mlp_hinge_reference",
 ]
 
 
@@ -110,3 +110,27 @@ class SoftmaxWithLoss:
             dx[np.arange(n), self.t] -= 1
             dx = dx / n
         return dx * dout
+
+
+def mlp_hinge_reference(weights, X, y):
+    """第 06 课的小网络用本模块的 Affine、Relu 算一遍（隐藏层加 ReLU，最后一层不加，平均合页损失）。
+
+    返回 (平均合页损失, [(dW, db), ...], 每个样本的 1 - y·s)。
+    """
+    layers = []
+    for k, (W, b) in enumerate(weights):
+        layers.append(Affine(W.copy(), b.copy()))
+        if k < len(weights) - 1:
+            layers.append(Relu())
+    out = np.asarray(X, dtype=np.float64)
+    for layer in layers:
+        out = layer.forward(out)
+    s = out[:, 0]
+    margin = 1.0 - y * s
+    n = len(y)
+    loss = float(np.sum(np.maximum(margin, 0.0)) / n)
+    dout = (-(y * (margin > 0)) / n).reshape(-1, 1)  # relu(1 - y·s) 对 s 的导数，再除以 N
+    for layer in reversed(layers):
+        dout = layer.backward(dout)
+    grads = [(layer.dW, layer.db) for layer in layers if isinstance(layer, Affine)]
+    return loss, grads, margin

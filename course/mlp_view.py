@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .checks.autodiff_mlp import layers_reference
+from .layers import mlp_hinge_reference as layers_reference
 from .gradcheck import rel_error
 from .plotting import label, use_chinese_font
 

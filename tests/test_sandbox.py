@@ -94,7 +94,7 @@ def test_autograde_ran_in_the_sandbox(course):
 @pytest.mark.parametrize("attempt", [
     "read_source", "list_source", "read_release", "read_gradebook", "write_gradebook", "delete_gradebook",
     "delete_other", "read_other_graded", "write_outside", "network", "signal_grader", "env_secret",
-    "read_repo_source", "import_demo_answers",
+    "read_repo_source", "import_demo_answers", "import_reference_layers", "import_checks", "load_reference_bytecode",
 ])
 def test_every_hostile_attempt_fails_inside_the_notebook(course, attempt):
     assert course["result"] is not None, "越权提交没有打印结果：\n" + course["log"][-3000:]

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..layers import Affine, Relu
+from ..layers import Affine, Relu, mlp_hinge_reference as layers_reference
 from ._core import call, check, diagnose, expect_close, fail, own_class, passed, rng_for
 from .autodiff import expect_node, grads_of, value_class
 
@@ -75,27 +75,6 @@ class RefMLP:
 
 def random_weights(rng, sizes):
     return [(rng.normal(0, 1 / math.sqrt(a), (a, b)), rng.normal(0, 0.3, b)) for a, b in zip(sizes[:-1], sizes[1:])]
-
-
-def layers_reference(weights, X, y):
-    """用 course.layers 的 Affine、Relu 算同一个网络：返回 (平均合页损失, [(dW, db), ...], 每个样本的 1 - y·s)。"""
-    layers = []
-    for k, (W, b) in enumerate(weights):
-        layers.append(Affine(W.copy(), b.copy()))
-        if k < len(weights) - 1:
-            layers.append(Relu())
-    out = np.asarray(X, dtype=np.float64)
-    for layer in layers:
-        out = layer.forward(out)
-    s = out[:, 0]
-    margin = 1.0 - y * s
-    n = len(y)
-    loss = float(np.sum(np.maximum(margin, 0.0)) / n)
-    dout = (-(y * (margin > 0)) / n).reshape(-1, 1)  # relu(1 - y·s) 对 s 的导数，再除以 N
-    for layer in reversed(layers):
-        dout = layer.backward(dout)
-    grads = [(layer.dW, layer.db) for layer in layers if isinstance(layer, Affine)]
-    return loss, grads, margin
 
 
 def _same_objects(got, want, what):

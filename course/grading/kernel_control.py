@@ -42,6 +42,17 @@ class KernelControl:
         strict = [os.path.abspath(p) for p in strict if p]
         return ([os.path.abspath(cd.root)] if cd is not None else []) + strict, strict
 
+    def _package_private(self):
+        """这份作业的评分内核看不到的课程模块（answers.py）：按学生版里课程给出的代码决定。"""
+        from .answers import hidden_parts
+
+        cd, info = self._coursedir(), (self.resources or {}).get("nbgrader", {})
+        path = ""
+        if cd is not None and "assignment" in info:
+            path = os.path.join(cd.format_path(cd.release_directory, ".", info["assignment"]),
+                                info.get("notebook", "") + ".ipynb")
+        return hidden_parts(path, self.trusted_tests)
+
     def _choose_kernel_manager(self):
         """返回 (KernelManager 类, 报告里的沙箱说明, GradingSandbox 配置, 沙箱探测结果)。"""
         cfg = sandbox.GradingSandbox(parent=self)
@@ -78,6 +89,7 @@ class KernelControl:
             km.status = status
             km.workdir = os.path.abspath(self._workdir) if self._workdir else ""
             km.hidden_paths, km.strict_paths = self._hidden_paths()
+            km.package_private = self._package_private()
         return km
 
     async def _async_handle_timeout(self, timeout, cell=None):

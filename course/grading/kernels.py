@@ -46,6 +46,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     workdir = Unicode("", help="唯一可写的目录（autograded/<学生>/<作业>）")
     hidden_paths = List(Unicode(), help="沙箱里必须看不到的路径")
     strict_paths = List(Unicode(), help="里面除工作目录外什么都不挂载的文件夹（source/、submitted/……）")
+    package_private = List(Unicode(), default_value=list(sandbox.PACKAGE_PRIVATE),
+                           help="课程包里盖住的答案部分（answers.py）")
     private_dir = Unicode("")
 
     def _prepare_private_dir(self):
@@ -82,7 +84,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             [exe] + list(kernel_cmd[1:]), env=env, workdir=os.path.abspath(workdir) if workdir else "",
             private_dir=self.private_dir, hidden=self.hidden_paths, status=status,
             limits=cfg.limits(sandboxed=True), python_dirs=python_dirs, course_dirs=course_dirs,
-            extra_ro=extra, tmpfs_mb=cfg.tmpfs_mb, strict=self.strict_paths,
+            extra_ro=extra, tmpfs_mb=cfg.tmpfs_mb, strict=self.strict_paths, package_private=self.package_private,
         )
         kw["env"] = {"PATH": env.get("PATH", "/usr/bin:/bin"), "LANG": env.get("LANG", "C.UTF-8")}
         argv = self._enter_cgroup(cfg, argv)

@@ -270,7 +270,8 @@ def sandbox_env(env, private_dir):
 
 # 一个课程文件夹里学生不该看到的东西（nbgrader 的默认布局）
 COURSE_PRIVATE = ("source", "submitted", "autograded", "feedback", "gradebook.db", "nbgrader_config.py")
-# 课程包里学生不该看到的部分：演示班级的答案写法（course/demo/styles.py 里有每道练习的正确答案）
+# 课程包里学生不该看到的部分的默认值：演示班级的答案写法（course/demo/styles.py 里有每道练习的正确答案）。
+# 评分时按作业算出（answers.hidden_parts）：参考实现和检查函数也盖住
 PACKAGE_PRIVATE = ("demo",)
 
 
@@ -280,7 +281,7 @@ def _inside(path, parent):
 
 
 def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, limits,
-                     python_dirs=(), course_dirs=(), extra_ro=(), tmpfs_mb=256, strict=()):
+                     python_dirs=(), course_dirs=(), extra_ro=(), tmpfs_mb=256, strict=(), package_private=None):
     """拼出 bwrap 命令（只查看路径是否存在，不创建、不改动任何东西，方便测试）。
 
     hidden：沙箱里必须看不到的路径（课程根目录、成绩库、交换目录……）。它们从不整体挂载，
@@ -322,9 +323,11 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
         if os.path.isfile(os.path.join(d, "nbgrader_config.py")):
             hidden += [p for p in (os.path.join(d, n) for n in COURSE_PRIVATE)
                        if os.path.lexists(p) and p not in hidden]
-    for d in course_dirs:  # 课程包照常只读挂载，但演示班级的答案盖住，学生代码 import 不到
-        hidden += [p for p in (os.path.join(os.path.normpath(d), n) for n in PACKAGE_PRIVATE)
-                   if os.path.lexists(p) and p not in hidden]
+    from .answers import part_paths
+
+    parts = PACKAGE_PRIVATE if package_private is None else package_private
+    for d in course_dirs:  # 课程包照常只读挂载，但答案部分盖住（文件盖上 /dev/null），学生代码 import 不到
+        hidden += [p for p in part_paths(os.path.normpath(d), parts) if p not in hidden]
     bound = [d for d, _ in ops if d not in ("/proc", "/dev", "/dev/shm", "/tmp", "/tmp/home")]
     readonly = ["/", "/dev"]
     for h in hidden:

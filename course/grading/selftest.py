@@ -224,6 +224,14 @@ def sandbox_probe_code(root, other_student, port, grader_pid):
         "_try('read_repo_source', _repo_source)\n"
         # 演示班级的答案写法（course/demo/styles.py）不能从学生的内核里导入
         "_try('import_demo_answers', lambda: __import__('course.demo.styles'))\n"
+        # 测试单元在评分进程里运行，内核用不着参考实现和检查函数：它们也导入不了，字节码也读不到
+        "_try('import_reference_layers', lambda: __import__('course.layers', fromlist=['MulLayer']).MulLayer)\n"
+        "_try('import_checks', lambda: __import__('course.checks._core', fromlist=['x']).expect_close)\n"
+        "def _pyc():\n"
+        "    import glob, importlib.machinery\n"
+        "    _f = glob.glob(_os.path.join(_os.path.dirname(_c.__file__), '__pycache__', 'layers.*.pyc'))[0]\n"
+        "    return importlib.machinery.SourcelessFileLoader('_ref', _f).load_module().MulLayer\n"
+        "_try('load_reference_bytecode', _pyc)\n"
         "_try('write_own', lambda: open('own.txt', 'w').write('ok'))\n"
         "print('SANDBOX_RESULT ' + _j.dumps(_res, sort_keys=True))\n"
     ) % (json.dumps(paths), port, grader_pid)

@@ -1,0 +1,94 @@
+"""评分内核看不到答案（course/grading/answers.py）：每课盖住哪些模块，以及盖住以后课程给出的代码照常运行。
+
+沙箱里真正导入不了的检验在 tests/test_sandbox.py（越权提交试图导入参考的层、检查函数、读字节码）。
+"""
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from course.grading import answers
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL = list(answers.ANSWER_PARTS)
+# 第 05 课给出的代码用参考的层搭网络、找错练习继承参考网络；第 06 课用参考的层对照引擎。
+# 这两课的内核里 course.layers（05 还有 course.net）照常可见，其余答案部分都盖住
+EXPECTED = {
+    "01-graph-chain-rule": ALL,
+    "02-simple-layers": ALL,
+    "03-activation-layers": ALL,
+    "04-affine-softmax": ALL,
+    "05-backprop-network": ["checks", "diagnosis", "mlp_view", "demo"],
+    "06-autodiff": ["checks", "net", "diagnosis", "demo"],
+}
+BLOCK = """
+import importlib.abc as _abc, sys as _sys
+class _Hidden(_abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if any(name == 'course.' + p or name.startswith('course.' + p + '.') for p in %r):
+            raise ModuleNotFoundError('沙箱里看不到 ' + name)
+_sys.meta_path.insert(0, _Hidden())
+"""
+
+
+def release(assignment):
+    return next((ROOT / "release" / assignment).glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("assignment", sorted(EXPECTED))
+def test_each_lesson_hides_the_answer_modules_its_given_code_does_not_need(assignment):
+    assert answers.hidden_parts(str(release(assignment))) == EXPECTED[assignment]
+
+
+def test_without_the_boundary_only_the_demo_answers_are_hidden():
+    assert answers.hidden_parts(str(release("02-simple-layers")), trusted_tests=False) == ["demo"]
+
+
+def test_an_unreadable_release_hides_everything(tmp_path):
+    assert answers.hidden_parts(str(tmp_path / "missing.ipynb")) == ALL
+
+
+def test_imports_under_not_grading_mode_do_not_count():
+    cell = nbformat.v4.new_code_cell(
+        "from course.graph import Graph\n"
+        "if not grading_mode():\n    from course.diagnosis import diagnose_apple_orange\n"
+        "else:\n    import course.net\n"
+        "def f():\n    from course.layers import Affine\n")
+    assert answers.given_course_modules([cell]) == {"graph", "net", "layers"}
+
+
+def test_dependencies_are_followed():
+    assert {"checks", "layers", "net"} <= answers.visible_closure({"diagnosis"})
+    assert "checks" not in answers.visible_closure({"mlp_view"})
+
+
+def test_part_paths_cover_files_folders_and_bytecode(tmp_path):
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "layers.py").write_text("")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "layers.cpython-311.pyc").write_bytes(b"")
+    got = answers.part_paths(str(tmp_path), ["checks", "layers", "net"])
+    assert got == [str(tmp_path / "checks"), str(tmp_path / "layers.py"),
+                   str(tmp_path / "__pycache__" / "layers.cpython-311.pyc")]
+
+
+@pytest.mark.parametrize("assignment", sorted(EXPECTED))
+def test_given_code_runs_under_grading_with_the_answers_hidden(assignment):
+    """参考答案的 notebook 去掉测试单元，在 NBGRADER_EXECUTION=autograde 下、答案模块导入不了时从头跑到尾，不出错。"""
+    src = next((ROOT / "source" / assignment).glob("*.ipynb"))
+    nb = nbformat.read(src, as_version=4)
+    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")
+                or c.metadata.get("nbgrader", {}).get("solution")]
+    nb.cells.insert(0, nbformat.v4.new_code_cell(BLOCK % (answers.hidden_parts(str(release(assignment))),)))
+    saved = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(src.parent)}},
+                       allow_errors=False).execute()
+    finally:
+        if saved is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = saved
