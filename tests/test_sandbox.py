@@ -240,9 +240,9 @@ def _argv(tmp_path, **kw):
     course = tmp_path / "course"
     work = course / "autograded" / "alice" / "ps1"
     (course / "source" / "ps1").mkdir(parents=True)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     (course / ".venv" / "lib").mkdir(parents=True)
-    (course / "course").mkdir()
+    (course / "course").mkdir(exist_ok=True)
     (course / "gradebook.db").write_text("")
     args = dict(env={"PATH": "/usr/bin", "LANG": "C.UTF-8", "GITHUB_TOKEN": "x", "JUPYTERHUB_API_TOKEN": "y"},
                 workdir=str(work), private_dir="/tmp/cgk-test", status=FAKE, limits={"RLIMIT_AS": (1, 1)},
@@ -279,6 +279,30 @@ def test_bwrap_command_isolates_everything_it_should(tmp_path):
         i = next(i for i in range(len(argv) - 1) if argv[i:i + 2] == ["--tmpfs", target])
         assert argv[i - 2:i] == ["--size", str(256 * 2 ** 20)]
     assert argv[argv.index("--chdir") + 1] == str(course / "autograded" / "alice" / "ps1")
+
+
+def test_notebooks_already_graded_in_the_same_folder_are_covered(tmp_path):
+    """一份作业有几个 notebook 时，先评完的那个（带着隐藏测试）就在工作目录里：后一个内核读不到它。"""
+    work = tmp_path / "course" / "autograded" / "alice" / "ps1"
+    work.mkdir(parents=True)
+    (work / "part1.ipynb").write_text("{}")
+    (work / "data.csv").write_text("1,2")
+    argv, _ = _argv(tmp_path)
+    order = [(opt, dest) for opt, dest, _ in _mounts(argv)]
+    assert ("--ro-bind", str(work / "part1.ipynb")) in order
+    assert argv[argv.index(str(work / "part1.ipynb")) - 1] == "/dev/null"
+    assert order.index(("--bind", str(work))) < order.index(("--ro-bind", str(work / "part1.ipynb")))
+    assert ("--ro-bind", str(work / "data.csv")) not in order
+
+
+def test_the_answer_parts_of_the_course_package_are_covered(tmp_path):
+    pkg = tmp_path / "course" / "course"
+    (pkg / "checks").mkdir(parents=True)
+    (pkg / "layers.py").write_text("")
+    argv, _ = _argv(tmp_path, package_private=["checks", "layers", "net"])
+    order = [(opt, dest) for opt, dest, _ in _mounts(argv)]
+    assert ("--tmpfs", str(pkg / "checks")) in order and ("--remount-ro", str(pkg / "checks")) in order
+    assert ("--ro-bind", str(pkg / "layers.py")) in order and argv[argv.index(str(pkg / "layers.py")) - 1] == "/dev/null"
 
 
 def test_a_course_folder_mounted_as_a_python_path_has_its_private_parts_covered(tmp_path):

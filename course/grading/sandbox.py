@@ -345,6 +345,11 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
         add(p, "--bind", p, p)
     if workdir:
         add(workdir, "--bind", workdir, workdir)
+        # 同一份作业里先评完的 notebook（含隐藏测试）也在这个文件夹里：盖上 /dev/null，内核读不到
+        for name in sorted(os.listdir(workdir)) if os.path.isdir(workdir) else []:
+            path = os.path.join(workdir, name)
+            if name.endswith(".ipynb") and os.path.isfile(path) and not os.path.islink(path):
+                add(path, "--ro-bind", "/dev/null", path)
 
     def depth(item):
         return item[0].rstrip("/").count("/")
