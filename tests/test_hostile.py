@@ -362,18 +362,23 @@ def test_feedback_never_shows_hidden_tests(graded):
             assert bit not in text, "%s 的评分结果里出现了隐藏测试：%s" % (s, bit)
 
 
+def _regrade(graded, tmp_path, student, *options):
+    """把 student 的课程复制一份，带着 options 重新评这名学生，返回复制出来的课程根目录。"""
+    import shutil
+
+    root = str(tmp_path / "copy")
+    shutil.copytree(graded["root"][student], root)
+    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", student, "--force", *options)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return root
+
+
 def test_values_the_tests_passed_in_are_not_echoed_by_later_cells(graded, tmp_path):
     nb, _ = kit.autograded(graded["root"]["rt_stash"], "rt_stash")
     text = "\n".join(kit.outputs_text(c) for c in nb.cells if c.cell_type == "code")
     assert "STASH" not in text
     # 反证：保留测试之后的输出时，学生的确把测试的输入打印了出来
-    import shutil
-
-    root = str(tmp_path / "copy")
-    shutil.copytree(graded["root"]["rt_stash"], root)
-    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", "rt_stash", "--force",
-                           "--RobustExecute.keep_outputs_after_tests=True")
-    assert res.returncode == 0, res.stdout + res.stderr
+    root = _regrade(graded, tmp_path, "rt_stash", "--RobustExecute.keep_outputs_after_tests=True")
     nb, _ = kit.autograded(root, "rt_stash")
     assert "'array([[ 1.23015336e-03" in "\n".join(kit.outputs_text(c) for c in nb.cells if c.cell_type == "code")
 
@@ -381,25 +386,13 @@ def test_values_the_tests_passed_in_are_not_echoed_by_later_cells(graded, tmp_pa
 @pytest.mark.parametrize("student", ["rt_guard_patch", "rt_code_rewrite", "rt_blank_cells", "rt_import_hook"])
 def test_the_forgeries_win_when_tests_run_inside_the_kernel(graded, tmp_path, student):
     """反证：测试单元回到内核里运行时，这些手法的确能让错误答案拿分。"""
-    import shutil
-
-    root = str(tmp_path / "copy")
-    shutil.copytree(graded["root"][student], root)
-    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", student, "--force",
-                           "--RobustExecute.trusted_tests=False")
-    assert res.returncode == 0, res.stdout + res.stderr
+    root = _regrade(graded, tmp_path, student, "--RobustExecute.trusted_tests=False")
     assert sum(kit.scores(root, student).values()) > 0
 
 
 def test_hidden_tests_leak_without_the_boundary(graded, tmp_path):
     """反证：测试单元回到内核里运行（trusted_tests=False）时，leaks_hidden 的确把隐藏测试打印进了评分结果。"""
-    import shutil
-
-    root = str(tmp_path / "copy")
-    shutil.copytree(graded["root"]["leaks_hidden"], root)
-    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", "leaks_hidden", "--force",
-                           "--RobustExecute.trusted_tests=False")
-    assert res.returncode == 0, res.stdout + res.stderr
+    root = _regrade(graded, tmp_path, "leaks_hidden", "--RobustExecute.trusted_tests=False")
     nb, _ = kit.autograded(root, "leaks_hidden")
     assert "default_rng(7)" in kit.outputs_text(kit.find_cell(nb, "test_add_backward"))
 
@@ -418,11 +411,6 @@ def test_grading_report_cli_lists_the_events(graded):
 
 def test_the_pre_test_restore_is_what_stops_the_swallowing_trick(graded, tmp_path):
     """反证：关掉 RobustExecute 的“测试前复原”，swallows_errors 的第一个测试单元就能白拿分。"""
-    import shutil
-
-    root = str(tmp_path / "copy")
-    shutil.copytree(graded["root"]["swallows_errors"], root)
-    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", "swallows_errors", "--force",
-                           "--RobustExecute.guard=False", "--RobustExecute.trusted_tests=False")
-    assert res.returncode == 0, res.stdout + res.stderr
+    root = _regrade(graded, tmp_path, "swallows_errors", "--RobustExecute.guard=False",
+                    "--RobustExecute.trusted_tests=False")
     assert kit.scores(root, "swallows_errors")["test_mul_forward"] == 2.0

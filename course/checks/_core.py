@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from ..fmt import fmt, fmt_shape
+from ..grading.peer import student_where
 
 __all__ = [
     "CheckFailure", "check", "fail", "passed", "call", "expect_tuple", "expect_array",
@@ -194,14 +195,7 @@ def _student_line(exc):
     remote = getattr(exc, "remote_where", None)  # 评分时学生代码在另一个进程里，位置由那边说明
     if remote is not None:
         return remote
-    tb = exc.__traceback__
-    where = ""
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if "ipykernel_" in code.co_filename or code.co_filename.startswith("<"):
-            where = "\n  位置：notebook 单元的第 %d 行（在 %s 里）" % (tb.tb_lineno, code.co_name)
-        tb = tb.tb_next
-    return where
+    return student_where(exc.__traceback__)
 
 
 def _is_layer_method(fn):
