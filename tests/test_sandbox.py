@@ -388,8 +388,18 @@ def test_cli_sandbox_status():
     res = _cli("sandbox-status")
     assert ("沙箱中运行" in res.stdout) == STATUS.available
     assert res.returncode == (0 if STATUS.available else 1)
+    assert "测试单元：在评分进程里运行" in res.stdout
     off = _cli("sandbox-status", env={sandbox.ENV_VAR: "off"})
     assert off.returncode == 1 and "已明确关闭" in off.stdout
+
+
+def test_status_says_when_tests_run_inside_the_kernel():
+    from traitlets.config import Config
+
+    cfg = Config()
+    cfg.RobustExecute.trusted_tests = False
+    assert "在学生的内核里运行" in sandbox.describe(cfg)[1]
+    assert "在评分进程里运行" in sandbox.describe(Config())[1]
 
 
 def test_cli_errors_are_clear():

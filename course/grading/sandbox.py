@@ -367,6 +367,8 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
 
 def describe(config=None):
     """给人看的状态说明（python -m course sandbox-status 用）。返回 (是否启用沙箱, 多行文字)。"""
+    from . import answers
+
     cfg = GradingSandbox(config=config) if config is not None else GradingSandbox()
     lines = []
     try:
@@ -384,11 +386,17 @@ def describe(config=None):
         if mode == "required":
             lines.append("模式是 required：这样评分会失败。")
     else:
-        lines.append("评分内核在沙箱中运行：无网络、只有本作业的 autograded 文件夹可写、看不到 source/ 和成绩库。")
+        lines.append("评分内核在沙箱中运行：无网络、只有本作业的 autograded 文件夹可写、看不到 source/ 和成绩库；"
+                     "课程包里的答案部分（%s）除非这一课给出的代码要用，否则导入不了。"
+                     % "、".join(answers.ANSWER_PARTS))
     lim = cfg.limits(sandboxed=active)
     lines.append("每个进程的资源上限：" + "，".join("%s=%s" % (k[7:], v[0]) for k, v in sorted(lim.items())))
     from . import cgroup
 
+    trusted = (config or {}).get("RobustExecute", {}).get("trusted_tests", True) is not False
+    lines.append("测试单元：在评分进程里运行，学生的对象只经纯数据的消息调用（与沙箱无关，没有沙箱时也这样评分）。"
+                 if trusted else "测试单元：在学生的内核里运行（c.RobustExecute.trusted_tests = False），"
+                                 "之前用 course.checks.guard 复原被篡改的对象。")
     group = cgroup.probe()
     if active and group.available and cfg.group_limits:
         lines.append("整个沙箱的上限（所有进程加起来，含 /tmp 里的文件）：内存 %d MiB、进程数 %d；%s"
