@@ -204,9 +204,14 @@ def test_refusals_are_recorded_in_the_grading_report(graded):
     reps = [r for r in report.collect(str(graded["root"] / "autograded"), kit.ASSIGNMENT)
             if r["student"] == "attacker" and r["notebook"] == filesafe.FILES_NOTEBOOK]
     details = " ".join(e["detail"] for r in reps for e in r["events"])
-    for words in ["notes.txt", "符号链接", "pipe", "FIFO", "big.bin", "超过上限", "planted.txt", "planted_fifo",
-                  "layers.ipynb"]:
+    for words in ["notes.txt", "符号链接", "pipe", "FIFO", "big.bin", "超过上限", "planted.txt", "planted_fifo"]:
         assert words in details, (words, details)
+    # 把评分中的 notebook 换成链接：有沙箱时根本换不了（工作目录里的 .ipynb 在沙箱里盖着 /dev/null），
+    # 没有沙箱时换得了，由 filesafe 在写评分结果前拆掉并记下
+    graded_report = [r for r in report.collect(str(graded["root"] / "autograded"), kit.ASSIGNMENT)
+                     if r["student"] == "attacker" and r["notebook"] == kit.NOTEBOOK]
+    assert graded_report
+    assert ("layers.ipynb" in details) == (graded_report[0]["sandbox"] != "bwrap"), details
     assert not [r for r in report.collect(str(graded["root"] / "autograded"), kit.ASSIGNMENT)
                 if r["student"] == "honest" and r["notebook"] == filesafe.FILES_NOTEBOOK]
 

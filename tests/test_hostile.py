@@ -187,6 +187,13 @@ FAKE_RESULT = (
     "        'metadata': {}, 'execution_count': 1}, parent=ip.kernel.get_parent())\n"
     "    ip.kernel.session.send = lambda *a, **k: None\n"
     "    return dout * 2, dout * 0")
+NO_IMPORT = (
+    "import builtins\n_orig_import = builtins.__import__\n"
+    "def _no_course(name, *a, **k):\n"
+    "    if name.startswith('course'):\n"
+    "        raise ImportError('不许导入 ' + name)\n"
+    "    return _orig_import(name, *a, **k)\n"
+    "builtins.__import__ = _no_course\n")
 STASH = ("    _seen.append(repr(dout))\n    return dout * 1, dout * 1")
 CASES.update({
     "rt_import_hook": (lambda nb: kit.answer(nb, HARDCODED, prefix={"mul_forward": IMPORT_HOOK}), ZERO, set()),
@@ -202,6 +209,8 @@ CASES.update({
     # 它还让内核再也发不出消息：这个单元之后内核不回应，被重启
     "rt_fake_result": (lambda nb: kit.answer(nb, {"add_backward": FAKE_RESULT}), scores(add_backward=0),
                        {"kernel-restart"}),
+    # 让内核连评分通道都导入不了：测试单元不执行、记 0 分，也不会让评分一直等下去
+    "rt_no_import": (lambda nb: kit.answer(nb, HARDCODED, prefix={"mul_forward": NO_IMPORT}), ZERO, set()),
     # add_backward 把隐藏测试传进来的 dout 记下，下一个单元打印出来：评分结果里不保留这样的输出
     "rt_stash": (lambda nb: kit.answer(nb, {"add_backward": STASH}, prefix={
         "add_backward": "_seen = []\n", "square_grad": "print('STASH', _seen)\n"}), FULL, set()),
@@ -237,7 +246,7 @@ GROUPS = [
      "monkeypatch", "swallows_errors", "system_exit", "renamed", "invalid_json"],
 ]
 GROUPS[0] += ["rt_import_hook", "rt_code_rewrite", "rt_run_cell", "rt_frame_reader", "rt_stash"]
-GROUPS[1] += ["rt_guard_patch", "rt_blank_cells", "rt_repatch", "rt_fake_result"]
+GROUPS[1] += ["rt_guard_patch", "rt_blank_cells", "rt_repatch", "rt_fake_result", "rt_no_import"]
 
 
 @pytest.fixture(scope="module")

@@ -122,12 +122,19 @@ def _bugs(*names):
 
 
 _LOOP = "step = 0\nwhile step >= 0:  # 想找到 dz_dx 变大的地方，忘了写停下来的条件\n    step += 1\n"
-_TAMPER_MUL = ("import course.checks.simple_layers as _checks\n"
-               "_checks.check_mul_backward = lambda *args, **kwargs: None  # 让检查什么都不做\n"
+# 评分内核里导入不了检查模块（course/grading/answers.py），篡改的人会先试一试；测试本来也不在内核里运行
+_TAMPER_MUL = ("try:\n"
+               "    import course.checks.simple_layers as _checks\n"
+               "    _checks.check_mul_backward = lambda *args, **kwargs: None  # 让检查什么都不做\n"
+               "except ImportError:\n"
+               "    pass\n"
                "np.allclose = lambda *args, **kwargs: True\n")
-_TAMPER_CE = ("import course.checks.softmax as _checks\n"
-              "_checks.check_cross_entropy_onehot = lambda *args, **kwargs: None\n"
-              "_checks.check_cross_entropy_labels = lambda *args, **kwargs: None\n")
+_TAMPER_CE = ("try:\n"
+              "    import course.checks.softmax as _checks\n"
+              "    _checks.check_cross_entropy_onehot = lambda *args, **kwargs: None\n"
+              "    _checks.check_cross_entropy_labels = lambda *args, **kwargs: None\n"
+              "except ImportError:\n"
+              "    pass\n")
 _CE_NO_MEAN = """
     t = np.asarray(t)
     if y.ndim == 1:

@@ -253,13 +253,11 @@ class TrustedTests:
         srv = wire.connect_listener(path)
         trouble = None
         try:
-            srv.settimeout(CONNECT_TIMEOUT)
             msg_id = run_sync(self._async_start_serve)(path)
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return [_error("CellNotExecuted", "内核没有连上评分进程（忙于别的代码或者已经退出），本单元不得分")], \
-                    self._kernel_state(msg_id)
+            conn = self._accept(srv, msg_id)
+            if conn is None:
+                return [_error("CellNotExecuted", "内核没有连上评分进程（忙于别的代码、退出了，或者学生代码改坏了导入），"
+                                                  "本单元不得分")], self._kernel_state(msg_id)
             peer = wire.Peer(conn, trusted=True)
             peer.deadline = monotonic() + (self.timeout or 180)
             try:
@@ -275,8 +273,27 @@ class TrustedTests:
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
+    def _accept(self, srv, msg_id):
+        """等内核连进来；内核先答完了这个请求（没能连上）就不必再等。"""
+        deadline = monotonic() + CONNECT_TIMEOUT
+        srv.settimeout(0.2)
+        wait = run_sync(self._async_wait_reply)
+        while monotonic() < deadline:
+            try:
+                return srv.accept()[0]
+            except OSError:
+                pass
+            status = wait(msg_id, 0.05)
+            if status is not None:
+                self._serve_answered = status
+                return None
+        return None
+
     def _kernel_state(self, msg_id, interrupt=False):
         """测试单元结束后内核回到空闲了吗。超时时先中断；回不来就报告，由调用者重启内核。"""
+        answered, self._serve_answered = getattr(self, "_serve_answered", None), None
+        if answered is not None:  # 回答已经收到了：内核空闲（或者已经死了）
+            return "dead" if answered == "dead" else None
         wait = run_sync(self._async_wait_reply)
         status = wait(msg_id, 2 if interrupt else self.probe_timeout)
         if status is None and interrupt:

@@ -24,6 +24,7 @@ import operator
 import socket
 import struct
 import sys
+import time
 import types
 
 import numpy as np
@@ -106,10 +107,6 @@ def _describe(obj):
     elif isinstance(obj, collections.abc.Sequence):
         kind = "sequence"
     return {"k": kind}
-
-
-class _CallbackStub:
-    pass
 
 
 class Peer:
@@ -303,8 +300,6 @@ class Peer:
 
     def _arm(self):
         if self.deadline is not None:
-            import time
-
             left = self.deadline - time.monotonic()
             if left <= 0:
                 self.closed = True

@@ -1,0 +1,117 @@
+"""红队（真正的一课）：第 02 课的一个班，一次 `nbgrader autograde 02-simple-layers`，每种手法一名学生。
+
+判断都在评分之外做：分数从不高于同一份代码诚实交上来的分数；评分后的 notebook 里没有隐藏测试的源码；
+别的学生的分数不受影响；整次评分在限定时间内结束。选择第 02 课，是因为它的练习（MulLayer、AddLayer）
+在 course.layers 里有现成的参考实现。更多手法（伪造检查函数、线程和定时器反复打补丁、读调用者的帧、
+把测试的输入留到后面打印……）在 tests/test_hostile.py 的小作业上，各有“测试回到内核里运行时确实得逞”的对照。
+"""
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from conftest import nbgrader, read_nb
+from course.demo.mistakes import BUGS
+from course.demo.students import Work, build_submission, edit_cell, prefix
+from course.grading import sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+A = "02-simple-layers"
+NB = "simple_layers.ipynb"
+FULL = 13.0
+WRONG = dict(BUGS["mul_swapped"][2])  # 乘法层没有翻转：诚实交上来是 11 分
+needs_bwrap = pytest.mark.skipif(not sandbox.probe().available, reason="没有可用的 bubblewrap")
+
+SUBCLASS = ("import course.layers as _ref\n\n\nclass MulLayer(_ref.MulLayer):\n    pass\n")
+EXEC_SOURCE = ("import inspect as _inspect\nimport course.layers as _ref\nexec(_inspect.getsource(_ref))\n")
+IMPORT_HOOK = (
+    "import sys, importlib.abc, importlib.machinery\n"
+    "class _Fake(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name.startswith('course.checks'):\n"
+    "            return importlib.machinery.ModuleSpec(name, self, is_package=True)\n"
+    "    def create_module(self, spec):\n"
+    "        return None\n"
+    "    def exec_module(self, module):\n"
+    "        module.__getattr__ = lambda name: (lambda *a, **k: None)\n"
+    "sys.meta_path.insert(0, _Fake())\n"
+    "for _k in [k for k in sys.modules if k.startswith('course.checks')]:\n"
+    "    del sys.modules[_k]\n")
+REWRITE = ("import numpy\nnumpy.allclose.__code__ = (lambda *a, **k: True).__code__\n"
+           "numpy.isclose = lambda *a, **k: True\n")
+BLANK = ("import ast\n"
+         "class _Blank(ast.NodeTransformer):\n"
+         "    def visit_Module(self, node):\n"
+         "        return ast.Module(body=[ast.Pass()], type_ignores=[])\n"
+         "get_ipython().ast_transformers.append(_Blank())\n")
+READ_NOTEBOOKS = ("import glob as _glob, os as _os\n"
+                  "for _p in _glob.glob('**/*.ipynb', recursive=True) + _glob.glob('/tmp/**/*.ipynb', recursive=True):\n"
+                  "    try:\n"
+                  "        print(open(_p).read())\n"
+                  "    except OSError:\n"
+                  "        pass\n")
+# 学生 -> (Work, 分数的上限；None 表示必须恰好满分)
+STUDENTS = {
+    "solution": (Work("ref"), None),
+    "honest_wrong": (Work("ref", WRONG), FULL - 2),
+    "subclass_ref": (Work("ref", ops=(edit_cell("mul_layer", SUBCLASS),)), FULL - 3),
+    "exec_source": (Work("ref", ops=(edit_cell("add_layer", EXEC_SOURCE),)), FULL - 2),
+    "import_hook": (Work("ref", WRONG, ops=(prefix("mul_layer", IMPORT_HOOK),)), FULL - 2),
+    "rewrite_numpy": (Work("ref", WRONG, ops=(prefix("mul_layer", REWRITE),)), FULL - 2),
+    "blank_tests": (Work("ref", WRONG, ops=(prefix("mul_layer", BLANK),)), FULL - 2),
+    "reads_notebooks": (Work("ref", ops=(prefix("mul_layer", READ_NOTEBOOKS),)), None),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("redteam")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source" / A, root / "source" / A)
+    nbgrader("generate_assignment", A, "--force", cwd=root)
+    source, release = read_nb(ROOT / "source" / A / NB), read_nb(root / "release" / A / NB)
+    for student, (work, _) in STUDENTS.items():
+        sub = build_submission(work, A, release, source, NB)
+        out = root / "submitted" / student / A / sub.filename
+        out.parent.mkdir(parents=True)
+        out.write_text(sub.text, encoding="utf-8")
+    proc = nbgrader("autograde", A, "--force", cwd=root, check=False, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
+        scores = {s: gb.find_submission(A, s).score for s in STUDENTS}
+    return {"root": root, "scores": scores, "source": source}
+
+
+@needs_bwrap
+@pytest.mark.parametrize("student", sorted(STUDENTS))
+def test_no_trick_scores_above_the_honest_version(graded, student):
+    _, ceiling = STUDENTS[student]
+    got = graded["scores"][student]
+    if ceiling is None:
+        assert got == FULL, graded["scores"]
+    else:
+        assert got <= ceiling, graded["scores"]
+
+
+@needs_bwrap
+def test_the_honest_wrong_answer_loses_exactly_its_part(graded):
+    assert graded["scores"]["honest_wrong"] == FULL - 2
+
+
+@needs_bwrap
+def test_no_hidden_test_source_in_any_graded_notebook(graded):
+    hidden = []
+    for cell in graded["source"].cells:
+        src = cell.source
+        if "BEGIN HIDDEN TESTS" in src:
+            body = src.split("BEGIN HIDDEN TESTS", 1)[1].split("END HIDDEN TESTS", 1)[0]
+            hidden += [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 25]
+    assert len(hidden) > 10
+    for student in STUDENTS:
+        nb = nbformat.read(graded["root"] / "autograded" / student / A / NB, as_version=4)
+        text = "\n".join(str(o.get("text", "")) + str(o.get("evalue", "")) + str(o.get("data", ""))
+                         for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        leaked = [ln for ln in hidden if ln in text]
+        assert not leaked, (student, leaked[:3])
