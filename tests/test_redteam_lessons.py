@@ -115,3 +115,17 @@ def test_no_hidden_test_source_in_any_graded_notebook(graded):
                          for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
         leaked = [ln for ln in hidden if ln in text]
         assert not leaked, (student, leaked[:3])
+
+
+@needs_bwrap
+def test_without_the_boundary_the_tricks_win(graded, tmp_path):
+    """对照：测试回到内核里运行（参考实现也就导入得了）时，继承参考实现的学生多拿了分。"""
+    root = tmp_path / "copy"
+    shutil.copytree(graded["root"], root)
+    for student in ("subclass_ref",):
+        proc = nbgrader("autograde", A, "--force", "--student", student, "--RobustExecute.trusted_tests=False",
+                        cwd=root, check=False, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
+        for student in ("subclass_ref",):
+            assert gb.find_submission(A, student).score > STUDENTS[student][1]
