@@ -13,14 +13,14 @@ from course.grading import answers
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = list(answers.ANSWER_PARTS)
-# 第 05 课给出的代码用参考的层搭网络、找错练习继承参考网络；第 06 课用参考的层对照引擎。
-# 这两课的内核里 course.layers（05 还有 course.net）照常可见，其余答案部分都盖住
+# 第 05 课给出的代码用参考的层搭网络（找错练习继承的 course.netbase 没有 gradient，course.net 照样盖住）；
+# 第 06 课用参考的层对照引擎。这两课的内核里 course.layers 照常可见，其余答案部分都盖住
 EXPECTED = {
     "01-graph-chain-rule": ALL,
     "02-simple-layers": ALL,
     "03-activation-layers": ALL,
     "04-affine-softmax": ALL,
-    "05-backprop-network": ["checks", "diagnosis", "mlp_view", "demo"],
+    "05-backprop-network": ["checks", "net", "diagnosis", "mlp_view", "demo"],
     "06-autodiff": ["checks", "net", "diagnosis", "demo"],
 }
 BLOCK = """
@@ -57,6 +57,18 @@ def test_imports_under_not_grading_mode_do_not_count():
         "else:\n    import course.net\n"
         "def f():\n    from course.layers import Affine\n")
     assert answers.given_course_modules([cell]) == {"graph", "net", "layers"}
+
+
+def test_the_find_the_bug_base_has_no_backprop():
+    """第 05 课的内核能导入 course.netbase，但那里没有练习 1 的答案（gradient）。"""
+    import numpy as np
+
+    from course.netbase import TwoLayerNetBase
+
+    net = TwoLayerNetBase(3, 4, 2, seed=0)
+    with pytest.raises(NotImplementedError):
+        net.gradient(np.zeros((1, 3)), np.array([1]))
+    assert "net" not in answers.visible_closure({"netbase"})
 
 
 def test_dependencies_are_followed():

@@ -65,23 +65,29 @@ STUDENTS = {
 }
 
 
+def grade_class(root, assignment, notebook, students):
+    """在 root 里建课程、交上 students 的作业、一次 nbgrader autograde，返回 {学生: 分数}。"""
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source" / assignment, root / "source" / assignment)
+    nbgrader("generate_assignment", assignment, "--force", cwd=root)
+    source = read_nb(ROOT / "source" / assignment / notebook)
+    release = read_nb(root / "release" / assignment / notebook)
+    for student, (work, _) in students.items():
+        sub = build_submission(work, assignment, release, source, notebook)
+        out = root / "submitted" / student / assignment / sub.filename
+        out.parent.mkdir(parents=True)
+        out.write_text(sub.text, encoding="utf-8")
+    proc = nbgrader("autograde", assignment, "--force", cwd=root, check=False, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
+        return {s: gb.find_submission(assignment, s).score for s in students}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("redteam")
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "source" / A, root / "source" / A)
-    nbgrader("generate_assignment", A, "--force", cwd=root)
-    source, release = read_nb(ROOT / "source" / A / NB), read_nb(root / "release" / A / NB)
-    for student, (work, _) in STUDENTS.items():
-        sub = build_submission(work, A, release, source, NB)
-        out = root / "submitted" / student / A / sub.filename
-        out.parent.mkdir(parents=True)
-        out.write_text(sub.text, encoding="utf-8")
-    proc = nbgrader("autograde", A, "--force", cwd=root, check=False, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
-        scores = {s: gb.find_submission(A, s).score for s in STUDENTS}
-    return {"root": root, "scores": scores, "source": source}
+    scores = grade_class(root, A, NB, STUDENTS)
+    return {"root": root, "scores": scores, "source": read_nb(ROOT / "source" / A / NB)}
 
 
 @needs_bwrap
@@ -129,3 +135,33 @@ def test_without_the_boundary_the_tricks_win(graded, tmp_path):
     with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
         for student in ("subclass_ref",):
             assert gb.find_submission(A, student).score > STUDENTS[student][1]
+
+
+# 第 05 课：找错练习继承的 course.netbase 没有 gradient，完整的参考网络 course.net 在评分内核里导入不了
+A5, NB5 = "05-backprop-network", "two_layer_net.ipynb"
+BORROW_NET = ("import course.net as _ref\n\n\nclass TwoLayerNet(_ref.TwoLayerNet):\n"
+              "    pass\n")
+BORROW_FIX = ("class FixedTwoLayerNet(BuggyTwoLayerNet):\n"
+              "    def gradient(self, x, t):\n"
+              "        import course.net as _ref\n"
+              "        return _ref.TwoLayerNet.gradient(self, x, t)\n")
+BASE_GRADIENT = ("class FixedTwoLayerNet(BuggyTwoLayerNet):\n"
+                 "    def gradient(self, x, t):\n"
+                 "        return TwoLayerNetBase.gradient(self, x, t)\n")
+
+
+@pytest.fixture(scope="module")
+def graded05(tmp_path_factory):
+    students = {"solution": (Work("ref"), None),
+                "borrow_net": (Work("ref", ops=(edit_cell("two_layer_net", BORROW_NET),)), None),
+                "borrow_fix": (Work("ref", ops=(edit_cell("fixed_network", BORROW_FIX),)), None),
+                "base_gradient": (Work("ref", ops=(edit_cell("fixed_network", BASE_GRADIENT),)), None)}
+    return grade_class(tmp_path_factory.mktemp("redteam05"), A5, NB5, students)
+
+
+@needs_bwrap
+def test_lesson05_reference_network_is_out_of_reach(graded05):
+    full = graded05["solution"]
+    assert full == 16.0
+    for student in ("borrow_net", "borrow_fix", "base_gradient"):  # 借参考网络的 gradient 一律借不到
+        assert graded05[student] < full, graded05
