@@ -16,6 +16,7 @@ from conftest import nbgrader, read_nb
 from course.demo.mistakes import BUGS
 from course.demo.students import Work, build_submission, edit_cell, prefix
 from course.grading import sandbox
+from test_hostile import IMPORT_HOOK  # 伪造 course.checks 的导入钩子：与小作业上的红队同一段代码
 
 ROOT = Path(__file__).resolve().parent.parent
 A = "02-simple-layers"
@@ -26,19 +27,6 @@ needs_bwrap = pytest.mark.skipif(not sandbox.probe().available, reason="没有�
 
 SUBCLASS = ("import course.layers as _ref\n\n\nclass MulLayer(_ref.MulLayer):\n    pass\n")
 EXEC_SOURCE = ("import inspect as _inspect\nimport course.layers as _ref\nexec(_inspect.getsource(_ref))\n")
-IMPORT_HOOK = (
-    "import sys, importlib.abc, importlib.machinery\n"
-    "class _Fake(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
-    "    def find_spec(self, name, path, target=None):\n"
-    "        if name.startswith('course.checks'):\n"
-    "            return importlib.machinery.ModuleSpec(name, self, is_package=True)\n"
-    "    def create_module(self, spec):\n"
-    "        return None\n"
-    "    def exec_module(self, module):\n"
-    "        module.__getattr__ = lambda name: (lambda *a, **k: None)\n"
-    "sys.meta_path.insert(0, _Fake())\n"
-    "for _k in [k for k in sys.modules if k.startswith('course.checks')]:\n"
-    "    del sys.modules[_k]\n")
 REWRITE = ("import numpy\nnumpy.allclose.__code__ = (lambda *a, **k: True).__code__\n"
            "numpy.isclose = lambda *a, **k: True\n")
 BLANK = ("import ast\n"
