@@ -11,7 +11,6 @@ import numbers
 
 import numpy as np
 
-from .layers import mlp_hinge_reference as layers_reference
 from .gradcheck import rel_error
 from .plotting import label, use_chinese_font
 
@@ -66,8 +65,11 @@ def accuracy(weights, X, y):
 
 def compare_with_layers(model, X, y):
     """model 已经对 hinge_loss(model, X, y) 做过 backward()：逐层打印引擎的梯度与 Affine、Relu 层的最大相对误差。"""
+    # 参考的层在用到时才导入：评分内核里看不到 course.layers（course/grading/answers.py），而评分时不做这个对照
+    from .layers import mlp_hinge_reference
+
     y = np.where(np.asarray(y) > 0, 1.0, -1.0)
-    loss, want, _ = layers_reference(weights_of(model), X, y)
+    loss, want, _ = mlp_hinge_reference(weights_of(model), X, y)
     got = grads_of_model(model)
     print("合页损失：Affine、Relu 层算出 %.6f" % loss)
     for k, ((dW, db), (gW, gb)) in enumerate(zip(want, got), start=1):

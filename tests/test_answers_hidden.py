@@ -13,15 +13,16 @@ from course.grading import answers
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = list(answers.ANSWER_PARTS)
-# 第 05 课给出的代码用参考的层搭网络（找错练习继承的 course.netbase 没有 gradient，course.net 照样盖住）；
-# 第 06 课用参考的层对照引擎。这两课的内核里 course.layers 照常可见，其余答案部分都盖住
+# 第 05 课给出的代码用参考的层搭网络（找错练习继承的 course.netbase 没有 gradient，course.net 照样盖住），
+# 所以它的内核里 course.layers 照常可见；第 06 课只在自学时（`if not grading_mode():`）用参考的层对照引擎，
+# course.mlp_view 用到时才导入它们，评分内核里 course.layers 也盖住
 EXPECTED = {
     "01-graph-chain-rule": ALL,
     "02-simple-layers": ALL,
     "03-activation-layers": ALL,
     "04-affine-softmax": ALL,
     "05-backprop-network": ["checks", "net", "diagnosis", "mlp_view", "demo"],
-    "06-autodiff": ["checks", "net", "diagnosis", "demo"],
+    "06-autodiff": ["checks", "layers", "net", "diagnosis", "demo"],
 }
 BLOCK = """
 import importlib.abc as _abc, sys as _sys
@@ -74,6 +75,7 @@ def test_the_find_the_bug_base_has_no_backprop():
 def test_dependencies_are_followed():
     assert {"checks", "layers", "net"} <= answers.visible_closure({"diagnosis"})
     assert "checks" not in answers.visible_closure({"mlp_view"})
+    assert "layers" not in answers.visible_closure({"mlp_view"})  # 参考的层在 compare_with_layers 里才导入
 
 
 def test_part_paths_cover_files_folders_and_bytecode(tmp_path):
@@ -99,6 +101,10 @@ def test_given_code_runs_under_grading_with_the_answers_hidden(assignment):
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(src.parent)}},
                        allow_errors=False).execute()
+        # 练习都填着参考答案：演示单元里的 needs() 不该吞下任何错误（例如盖住的模块导入不了）
+        notices = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                   if "⚠ 这个单元要用到" in o.get("text", "")]
+        assert not notices, notices
     finally:
         if saved is None:
             os.environ.pop("NBGRADER_EXECUTION", None)

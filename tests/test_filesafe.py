@@ -60,6 +60,32 @@ def test_safe_copy_never_writes_through_a_link(tmp_path):
     assert not (tmp_path / "out" / "small.txt").exists()
 
 
+def test_timestamp_is_read_from_the_one_file_it_checked(tmp_path, monkeypatch):
+    """timestamp.txt：普通文件照常读；符号链接、FIFO、太大、空的按没有提交时间处理（不卡住），写错了照 nbgrader 报错。"""
+    from nbgrader.coursedir import CourseDirectory
+
+    cd = CourseDirectory()
+    folders = {name: tmp_path / name for name in ("ok", "link", "fifo", "big", "empty", "bad", "missing")}
+    for folder in folders.values():
+        folder.mkdir()
+    (folders["ok"] / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC\n")
+    (folders["link"] / "timestamp.txt").symlink_to(folders["ok"] / "timestamp.txt")
+    os.mkfifo(folders["fifo"] / "timestamp.txt")
+    (folders["big"] / "timestamp.txt").write_text("2026-12-01 10:00:00 UTC" + " " * 10000)
+    (folders["empty"] / "timestamp.txt").write_text("")
+    (folders["bad"] / "timestamp.txt").write_text("yesterday")
+    got = filesafe.read_timestamp(cd, str(folders["ok"]))
+    assert (got.year, got.month, got.day, got.hour) == (2026, 12, 1, 10)
+    for name in ("link", "fifo", "big", "empty", "missing"):
+        assert filesafe.read_timestamp(cd, str(folders[name])) is None, name
+    with pytest.raises(RuntimeError, match="写的不是时间"):
+        filesafe.read_timestamp(cd, str(folders["bad"]))
+    # 检查和读取是同一次 open：之间不再有按路径的 lstat/isfile（换文件的空当）
+    for fn in ("lexists", "isfile", "islink", "exists"):
+        monkeypatch.setattr(os.path, fn, lambda *a: pytest.fail("按路径检查了 timestamp.txt"))
+    assert filesafe.read_timestamp(cd, str(folders["ok"])) == got
+
+
 def test_sweep_removes_links_and_special_files_only(tmp_path):
     target = tmp_path / "target.txt"
     target.write_text("t")

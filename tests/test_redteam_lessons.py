@@ -153,3 +153,39 @@ def test_lesson05_reference_network_is_out_of_reach(graded05):
     assert full == 16.0
     for student in ("borrow_net", "borrow_fix", "base_gradient"):  # 借参考网络的 gradient 一律借不到
         assert graded05[student] < full, graded05
+
+
+# 第 06 课：拿参考的 Sigmoid 层包成一个自带 _backward 的节点，数值全对；评分内核里 course.layers 导入不了
+A6, NB6 = "06-autodiff", "autodiff.ipynb"
+BORROW_SIGMOID = ("import course.layers as _ref\n\n\n"
+                  "def buy_apple_orange(apple, apple_num, orange, orange_num, tax):\n"
+                  "    return (apple * apple_num + orange * orange_num) * tax\n\n\n"
+                  "def sigmoid(x):\n"
+                  "    layer = _ref.Sigmoid()\n"
+                  "    out = Value(float(layer.forward(np.array([x.data]))[0]), (x,), 'sigmoid')\n\n"
+                  "    def _backward():\n"
+                  "        x.grad += float(layer.backward(np.array([out.grad]))[0])\n"
+                  "    out._backward = _backward\n"
+                  "    return out\n")
+
+
+@pytest.fixture(scope="module")
+def graded06(tmp_path_factory):
+    root = tmp_path_factory.mktemp("redteam06")
+    students = {"solution": (Work("ref"), None),
+                "borrow_sigmoid": (Work("ref", ops=(edit_cell("apple_orange_sigmoid", BORROW_SIGMOID),)), None)}
+    return {"root": root, "scores": grade_class(root, A6, NB6, students)}
+
+
+@needs_bwrap
+def test_lesson06_reference_layers_are_out_of_reach(graded06, tmp_path):
+    scores = graded06["scores"]
+    assert scores["borrow_sigmoid"] < scores["solution"], scores
+    # 对照：测试回到内核里运行（course.layers 也就导入得了）时，借来的 sigmoid 拿满分
+    root = tmp_path / "copy"
+    shutil.copytree(graded06["root"], root)
+    proc = nbgrader("autograde", A6, "--force", "--student", "borrow_sigmoid", "--RobustExecute.trusted_tests=False",
+                    cwd=root, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
+        assert gb.find_submission(A6, "borrow_sigmoid").score == scores["solution"]

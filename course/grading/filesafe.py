@@ -14,7 +14,7 @@ install() 在 nbgrader 进程里（nbgrader_config.py 调用）换掉 nbgrader �
 - 写评分后的 notebook 和反馈 HTML 之前，目标位置上的符号链接或特殊文件先被删掉；
   反馈 HTML 还加上一条内容安全策略（feedback_html.with_csp）；
 - 改权限之前清理 autograded/<学生>/<作业>/：删掉学生代码留下的符号链接和特殊文件；
-- 读 timestamp.txt 之前确认它是普通文件。
+- 读 timestamp.txt 时只打开一次，在打开的文件上确认它是普通文件（检查和读取之间没有空当）。
 读提交的 notebook 本身由 submissions.SafeNotebookExporter 用 open_regular() 打开。
 不复制、被删掉的东西记为评分事件（python -m course grading-report 里的 “（文件）”）。
 """
@@ -25,7 +25,7 @@ import stat
 from .feedback_html import with_csp
 from .report import Report
 
-__all__ = ["Refused", "open_regular", "safe_copy", "sweep", "install", "FILES_NOTEBOOK", "FEEDBACK_FILES_NOTEBOOK"]
+__all__ = ["Refused", "open_regular", "safe_copy", "sweep", "read_timestamp", "install", "FILES_NOTEBOOK", "FEEDBACK_FILES_NOTEBOOK"]
 
 MAX_FILE_MB = 20  # 一个附带文件的上限（MiB）：课程的附带文件都很小
 MAX_TOTAL_MB = 50  # 一份作业全部附带文件的上限（MiB）
@@ -192,6 +192,34 @@ def _clear_target(path):
     return "%s %s，之后才写入评分结果" % (os.path.basename(path), why) if why else None
 
 
+MAX_TIMESTAMP_BYTES = 4096  # timestamp.txt 里只有一行时间
+
+
+def read_timestamp(coursedir, dest_path):
+    """代替 CourseDirectory.get_existing_timestamp：只打开一次（不跟随符号链接、不等 FIFO），在同一个文件描述符上
+    确认是普通文件再读，检查和读取之间没有空当让人把文件换掉。不是普通文件、太大或是空的：警告并按没有提交时间处理；
+    写的不是时间：和 nbgrader 一样不评这份提交，只是报错说得明白。"""
+    from nbgrader.utils import parse_utc
+
+    path = os.path.join(dest_path, "timestamp.txt")
+    try:
+        fd = open_regular(path, MAX_TIMESTAMP_BYTES)
+    except FileNotFoundError:
+        return None
+    except (Refused, OSError) as exc:
+        coursedir.log.warning("%s 不读取（%s）：按没有提交时间处理", path, exc)
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        text = fh.read(MAX_TIMESTAMP_BYTES).decode("utf-8", "replace").strip()
+    if not text:
+        coursedir.log.warning("Empty timestamp file: %s", path)
+        return None
+    try:
+        return parse_utc(text)
+    except (ValueError, OverflowError):  # nbgrader 0.9.6 在这里调用 CourseDirectory 上并不存在的 fail()
+        raise RuntimeError("%s 里写的不是时间（%r）：这份提交不评，请检查或删掉这个文件" % (path, text[:60])) from None
+
+
 def install():
     """换掉 nbgrader 转换器里会跟随符号链接的文件操作（重复调用无害）。"""
     from nbgrader.converters.base import BaseConverter
@@ -200,7 +228,6 @@ def install():
     if getattr(BaseConverter, "_course_filesafe", False):
         return
     write_notebook, set_permissions = BaseConverter.write_single_notebook, BaseConverter.set_permissions
-    get_timestamp = CourseDirectory.get_existing_timestamp
 
     def init_assignment(self, assignment_id, student_id):
         _copy_extra_files(self, assignment_id, student_id)
@@ -221,11 +248,7 @@ def install():
         return set_permissions(self, assignment_id, student_id)
 
     def get_existing_timestamp(self, dest_path):
-        path = os.path.join(dest_path, "timestamp.txt")
-        if os.path.lexists(path) and not (os.path.isfile(path) and not os.path.islink(path)):
-            self.log.warning("%s 不是普通文件，不读取：按没有提交时间处理", path)
-            return None
-        return get_timestamp(self, dest_path)
+        return read_timestamp(self, dest_path)
 
     BaseConverter.init_assignment = init_assignment
     BaseConverter.write_single_notebook = write_single_notebook
