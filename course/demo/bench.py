@@ -166,7 +166,9 @@ def run_lessons(course, assignments, timeout, grading):
                 start = time.perf_counter()
                 error = None
                 try:
-                    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                    # 执行完就结束内核，和评分时 RobustExecute 一样（shutdown_kernel="immediate"）：学生和 nbgrader
+                    # 都不等内核体面地退出（nbclient 默认的 graceful 每份还要多等 0.2～0.3 秒）
+                    NotebookClient(nb, timeout=timeout, kernel_name="python3", shutdown_kernel="immediate",
                                    resources={"metadata": {"path": folder}}).execute()
                 except Exception as exc:  # 记下来，照样计时
                     lines = str(exc).strip().splitlines()
