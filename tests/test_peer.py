@@ -84,6 +84,11 @@ def echo(x):
 def poke(obj, what):
     return what(obj)
 
+class Touchy:
+    @property
+    def grad(self):
+        raise ValueError("不许读")
+
 class Cheat:
     """想从调用者的帧里读到期望值：评分进程的帧不在这个进程里。"""
     def __float__(self):
@@ -190,6 +195,29 @@ def test_value_graphs_work_through_handles(pair):
     assert a in left._prev  # 同一个内核对象总是同一个代理
     a.grad = 4.0
     assert a.grad == 4.0
+
+
+def test_getattrs_reads_a_whole_graph_in_one_message(pair, monkeypatch):
+    Value = pair.get("Value")
+    a = Value(2.0)
+    nodes = [a, a * 3, a * 3 + a]
+    for node, g in zip(nodes, (1.0, 2.0, 3.0)):
+        node.grad = g
+    before = pair.peer.calls
+    assert wire.getattrs(nodes, "grad") == [1.0, 2.0, 3.0]
+    assert pair.peer.calls == before + 1
+    assert wire.getattrs(nodes, "missing", "默认") == ["默认"] * 3  # 和 getattr(o, name, default) 一样
+    assert wire.getattrs(nodes[:1] + [1.5], "real") == [None, 1.5]  # 混着本地对象：逐个读
+    assert wire.getattrs([], "grad") == []
+    assert wire.getattrs([2.5, 3], "real") == [2.5, 3]
+    with pytest.raises(Exception, match="不许读"):  # 不是 AttributeError 的异常照常抛出
+        wire.getattrs([pair.get("Touchy")()], "grad")
+    monkeypatch.setattr(pair.peer, "request", lambda *a, **k: (("v", 1.0),))  # 条数对不上
+    with pytest.raises(wire.RemoteError):
+        wire.getattrs(nodes, "grad")
+    monkeypatch.setattr(pair.peer, "request", lambda *a, **k: (("x", 1.0),) * 3)  # 格式不对
+    with pytest.raises(wire.RemoteError):
+        wire.getattrs(nodes, "grad")
 
 
 def test_in_place_changes_to_arguments_reach_the_caller(pair):

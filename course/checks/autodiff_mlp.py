@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..grading.peer import getattrs
 from ..layers import Affine, Relu, mlp_hinge_reference as layers_reference
 from ._core import call, check, diagnose, expect_close, fail, own_class, passed, rng_for
 from .autodiff import expect_node, grads_of, value_class
@@ -132,8 +133,7 @@ def _datas(values, what):
     """各节点的 data 组成的数组；有不是数的就直接报错。"""
     __tracebackhide__ = True
     out = []
-    for v in values:
-        d = getattr(v, "data", None)
+    for d in getattrs(values, "data", None):  # 评分时节点在学生的内核里：一条消息读完
         if isinstance(d, bool) or not isinstance(d, (int, float)):
             fail("%s 里有节点的 data 不是数，而是 %s。" % (what, type(d).__name__), show=False)
         out.append(float(d))
@@ -267,7 +267,7 @@ def check_hinge_loss(hinge_loss, Value, *, seed=0, report=True, n=6, sizes=(2, 4
                      (float(np.mean(np.maximum(2 - s, 0))), "合页损失是 relu(1 - y·s)，你用的像是 relu(1 + y·s)：符号反了。"),
                  ], "每个样本 relu(1 - y_i·s_i)，s_i = model(x_i)[0]，再取平均。"))
     params = model.parameters()
-    if any(getattr(p, "grad", 0) != 0 for p in params):  # 参数是新建的，grad 本该都还是 0
+    if any(g != 0 for g in getattrs(params, "grad", 0)):  # 参数是新建的，grad 本该都还是 0
         fail("hinge_loss 返回之前，参数的 grad 就已经不是 0 了。", show=False,
              hint="hinge_loss 里已经调用过 backward() 了：函数只负责算出损失并返回，反向传播是调用者的事。")
     call(loss.backward, what="hinge_loss(...).backward()")

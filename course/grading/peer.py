@@ -30,7 +30,7 @@ import types
 import numpy as np
 
 __all__ = ["Peer", "Proxy", "ByRef", "is_remote", "remote_namespaces", "class_namespaces", "RemoteError", "ChannelError", "ChannelClosed", "ChannelTimeout", "serve",
-           "serve_socket", "connect_listener", "student_where"]
+           "serve_socket", "connect_listener", "student_where", "getattrs"]
 
 MAX_MESSAGE = 256 * 2 ** 20  # 一条消息最大 256 MiB
 MAX_DEPTH = 64
@@ -442,6 +442,14 @@ class Peer:
         if op == "delitem":
             del self._target(msg)[self.dec(msg["key"])]
             return None
+        if op == "getattrs":  # 一批对象的同一个属性：("v", 值) 或 ("a",)（没有这个属性）
+            name, out = str(msg["name"]), []
+            for h in msg.get("hs") or []:
+                try:
+                    out.append(("v", getattr(self._target({"r": h}), name)))
+                except AttributeError:
+                    out.append(("a",))
+            return tuple(out)
         if op == "getitem":
             return self._target(msg)[self.dec(msg["key"])]
         if op == "iter":
@@ -662,6 +670,25 @@ class RemoteDict(dict, _Backed):
             del self[key]
             return value
         return super().pop(key, *default)
+
+
+def getattrs(objs, name, default=None):
+    """[getattr(o, name, default) for o in objs]，只是 objs 都是内核里的对象（同一条通道的代理）时一条消息取完。
+
+    检查函数读一整张计算图的 grad、data 时用它：逐个读要一个节点一条消息。
+    """
+    objs = list(objs)
+    dunder = name.startswith("__") and name.endswith("__") and name not in REMOTE_DUNDERS
+    peers = {id(_p(o)[0]) for o in objs if isinstance(o, Proxy) and not isinstance(o, RemoteClass)}
+    if dunder or not objs or len(peers) != 1 or not all(isinstance(o, Proxy) for o in objs):
+        return [getattr(o, name, default) for o in objs]
+    peer = _p(objs[0])[0]
+    got = peer.request("getattrs", name=name, hs=[_p(o)[1] for o in objs])
+    if not isinstance(got, tuple) or len(got) != len(objs) or \
+            not all(isinstance(g, tuple) and g[:1] in (("v",), ("a",)) and len(g) == (2 if g[0] == "v" else 1)
+                    for g in got):
+        raise RemoteError("内核送回的属性值格式不对")
+    return [g[1] if g[0] == "v" else default for g in got]
 
 
 def _p(obj):
