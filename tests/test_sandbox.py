@@ -347,11 +347,23 @@ def test_limits_are_applied_by_a_tiny_exec_wrapper(tmp_path):
     argv, _ = _argv(tmp_path, limits={"RLIMIT_AS": (123, 123), "RLIMIT_CPU": (5, 10)})
     tail = argv[argv.index("--") + 1:]
     assert tail[1:4] == ["-I", "-S", "-c"] and "RLIMIT_AS" in tail[4] and tail[5:] == [
-        "/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "x.json"]
+        "/usr/bin/python3", "-c", sandbox.LEAN_KERNEL, "-f", "x.json"]
     # 这个包装真的会设好上限再 exec 成目标程序
     code = "import resource; print(resource.getrlimit(resource.RLIMIT_CPU))"
     cmd = sandbox.limiter_argv([sys.executable, "-c", code], {"RLIMIT_CPU": (7, 9), "RLIMIT_CORE": (0, 0)})
     assert subprocess.run(cmd, capture_output=True, text=True).stdout.strip() == "(7, 9)"
+
+
+def test_the_grading_kernel_skips_only_the_debugger():
+    """`-m ipykernel_launcher` 换成不导入 debugpy 的同一个内核；别的内核命令不动。真的启动、执行在别的测试里。"""
+    assert sandbox.lean_kernel_cmd(["py", "-m", "ipykernel_launcher", "-f", "c.json"]) == [
+        "py", "-c", sandbox.LEAN_KERNEL, "-f", "c.json"]
+    assert sandbox.lean_kernel_cmd(["py", "-m", "other_kernel", "-f", "c.json"]) == ["py", "-m", "other_kernel", "-f",
+                                                                                     "c.json"]
+    code = sandbox.LEAN_KERNEL.replace("kernelapp.launch_new_instance()", "print('debugpy' in sys.modules)")
+    code += "import ipykernel.ipkernel, ipykernel.debugger as d\nprint(d._is_debugpy_available)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.split()
+    assert out == ["True", "False"]  # debugpy 被挡在外面（sys.modules 里是 None），ipykernel 照常导入
 
 
 def test_limits_follow_the_config():

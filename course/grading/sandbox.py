@@ -32,6 +32,7 @@ from traitlets.config import Configurable
 
 __all__ = [
     "ENV_VAR", "GradingSandbox", "SandboxStatus", "probe", "effective_mode", "limiter_argv",
+    "lean_kernel_cmd",
     "python_paths", "build_bwrap_argv", "sandbox_env",
 ]
 
@@ -198,8 +199,24 @@ LIMITER = (
 )
 
 
+# 评分内核不用调试器：ipykernel 启动时导入 debugpy（约 0.15 秒，每份 notebook 一次），评分时用不着
+LEAN_KERNEL = ("import sys\n"
+               "sys.modules['debugpy'] = None\n"
+               "from ipykernel import kernelapp\n"
+               "kernelapp.launch_new_instance()\n")
+
+
+def lean_kernel_cmd(kernel_cmd):
+    """`python -m ipykernel_launcher ...` 换成同样的内核、只是不导入 debugpy；别的内核命令原样返回。"""
+    cmd = list(kernel_cmd)
+    if len(cmd) >= 3 and cmd[1] == "-m" and cmd[2] in ("ipykernel_launcher", "ipykernel"):
+        return [cmd[0], "-c", LEAN_KERNEL] + cmd[3:]
+    return cmd
+
+
 def limiter_argv(kernel_cmd, limits, python=None):
     """在 kernel_cmd 前面加一个极小的 Python 启动器：设好 rlimit 后 exec 成真正的内核（同一个进程）。"""
+    kernel_cmd = lean_kernel_cmd(kernel_cmd)
     exe = kernel_cmd[0]
     if not os.path.isabs(exe):
         exe = shutil.which(exe) or exe
