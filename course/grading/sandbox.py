@@ -199,7 +199,8 @@ LIMITER = (
 )
 
 
-# 评分内核不用调试器：ipykernel 启动时导入 debugpy（约 0.15 秒，每份 notebook 一次），评分时用不着
+# 评分内核不用调试器：ipykernel 启动时会导入 debugpy，评分时用不着（空闲的 2 核机器上内核启动到能执行
+# `import numpy` 的中位数从 0.52 秒降到 0.48 秒，每份 notebook 一次）
 LEAN_KERNEL = ("import sys\n"
                "sys.modules['debugpy'] = None\n"
                "from ipykernel import kernelapp\n"
