@@ -679,8 +679,8 @@ def getattrs(objs, name, default=None):
     """
     objs = list(objs)
     dunder = name.startswith("__") and name.endswith("__") and name not in REMOTE_DUNDERS
-    peers = {id(_p(o)[0]) for o in objs if isinstance(o, Proxy) and not isinstance(o, RemoteClass)}
-    if dunder or not objs or len(peers) != 1 or not all(isinstance(o, Proxy) for o in objs):
+    proxies = all(isinstance(o, Proxy) for o in objs)  # 类的代理（RemoteClass）不是 Proxy 的实例
+    if dunder or not objs or not proxies or len({id(_p(o)[0]) for o in objs}) != 1:
         return [getattr(o, name, default) for o in objs]
     peer = _p(objs[0])[0]
     got = peer.request("getattrs", name=name, hs=[_p(o)[1] for o in objs])
