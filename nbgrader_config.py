@@ -38,12 +38,13 @@ c.Execute.interrupt_on_timeout = True
 c.OverwriteCells.add_missing_cells = True
 c.OverwriteCells.missing_cell_notification = "这个单元（id: {cell_id}）在提交的作业里被删掉了，评分时已由 nbgrader 补回。\n\n"
 
-# 复制粘贴造成的重复 grade_id 不应让整份作业评分失败（见 course/grading/sanitize.py）
+# 复制粘贴造成的重复 grade_id 不应让整份作业评分失败；挪动过的单元放回原位（见 course/grading/sanitize.py）
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "course.grading.sanitize.DeduplicateGradeIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
+    "course.grading.sanitize.RestoreCellOrder",  # 答案、测试、只读单元放回原来的顺序，删掉的只读单元补回
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 

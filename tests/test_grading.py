@@ -1,11 +1,14 @@
-"""course.grading 的两个 nbgrader 预处理器（单元测试；完整流程见 test_pipeline.py）。"""
+"""course.grading 的几个 nbgrader 预处理器（单元测试；完整流程见 test_pipeline.py）。"""
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.nbgraderformat import MetadataValidator
+from traitlets.config import Configurable
 
 from course.grading.feedback import HideHiddenTests
-from course.grading.sanitize import DeduplicateGradeIds
+from course.grading.sanitize import DeduplicateGradeIds, RestoreCellOrder
+from course.grading.submissions import GRADING_META
 
 
 def grade_cell(source, grade_id, points=1, hidden=False):
@@ -38,6 +41,79 @@ def test_copy_pasted_cells_keep_the_last_copy_and_stay_valid():
     assert len({c["id"] for c in nb.cells}) == len(nb.cells)
     # nbgrader 自带的 DeduplicateIds 会留下 {}，之后的元数据校验就失败；这里必须通过
     MetadataValidator().validate_nb(nb)
+
+
+def read_only_cell(source, grade_id):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {
+        "grade": False, "grade_id": grade_id, "locked": True,
+        "schema_version": 3, "solution": False, "task": False,
+    }
+    return cell
+
+
+class _Converter(Configurable):
+    """假的 Autograde：RestoreCellOrder 沿 parent 链找 coursedir，读 release/<作业>/<notebook>.ipynb。"""
+
+    def __init__(self, root):
+        super().__init__()
+        self.coursedir = CourseDirectory(root=str(root))
+
+
+def _release(tmp_path):
+    """学生版：说明、答案 f、它的测试、只读的基类（测试之后）、用到基类的答案 g。"""
+    cells = [new_markdown_cell("# 作业"), new_code_cell("import math"), solution_cell("def f(): ...", "f"),
+             grade_cell("assert f() == 1", "test_f"), read_only_cell("class Base:\n    def f(self): return 1", "base"),
+             solution_cell("class G(Base): ...", "g"), grade_cell("assert G().f() == 1", "test_g")]
+    folder = tmp_path / "release" / "a1"
+    folder.mkdir(parents=True)
+    nbformat.write(new_notebook(cells=cells), folder / "nb.ipynb")
+    return cells
+
+
+def _restore(tmp_path, cells):
+    pp = RestoreCellOrder(parent=_Converter(tmp_path))
+    nb, _ = pp.preprocess(new_notebook(cells=cells), {"nbgrader": {"assignment": "a1", "notebook": "nb"}})
+    return nb
+
+
+def _ids(nb):
+    return [c.metadata.get("nbgrader", {}).get("grade_id") or c.source.split("\n")[0] for c in nb.cells]
+
+
+def test_moved_cells_go_back_to_the_release_order_with_the_students_own_cells(tmp_path):
+    md, imports, f, test_f, base, g, test_g = _release(tmp_path)
+    helper = new_code_cell("# 学生自己加的单元")
+    # 学生把只读的基类拖到最上面（想在 f 里继承它），又把 test_g 拖到了 g 的前面
+    nb = _restore(tmp_path, [md, imports, base, helper, f, test_f, test_g, g])
+    assert _ids(nb) == ["# 作业", "import math", "f", "test_f", "base", "# 学生自己加的单元", "g", "test_g"]
+    assert nb.metadata[GRADING_META]["restored"] == {"moved": True, "read_only": []}
+    MetadataValidator().validate_nb(nb)
+
+
+def test_a_deleted_read_only_cell_comes_back_from_the_release(tmp_path):
+    md, imports, f, test_f, base, g, test_g = _release(tmp_path)
+    nb = _restore(tmp_path, [md, imports, f, test_f, g, test_g])
+    assert _ids(nb) == ["# 作业", "import math", "f", "test_f", "base", "g", "test_g"]
+    assert nb.cells[4].source == base.source
+    assert nb.metadata[GRADING_META]["restored"] == {"moved": False, "read_only": ["base"]}
+
+
+def test_an_untouched_notebook_stays_as_it_is(tmp_path):
+    cells = _release(tmp_path)
+    nb = _restore(tmp_path, list(cells))
+    assert [c.source for c in nb.cells] == [c.source for c in cells]
+    assert GRADING_META not in nb.metadata
+
+
+def test_without_a_release_notebook_nothing_changes(tmp_path):
+    md, imports, f, test_f, base, g, test_g = _release(tmp_path)
+    (tmp_path / "release" / "a1" / "nb.ipynb").unlink()
+    nb = _restore(tmp_path, [base, f, test_f])
+    assert _ids(nb) == ["base", "f", "test_f"]
+    pp = RestoreCellOrder()  # 找不到 coursedir 也不出错
+    nb, _ = pp.preprocess(new_notebook(cells=[base, f]), {})
+    assert _ids(nb) == ["base", "f"]
 
 
 def test_feedback_hides_hidden_tests_and_their_tracebacks():

@@ -2,6 +2,7 @@
 
 nbgrader 按名字加载（见 nbgrader_config.py）：
     sanitize.DeduplicateGradeIds        复制粘贴出来的重复 grade_id 不让整份作业评分失败
+    sanitize.RestoreCellOrder           答案、测试、只读单元放回学生版里的顺序，删掉的只读单元补回
     execute.RobustExecute               代替 nbgrader 的 Execute：一份坏提交只影响它自己的分数，由
         kernel_control.py                 选内核（沙箱或只有资源上限）、问内核是否还有回应、换新内核
         recovery.py                       测试前复原评分环境、内核出事后重启并重放

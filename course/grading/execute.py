@@ -95,6 +95,9 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
                     if cell.cell_type == "code" and utils.is_grade(cell):
                         cell.outputs = [_error("SubmissionError", unreadable)]
                 return nb, self.resources
+            restored = (nb.metadata.get(GRADING_META) or {}).get("restored")  # sanitize.RestoreCellOrder 写的
+            if restored:
+                self._report.add("cells-restored", _restored_detail(restored), level="info")
             if self.scan:
                 self._scan(nb)
             self._km_choice = self._choose_kernel_manager()
@@ -224,3 +227,12 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
             self._report.write(root)
         except OSError as exc:
             self.log.warning("无法写评分报告：%s", exc)
+
+
+def _restored_detail(restored):
+    parts = []
+    if restored.get("moved"):
+        parts.append("单元顺序被打乱，已按学生版复原")
+    if restored.get("read_only"):
+        parts.append("缺了只读单元 %s，已从学生版补回" % "、".join(map(str, restored["read_only"])))
+    return "；".join(parts) or "单元已按学生版复原"

@@ -10,6 +10,7 @@ from time import monotonic
 from jupyter_core.utils import ensure_async, run_sync
 
 from . import sandbox
+from .sanitize import coursedir_of, release_notebook_path
 from .kernels import LimitedKernelManager, SandboxedKernelManager
 
 __all__ = ["KernelControl"]
@@ -19,12 +20,7 @@ _WARNED = set()  # 每个进程里每种警告只大声说一次
 
 class KernelControl:
     def _coursedir(self):
-        obj = self.parent
-        while obj is not None:
-            if getattr(obj, "coursedir", None) is not None:
-                return obj.coursedir
-            obj = getattr(obj, "parent", None)
-        return None
+        return coursedir_of(self.parent)
 
     def _hidden_paths(self):
         """(沙箱里看不到的路径, 其中里面什么都不许挂载的文件夹)。"""
@@ -46,12 +42,7 @@ class KernelControl:
         """这份作业的评分内核看不到的课程模块（answers.py）：按学生版里课程给出的代码决定。"""
         from .answers import hidden_parts
 
-        cd, info = self._coursedir(), (self.resources or {}).get("nbgrader", {})
-        path = ""
-        if cd is not None and "assignment" in info:
-            path = os.path.join(cd.format_path(cd.release_directory, ".", info["assignment"]),
-                                info.get("notebook", "") + ".ipynb")
-        return hidden_parts(path, self.trusted_tests)
+        return hidden_parts(release_notebook_path(self.parent, self.resources), self.trusted_tests)
 
     def _choose_kernel_manager(self):
         """返回 (KernelManager 类, 报告里的沙箱说明, GradingSandbox 配置, 沙箱探测结果)。"""

@@ -26,6 +26,7 @@ REPORT_DIR = ".grading-reports"
 # 事件种类的中文说明（教师看的总结和演示报告用）
 EVENT_TITLES = {
     "unreadable": "无法读取，按缺交处理",
+    "cells-restored": "单元被挪动或删掉，已按学生版复原",
     "timeout": "单元超时，已中断",
     "kernel-restart": "内核退出或没有回应，已重启",
     "gave-up": "内核重启次数用完，余下的单元没有执行",

@@ -1,17 +1,25 @@
-"""评分前清理提交：复制粘贴出来的重复 grade_id（c.Autograde.sanitize_preprocessors）。
+"""评分前清理提交（c.Autograde.sanitize_preprocessors）：复制粘贴出来的重复 grade_id，被挪动的单元。
 
 DeduplicateGradeIds
     学生复制粘贴单元格时，grade_id 也被复制。nbgrader 自带的 DeduplicateIds 会把重复单元的
     元数据改成空字典 {}，随后 CheckCellMetadata 把它当成“旧版本元数据”，整份作业评分失败。
     这里保留最后一个副本（它一定不早于原单元的位置），其余副本删除 nbgrader 元数据，
     变回普通单元：照常执行，但不计分，也不会搞坏整个提交。重复的 nbformat 单元 id 也一并修复。
+
+RestoreCellOrder
+    答案、测试和只读单元放回学生版里的顺序，删掉的只读单元补回（见类的说明）。
 """
+import copy
+import os
 import uuid
 
+import nbformat
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-__all__ = ["DeduplicateGradeIds"]
+from .submissions import GRADING_META
+
+__all__ = ["DeduplicateGradeIds", "RestoreCellOrder", "coursedir_of", "release_notebook_path"]
 
 
 class DeduplicateGradeIds(NbGraderPreprocessor):
@@ -34,4 +42,85 @@ class DeduplicateGradeIds(NbGraderPreprocessor):
             if "id" in cell and cell["id"] in ids:
                 cell["id"] = uuid.uuid4().hex[:12]
             ids.add(cell.get("id"))
+        return nb, resources
+
+
+def coursedir_of(obj):
+    """沿 parent 链找到 nbgrader 的 CourseDirectory（预处理器 → 导出器 → Autograde）。"""
+    while obj is not None:
+        if getattr(obj, "coursedir", None) is not None:
+            return obj.coursedir
+        obj = getattr(obj, "parent", None)
+    return None
+
+
+def release_notebook_path(obj, resources):
+    """这份提交对应的学生版 notebook（release/<作业>/<notebook>.ipynb）；不知道时返回 ""。"""
+    cd, info = coursedir_of(obj), (resources or {}).get("nbgrader", {})
+    if cd is None or "assignment" not in info:
+        return ""
+    return os.path.join(cd.format_path(cd.release_directory, ".", info["assignment"]),
+                        info.get("notebook", "") + ".ipynb")
+
+
+def _tracked_id(cell):
+    """nbgrader 管着的单元（答案、测试、只读）的 grade_id；别的单元返回 None。"""
+    meta = cell.get("metadata", {}).get("nbgrader") or {}
+    if utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell):
+        return meta.get("grade_id")
+    return None
+
+
+class RestoreCellOrder(NbGraderPreprocessor):
+    """nbgrader 管着的单元按学生版里的顺序排好，删掉的只读单元从学生版补回。
+
+    nbgrader 按 grade_id 复原测试和只读单元的内容，却不管它们的位置。第 05 课的找错练习给出一个
+    去掉 gradient 的参考网络（只读单元，在练习 1 的测试之后）：学生把它挪到练习 1 前面，就能继承它
+    白拿 predict、loss 的分。这里把每个管着的单元连同它后面学生自己加的单元（直到下一个管着的单元）
+    当作一段，按学生版的顺序重排；第一个管着的单元之前的单元留在最前面。不小心把测试挪到答案前面的
+    学生也因此照常得分。学生版读不到时什么都不做，只在日志里说明。
+
+    要排在 OverwriteCells 之后（它补回被删的测试单元）、CheckCellMetadata 之前。
+    """
+
+    def preprocess(self, nb, resources):
+        path = release_notebook_path(self, resources)
+        try:
+            release = nbformat.read(path, as_version=4)
+        except Exception as exc:
+            self.log.warning("读不到学生版 %s（%s），不检查单元顺序", path or "（路径未知）", type(exc).__name__)
+            return nb, resources
+        order, read_only = {}, {}
+        for cell in release.cells:
+            gid = _tracked_id(cell)
+            if gid is not None and gid not in order:
+                order[gid] = len(order)
+                if utils.is_locked(cell) and not (utils.is_grade(cell) or utils.is_solution(cell)):
+                    read_only[gid] = cell
+        head, segments = [], []
+        for cell in nb.cells:
+            gid = _tracked_id(cell)
+            if gid in order and gid not in {seg[0] for seg in segments}:
+                segments.append((gid, [cell]))
+            elif segments:
+                segments[-1][1].append(cell)
+            else:
+                head.append(cell)
+        restored = []
+        present = {gid for gid, _ in segments}
+        for gid, cell in read_only.items():
+            if gid not in present:
+                segments.append((gid, [copy.deepcopy(cell)]))
+                restored.append(gid)
+        before = [gid for gid, _ in segments if gid not in restored]
+        segments.sort(key=lambda seg: order[seg[0]])
+        moved = [gid for gid, _ in segments if gid not in restored] != before
+        if restored or moved:
+            if restored:
+                self.log.warning("提交里缺了只读单元 %s，已从学生版补回", "、".join(restored))
+            if moved:
+                self.log.warning("提交里的单元顺序被打乱，已按学生版复原")
+            nb.cells = head + [cell for _, cells in segments for cell in cells]
+            meta = nb.metadata.setdefault(GRADING_META, {})
+            meta["restored"] = {"moved": moved, "read_only": restored}
         return nb, resources
