@@ -13,7 +13,7 @@ from course.grading import answers
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = list(answers.ANSWER_PARTS)
-# 第 05 课给出的代码用参考的层搭网络（找错练习继承的 course.netbase 没有 gradient，course.net 照样盖住），
+# 第 05 课给出的代码用参考的层搭网络（找错练习的网络定义在 notebook 的只读单元里，course.net 照样盖住），
 # 所以它的内核里 course.layers 照常可见；第 06 课只在自学时（`if not grading_mode():`）用参考的层对照引擎，
 # course.mlp_view 用到时才导入它们，评分内核里 course.layers 也盖住
 EXPECTED = {
@@ -60,16 +60,20 @@ def test_imports_under_not_grading_mode_do_not_count():
     assert answers.given_course_modules([cell]) == {"graph", "net", "layers"}
 
 
-def test_the_find_the_bug_base_has_no_backprop():
-    """第 05 课的内核能导入 course.netbase，但那里没有练习 1 的答案（gradient）。"""
-    import numpy as np
-
-    from course.netbase import TwoLayerNetBase
-
-    net = TwoLayerNetBase(3, 4, 2, seed=0)
-    with pytest.raises(NotImplementedError):
-        net.gradient(np.zeros((1, 3)), np.array([1]))
-    assert "net" not in answers.visible_closure({"netbase"})
+def test_lesson05_kernel_sees_no_course_module_with_a_forward_pass():
+    """第 05 课评分内核里看得到的课程模块都没有网络的 predict/loss：练习 1 没有现成的可以继承。"""
+    nb = nbformat.read(ROOT / "release" / "05-backprop-network" / "two_layer_net.ipynb", as_version=4)
+    visible = answers.visible_closure(answers.given_course_modules(nb.cells) | {"__init__"})
+    assert "layers" in visible and "net" not in visible
+    package, checked = ROOT / "course", set()
+    for name in visible:  # 名字也可能是 course/__init__.py 里的对象（from course import Graph），那就不是模块
+        files = [package / (name + ".py")] if (package / (name + ".py")).exists() else \
+            sorted((package / name).glob("*.py"))
+        for f in files:
+            text = f.read_text(encoding="utf-8")
+            assert "def predict" not in text and "lastLayer" not in text, f
+            checked.add(name)
+    assert {"__init__", "layers", "gradcheck", "lesson", "data"} <= checked
 
 
 def test_dependencies_are_followed():

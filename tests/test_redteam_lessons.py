@@ -14,7 +14,7 @@ from nbgrader.api import Gradebook
 
 from conftest import nbgrader, read_nb
 from course.demo.mistakes import BUGS
-from course.demo.students import Work, build_submission, edit_cell, prefix
+from course.demo.students import Work, build_submission, edit_cell, move_cell, prefix
 from course.grading import sandbox
 from test_hostile import IMPORT_HOOK  # 伪造 course.checks 的导入钩子：与小作业上的红队同一段代码
 
@@ -125,7 +125,8 @@ def test_without_the_boundary_the_tricks_win(graded, tmp_path):
             assert gb.find_submission(A, student).score > STUDENTS[student][1]
 
 
-# 第 05 课：找错练习继承的 course.netbase 没有 gradient，完整的参考网络 course.net 在评分内核里导入不了
+# 第 05 课：完整的参考网络 course.net 在评分内核里导入不了；找错练习给出的、去掉 gradient 的网络
+# TwoLayerNetBase 定义在只读单元里，排在练习 1 的测试之后（评分时单元顺序按学生版复原，sanitize.RestoreCellOrder）
 A5, NB5 = "05-backprop-network", "two_layer_net.ipynb"
 BORROW_NET = ("import course.net as _ref\n\n\nclass TwoLayerNet(_ref.TwoLayerNet):\n"
               "    pass\n")
@@ -136,23 +137,81 @@ BORROW_FIX = ("class FixedTwoLayerNet(BuggyTwoLayerNet):\n"
 BASE_GRADIENT = ("class FixedTwoLayerNet(BuggyTwoLayerNet):\n"
                  "    def gradient(self, x, t):\n"
                  "        return TwoLayerNetBase.gradient(self, x, t)\n")
+# 练习 1 只写 gradient，predict、loss 从找错练习给出的网络继承
+INHERIT_BASE = ("class TwoLayerNet(TwoLayerNetBase):\n"
+                "    def gradient(self, x, t):\n"
+                "        self.loss(x, t)\n"
+                "        dout = self.lastLayer.backward(1)\n"
+                "        for layer in reversed(list(self.layers.values())):\n"
+                "            dout = layer.backward(dout)\n"
+                "        return {'W1': self.layers['Affine1'].dW, 'b1': self.layers['Affine1'].db,\n"
+                "                'W2': self.layers['Affine2'].dW, 'b2': self.layers['Affine2'].db}\n")
+IMPORT_BASE = "from course.netbase import TwoLayerNetBase\n\n\n" + INHERIT_BASE  # 旧版本课程包里的位置
+
+
+def _late_binding(source_nb):
+    """练习 1 的参考答案，只是 predict、loss 调用时才去找 TwoLayerNetBase（那时它还没定义）。"""
+    cell = next(c for c in source_nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "two_layer_net")
+    src = cell.source.replace("for layer in self.layers.values():\n            x = layer.forward(x)\n        return x",
+                              "return TwoLayerNetBase.predict(self, x)")
+    src = src.replace("y = self.predict(x)\n        return self.lastLayer.forward(y, t)",
+                      "return TwoLayerNetBase.loss(self, x, t)")
+    assert src.count("TwoLayerNetBase") == 2, "参考答案的写法变了，更新这名红队学生"
+    return src
+
+
+LESSON05 = {
+    "solution": Work("ref"),
+    "borrow_net": Work("ref", ops=(edit_cell("two_layer_net", BORROW_NET),)),
+    "borrow_fix": Work("ref", ops=(edit_cell("fixed_network", BORROW_FIX),)),
+    "base_gradient": Work("ref", ops=(edit_cell("fixed_network", BASE_GRADIENT),)),
+    # 同一份继承 TwoLayerNetBase 的代码：原样交上来（诚实的版本），和把只读的基类拖到练习 1 上面再交
+    "inherit_in_place": Work("ref", ops=(edit_cell("two_layer_net", INHERIT_BASE),)),
+    "inherit_moved": Work("ref", ops=(move_cell("find_bug_base", before="two_layer_net"),
+                                      edit_cell("two_layer_net", INHERIT_BASE))),
+    "import_base": Work("ref", ops=(edit_cell("two_layer_net", IMPORT_BASE),)),
+    # 不小心把一个测试拖到了答案上面：单元顺序复原后照常满分
+    "moved_test": Work("ref", ops=(move_cell("test_sgd_step", before="sgd_step"),)),
+}
 
 
 @pytest.fixture(scope="module")
 def graded05(tmp_path_factory):
-    students = {"solution": (Work("ref"), None),
-                "borrow_net": (Work("ref", ops=(edit_cell("two_layer_net", BORROW_NET),)), None),
-                "borrow_fix": (Work("ref", ops=(edit_cell("fixed_network", BORROW_FIX),)), None),
-                "base_gradient": (Work("ref", ops=(edit_cell("fixed_network", BASE_GRADIENT),)), None)}
-    return grade_class(tmp_path_factory.mktemp("redteam05"), A5, NB5, students)
+    root = tmp_path_factory.mktemp("redteam05")
+    source = read_nb(ROOT / "source" / A5 / NB5)
+    students = {name: (work, None) for name, work in LESSON05.items()}
+    students["late_binding"] = (Work("ref", ops=(edit_cell("two_layer_net", _late_binding(source)),)), None)
+    return {"root": root, "scores": grade_class(root, A5, NB5, students)}
 
 
 @needs_bwrap
 def test_lesson05_reference_network_is_out_of_reach(graded05):
-    full = graded05["solution"]
+    scores = graded05["scores"]
+    full = scores["solution"]
     assert full == 16.0
+    assert scores["moved_test"] == full, scores
     for student in ("borrow_net", "borrow_fix", "base_gradient"):  # 借参考网络的 gradient 一律借不到
-        assert graded05[student] < full, graded05
+        assert scores[student] < full, scores
+    # 借找错练习的 predict、loss：拖动单元、调用时才找、从课程包导入，都不比原样交上来的同一份代码分高，
+    # 至少丢掉 predict/loss 那 2 分
+    honest = scores["inherit_in_place"]
+    assert honest <= full - 2, scores
+    for student in ("inherit_moved", "late_binding", "import_base"):
+        assert scores[student] <= honest, scores
+
+
+@needs_bwrap
+def test_lesson05_without_restoring_the_order_moving_the_base_wins(graded05, tmp_path):
+    """对照：不复原单元顺序时，把基类拖到练习 1 上面的学生白拿了 predict、loss（以及 gradient）的分。"""
+    root = tmp_path / "copy"
+    shutil.copytree(graded05["root"], root)
+    with open(root / "nbgrader_config.py", "a", encoding="utf-8") as f:
+        f.write("\nc.Autograde.sanitize_preprocessors = [p for p in c.Autograde.sanitize_preprocessors"
+                " if not p.endswith('RestoreCellOrder')]\n")
+    proc = nbgrader("autograde", A5, "--force", "--student", "inherit_moved", cwd=root, check=False, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
+        assert gb.find_submission(A5, "inherit_moved").score > graded05["scores"]["inherit_in_place"]
 
 
 # 第 06 课：拿参考的 Sigmoid 层包成一个自带 _backward 的节点，数值全对；评分内核里 course.layers 导入不了

@@ -95,6 +95,16 @@ def copy_cell(grade_id):
     return op
 
 
+def move_cell(grade_id, before):
+    """把一个单元拖到另一个单元（grade_id 为 before）的上面。"""
+    def op(nb):
+        cell = find_cell(nb, grade_id)
+        nb.cells.remove(cell)
+        nb.cells.insert(nb.cells.index(find_cell(nb, before)), cell)
+        return nb
+    return op
+
+
 def rename(new_name):
     def op(sub):
         return Submission(new_name, sub.text)
