@@ -374,6 +374,9 @@ CELLS_JS = """() => {
 }"""
 
 
+READ_ONLY_JS = "() => window.jupyterapp.shell.currentWidget.content.widgets.map(w => w.readOnly === true)"
+
+
 def lesson_cells(page):
     return page.evaluate(CELLS_JS)
 
@@ -416,6 +419,17 @@ def test_lesson_reads_top_to_bottom_after_run_all(chromium, lab, page, nb_path):
     if checks:
         scroll_to_cell(page, checks[0]["i"])
         shot(page, "lesson-%s-2-first-check.png" % lesson)
+    # 只读单元（给出的只读代码和测试）在 JupyterLab 里确实改不了；给出的只读代码单元截一张图
+    read_only = page.evaluate(READ_ONLY_JS)
+    locked = [c for c in cells if c["nbgrader"].get("locked") and not c["nbgrader"].get("solution")]
+    editable = [where(c) for c in locked if not read_only[c["i"]]]
+    assert not editable, "这些单元在学生版里应是只读的，JupyterLab 里却能编辑：%s" % editable
+    stuck = [where(c) for c in cells if c["nbgrader"].get("solution") and read_only[c["i"]]]
+    assert not stuck, "这些练习单元改不了：%s" % stuck
+    given = [c for c in locked if c["type"] == "code" and not c["nbgrader"].get("grade")]
+    if given:
+        scroll_to_cell(page, given[0]["i"])
+        shot(page, "lesson-%s-read-only-cell.png" % lesson)
     scroll_to_cell(page, cells[-1]["i"])
     shot(page, "lesson-%s-3-end.png" % lesson)
     assert not problems, "\n".join(problems)
