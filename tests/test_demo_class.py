@@ -87,7 +87,7 @@ EXPECTED = {
         # Softmax-with-Loss层的测试换上课程的交叉熵误差：同一个错误不再扣第二次
     },
     "chen_jing": {
-        "01": NONE,  # 删掉的测试单元被补回，复制出来的只算一次
+        "01": NONE,  # 删掉的测试单元被补回，复制出来的只算一次，拖到答案上面的测试放回原位
         "02": {"test_add_layer_backward"},  # 改成 pass 的测试被换回原样；test_mul_layer_forward 照样通过
     },
     "chu_yun": {"01": NONE, "03": ALL},  # 03 的文件不是有效的 JSON：按缺交处理

@@ -11,22 +11,23 @@ from course.grading.sanitize import DeduplicateGradeIds, RestoreCellOrder
 from course.grading.submissions import GRADING_META
 
 
-def grade_cell(source, grade_id, points=1, hidden=False):
+def _nbgrader_cell(source, grade_id, **flags):
     cell = new_code_cell(source)
-    cell.metadata["nbgrader"] = {
-        "grade": True, "grade_id": grade_id, "locked": True, "points": points,
-        "schema_version": 3, "solution": False, "task": False,
-    }
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": False,
+                                 "schema_version": 3, "solution": False, "task": False, **flags}
     return cell
+
+
+def grade_cell(source, grade_id, points=1):
+    return _nbgrader_cell(source, grade_id, grade=True, locked=True, points=points)
 
 
 def solution_cell(source, grade_id):
-    cell = new_code_cell(source)
-    cell.metadata["nbgrader"] = {
-        "grade": False, "grade_id": grade_id, "locked": False,
-        "schema_version": 3, "solution": True, "task": False,
-    }
-    return cell
+    return _nbgrader_cell(source, grade_id, solution=True)
+
+
+def read_only_cell(source, grade_id):
+    return _nbgrader_cell(source, grade_id, locked=True)
 
 
 def test_copy_pasted_cells_keep_the_last_copy_and_stay_valid():
@@ -41,15 +42,6 @@ def test_copy_pasted_cells_keep_the_last_copy_and_stay_valid():
     assert len({c["id"] for c in nb.cells}) == len(nb.cells)
     # nbgrader 自带的 DeduplicateIds 会留下 {}，之后的元数据校验就失败；这里必须通过
     MetadataValidator().validate_nb(nb)
-
-
-def read_only_cell(source, grade_id):
-    cell = new_code_cell(source)
-    cell.metadata["nbgrader"] = {
-        "grade": False, "grade_id": grade_id, "locked": True,
-        "schema_version": 3, "solution": False, "task": False,
-    }
-    return cell
 
 
 class _Converter(Configurable):

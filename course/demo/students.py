@@ -3,7 +3,7 @@
     zhao_lei    全对（参考写法）            qian_fang  全对（另一种写法）        sun_li    部分完成
     li_wei      常见错误（第一组）          zhou_jie   常见错误（第二组）        wu_min    原样交回学生版
     zheng_hao   顶层代码抛出异常            wang_qiang 死循环                   feng_yu   篡改检查函数
-    chen_jing   删改、复制测试单元          chu_yun    notebook 的 JSON 损坏     wei_ning  改了 notebook 的文件名
+    chen_jing   删改、复制、挪动测试单元    chu_yun    notebook 的 JSON 损坏     wei_ning  改了 notebook 的文件名
 
 前六人交了全部六份作业，后六人各交两份（其余是缺交）。多于十二人时按这个顺序循环，
 学号加上编号（zhao_lei_002……），每一轮的学生与第一轮交的东西相同，得分也应相同。
@@ -186,12 +186,13 @@ PERSONAS = [
                    ops=(prefix("cross_entropy_error", _TAMPER_CE),)),
     }, {"02": "乘法层没有翻转，又把 check_mul_backward 和 np.allclose 换成了什么都不查的 lambda",
         "04": "交叉熵误差没有除以批大小，又把两个交叉熵的检查函数换掉了"}),
-    Persona("chen_jing", "陈静", "删掉、复制、改写测试单元", {
-        "01": Work("ref", ops=(delete_cell("test_buy_apple"), copy_cell("test_dw"))),
+    Persona("chen_jing", "陈静", "删掉、复制、挪动、改写测试单元", {
+        "01": Work("ref", ops=(delete_cell("test_buy_apple"), copy_cell("test_dw"),
+                               move_cell("test_numerical_diff", before="numerical_diff"))),
         "02": Work("ref", {("add_layer", "backward"): "return dout  # 只返回了一个值"},
                    ops=(edit_cell("test_add_layer_backward", "pass  # 这个测试总是不过，先跳过"),
                         edit_cell("test_mul_layer_forward", "pass"))),
-    }, {"01": "删掉了测试单元 test_buy_apple，复制了一份 test_dw（答案全对）",
+    }, {"01": "删掉了测试单元 test_buy_apple，复制了一份 test_dw，把 test_numerical_diff 拖到了答案上面（答案全对）",
         "02": "AddLayer.backward 只返回了一个值，又把 test_add_layer_backward 和 test_mul_layer_forward 改成了 pass"}),
     Persona("chu_yun", "褚云", "交上来的 notebook 不是有效的 JSON", {
         "01": Work("alt"),
