@@ -97,17 +97,17 @@ class RestoreCellOrder(NbGraderPreprocessor):
                 order[gid] = len(order)
                 if utils.is_locked(cell) and not (utils.is_grade(cell) or utils.is_solution(cell)):
                     read_only[gid] = cell
-        head, segments = [], []
+        head, segments, present = [], [], set()
         for cell in nb.cells:
             gid = _tracked_id(cell)
-            if gid in order and gid not in {seg[0] for seg in segments}:
+            if gid in order and gid not in present:
                 segments.append((gid, [cell]))
+                present.add(gid)
             elif segments:
                 segments[-1][1].append(cell)
             else:
                 head.append(cell)
         restored = []
-        present = {gid for gid, _ in segments}
         for gid, cell in read_only.items():
             if gid not in present:
                 segments.append((gid, [copy.deepcopy(cell)]))
