@@ -11,6 +11,7 @@ nbgrader 按名字加载（见 nbgrader_config.py）：
     submissions.SafeNotebookExporter    读不了、找不到的提交按缺交处理（还有 expect_all_notebooks）
     feedback.RedactHiddenOutputs, feedback.HideHiddenTests   反馈里不出现隐藏测试
     report.py                           每份提交的评分事件（超时、重启、可疑代码……）
+    release.py                          找到并（每个进程每份一次）读入学生版 notebook：上面几项都以它为准
 
 教师运行：
     autograde.py   python -m course autograde <作业|all> [--jobs N]：按学生分批并行评分，进度条和中文总结

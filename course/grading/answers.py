@@ -14,8 +14,9 @@ import functools
 import glob
 import os
 
-import nbformat
 from nbgrader import utils
+
+from .release import read_release
 
 __all__ = ["ANSWER_PARTS", "ALWAYS_HIDDEN", "given_course_modules", "visible_closure", "hidden_parts", "part_paths"]
 
@@ -106,11 +107,8 @@ def hidden_parts(release_path, trusted_tests=True):
     """这份作业的评分内核要盖住的答案部分。读不到学生版时全部盖住（只留 ALWAYS_HIDDEN 之外课程必需的）。"""
     if not trusted_tests:  # 测试单元在内核里运行，检查函数和参考实现都要用
         return list(ALWAYS_HIDDEN)
-    try:
-        nb = nbformat.read(release_path, as_version=4)
-        needed = visible_closure(given_course_modules(nb.cells) | {"__init__"})  # 包本身总会被导入
-    except Exception:
-        needed = set()
+    nb = read_release(release_path)
+    needed = set() if nb is None else visible_closure(given_course_modules(nb.cells) | {"__init__"})  # 包本身总会被导入
     return [p for p in ANSWER_PARTS if p in ALWAYS_HIDDEN or p not in needed]
 
 

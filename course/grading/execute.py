@@ -12,10 +12,8 @@
 - 读不了的提交（JSON 损坏、空文件、缺交，见 submissions.py）不运行，所有测试单元 0 分；
 - 每个事件写日志并记入每份提交的报告（report.py）。
 """
-import functools
 import os
 
-import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import ExecutePreprocessor
@@ -30,22 +28,13 @@ from .kernel_control import KernelControl
 from .kernels import LimitedKernelManager, SandboxedKernelManager
 from .output_limits import OutputLimits
 from .recovery import Recovery
+from .release import read_release, release_notebook_path
 from .report import Report, grade_id, scan_source
 from .submissions import GRADING_META
 
 __all__ = ["RobustExecute"]
 
 DEAD = "内核在运行这个单元时退出了"
-
-
-@functools.lru_cache(maxsize=64)
-def _release_lines(path, stamp):
-    """学生版里的代码行（每个进程每份学生版只读一次；stamp 是修改时间，文件变了就重读）。"""
-    try:
-        release = nbformat.read(path, as_version=4)
-    except Exception:
-        return frozenset()
-    return frozenset(ln.strip() for c in release.cells if c.cell_type == "code" for ln in c.source.splitlines())
 
 
 def _error(ename, evalue):
@@ -200,15 +189,10 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
     # ------------------------------------------------------------------ 报告
     def _given_lines(self):
         """学生版里本来就有的代码行（课程自己给出的代码不算可疑）。"""
-        cd, info = self._coursedir(), (self.resources or {}).get("nbgrader", {})
-        if cd is None or "assignment" not in info:
+        release = read_release(release_notebook_path(self.parent, self.resources))
+        if release is None:  # 没有学生版时照样扫描
             return set()
-        path = os.path.join(cd.format_path(cd.release_directory, ".", info["assignment"]), info["notebook"] + ".ipynb")
-        try:
-            stamp = os.stat(path).st_mtime_ns
-        except OSError:  # 没有学生版时照样扫描
-            return set()
-        return _release_lines(path, stamp)
+        return {ln.strip() for c in release.cells if c.cell_type == "code" for ln in c.source.splitlines()}
 
     def _scan(self, nb):
         given = self._given_lines()

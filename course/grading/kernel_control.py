@@ -10,7 +10,7 @@ from time import monotonic
 from jupyter_core.utils import ensure_async, run_sync
 
 from . import sandbox
-from .sanitize import coursedir_of, release_notebook_path
+from .release import coursedir_of, release_notebook_path
 from .kernels import LimitedKernelManager, SandboxedKernelManager
 
 __all__ = ["KernelControl"]

@@ -10,26 +10,24 @@ RestoreCellOrder
     答案、测试和只读单元放回学生版里的顺序，删掉的只读单元补回（见类的说明）。
 """
 import copy
-import os
 import uuid
 
-import nbformat
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from .release import read_release, release_notebook_path
 from .submissions import GRADING_META
 
-__all__ = ["DeduplicateGradeIds", "RestoreCellOrder", "coursedir_of", "release_notebook_path"]
+__all__ = ["DeduplicateGradeIds", "RestoreCellOrder"]
 
 
 class DeduplicateGradeIds(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         seen = set()
         for cell in reversed(nb.cells):
-            meta = cell.metadata.get("nbgrader")
-            if not meta or not (utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell)):
+            grade_id = _tracked_id(cell)
+            if grade_id is None:
                 continue
-            grade_id = meta.get("grade_id")
             if grade_id in seen:
                 self.log.warning("单元 '%s' 出现了不止一次（复制粘贴？），只按最后一个副本评分", grade_id)
                 del cell.metadata["nbgrader"]
@@ -43,24 +41,6 @@ class DeduplicateGradeIds(NbGraderPreprocessor):
                 cell["id"] = uuid.uuid4().hex[:12]
             ids.add(cell.get("id"))
         return nb, resources
-
-
-def coursedir_of(obj):
-    """沿 parent 链找到 nbgrader 的 CourseDirectory（预处理器 → 导出器 → Autograde）。"""
-    while obj is not None:
-        if getattr(obj, "coursedir", None) is not None:
-            return obj.coursedir
-        obj = getattr(obj, "parent", None)
-    return None
-
-
-def release_notebook_path(obj, resources):
-    """这份提交对应的学生版 notebook（release/<作业>/<notebook>.ipynb）；不知道时返回 ""。"""
-    cd, info = coursedir_of(obj), (resources or {}).get("nbgrader", {})
-    if cd is None or "assignment" not in info:
-        return ""
-    return os.path.join(cd.format_path(cd.release_directory, ".", info["assignment"]),
-                        info.get("notebook", "") + ".ipynb")
 
 
 def _tracked_id(cell):
@@ -85,10 +65,9 @@ class RestoreCellOrder(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         path = release_notebook_path(self, resources)
-        try:
-            release = nbformat.read(path, as_version=4)
-        except Exception as exc:
-            self.log.warning("读不到学生版 %s（%s），不检查单元顺序", path or "（路径未知）", type(exc).__name__)
+        release = read_release(path)
+        if release is None:
+            self.log.warning("读不到学生版 %s，不检查单元顺序", path or "（路径未知）")
             return nb, resources
         order, read_only = {}, {}
         for cell in release.cells:
@@ -107,14 +86,11 @@ class RestoreCellOrder(NbGraderPreprocessor):
                 segments[-1][1].append(cell)
             else:
                 head.append(cell)
-        restored = []
-        for gid, cell in read_only.items():
-            if gid not in present:
-                segments.append((gid, [copy.deepcopy(cell)]))
-                restored.append(gid)
-        before = [gid for gid, _ in segments if gid not in restored]
+        ranks = [order[gid] for gid, _ in segments]
+        moved = ranks != sorted(ranks)
+        restored = [gid for gid in read_only if gid not in present]
+        segments += [(gid, [copy.deepcopy(read_only[gid])]) for gid in restored]  # 学生版有缓存，放进提交的是副本
         segments.sort(key=lambda seg: order[seg[0]])
-        moved = [gid for gid, _ in segments if gid not in restored] != before
         if restored or moved:
             if restored:
                 self.log.warning("提交里缺了只读单元 %s，已从学生版补回", "、".join(restored))
