@@ -11,6 +11,7 @@ import numpy as np
 
 from .fmt import fmt_shape
 from .graph import Graph
+from .lesson import grading_mode
 
 __all__ = ["apple_orange_graph", "square_of_sum_graph", "sigmoid_graph", "affine_shapes_graph",
            "APPLE_EDGES"]
@@ -82,7 +83,10 @@ def affine_shapes_graph(N=2, D=3, M=4, seed=0):
     形状都来自真正的计算：用 course.layers 的 Affine 和 Relu 在随机数组上跑一遍正向和反向。
     返回 (graph, shapes)，shapes 是 {"x": (N, D), "W": (D, M), ..., "mask": (N, M)}。
     """
-    from .layers import Affine, Relu
+    if not grading_mode():  # 评分时不画这张图：参考的层在评分内核里看不到（course/grading/answers.py）
+        from .layers import Affine, Relu
+    else:
+        raise RuntimeError("nbgrader 评分时不画 Affine 层的形状图（演示不计分）")
 
     for k, v in dict(N=N, D=D, M=M).items():
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from .gradcheck import rel_error
+from .lesson import grading_mode
 from .plotting import label, use_chinese_font
 
 __all__ = ["weights_of", "grads_of_model", "scores_with_layers", "accuracy", "compare_with_layers", "plot_training"]
@@ -66,7 +67,10 @@ def accuracy(weights, X, y):
 def compare_with_layers(model, X, y):
     """model 已经对 hinge_loss(model, X, y) 做过 backward()：逐层打印引擎的梯度与 Affine、Relu 层的最大相对误差。"""
     # 参考的层在用到时才导入：评分内核里看不到 course.layers（course/grading/answers.py），而评分时不做这个对照
-    from .layers import mlp_hinge_reference
+    if not grading_mode():
+        from .layers import mlp_hinge_reference
+    else:
+        raise RuntimeError("nbgrader 评分时不和参考的层对照（演示不计分）")
 
     y = np.where(np.asarray(y) > 0, 1.0, -1.0)
     loss, want, _ = mlp_hinge_reference(weights_of(model), X, y)

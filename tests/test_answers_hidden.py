@@ -13,17 +13,22 @@ from course.grading import answers
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = list(answers.ANSWER_PARTS)
-# 第 05 课给出的代码用参考的层搭网络（找错练习的网络定义在 notebook 的只读单元里，course.net 照样盖住），
-# 所以它的内核里 course.layers 照常可见；第 06 课只在自学时（`if not grading_mode():`）用参考的层对照引擎，
-# course.mlp_view 用到时才导入它们，评分内核里 course.layers 也盖住
-EXPECTED = {
-    "01-graph-chain-rule": ALL,
-    "02-simple-layers": ALL,
-    "03-activation-layers": ALL,
-    "04-affine-softmax": ALL,
-    "05-backprop-network": ["checks", "net", "diagnosis", "mlp_view", "demo"],
-    "06-autodiff": ["checks", "layers", "net", "diagnosis", "demo"],
+# 每一课评分内核里看得见的课程模块：给出的单元评分时真正导入的，连同它们（递归，含函数里的导入）导入的。
+# 画图、回放、反向传播的引擎（svg、layout、backprop、trace、value_graph）一课也看不到；
+# 第 05 课给出的代码用参考的层搭网络，course.layers 照常可见；第 06 课只在自学时用参考的层对照
+WIDGETS = ["example_graphs", "explorers", "fmt", "gradcheck", "graph", "lazy", "lesson", "liveview", "plots",
+           "plotting", "stepper", "widgets"]
+VISIBLE = {
+    "01-graph-chain-rule": WIDGETS,
+    "02-simple-layers": WIDGETS,
+    "03-activation-layers": WIDGETS,
+    "04-affine-softmax": WIDGETS,
+    "05-backprop-network": ["data", "fmt", "gradcheck", "graph", "layers", "lesson", "plots", "plotting"],
+    "06-autodiff": sorted(WIDGETS + ["autodiff_graph", "mlp_view", "toydata"]),
 }
+EXPECTED = {a: [p for p in ALL if p not in v] for a, v in VISIBLE.items()}
+# 练习要写的算法所在的模块：哪一课的评分内核里都不该有
+ENGINES = ("backprop", "trace", "value_graph", "svg", "layout", "checks", "net", "diagnosis", "demo")
 BLOCK = """
 import importlib.abc as _abc, sys as _sys
 class _Hidden(_abc.MetaPathFinder):
@@ -40,7 +45,15 @@ def release(assignment):
 
 @pytest.mark.parametrize("assignment", sorted(EXPECTED))
 def test_each_lesson_hides_the_answer_modules_its_given_code_does_not_need(assignment):
-    assert answers.hidden_parts(str(release(assignment))) == EXPECTED[assignment]
+    hidden = answers.hidden_parts(str(release(assignment)))
+    assert hidden == EXPECTED[assignment]
+    assert set(ENGINES) <= set(hidden)
+
+
+def test_every_course_module_is_hidden_unless_a_lesson_needs_it():
+    """默认盖住：课程包里新加的模块不用登记，不在哪一课的需要里就看不到；评分插件（内核一端的通信）除外。"""
+    assert "grading" not in ALL and {"layers", "backprop", "trace", "value_graph", "svg", "demo"} <= set(ALL)
+    assert set(ALL) | {"grading"} == set(answers.package_parts())
 
 
 def test_without_the_boundary_only_the_demo_answers_are_hidden():
@@ -56,8 +69,27 @@ def test_imports_under_not_grading_mode_do_not_count():
         "from course.graph import Graph\n"
         "if not grading_mode():\n    from course.diagnosis import diagnose_apple_orange\n"
         "else:\n    import course.net\n"
-        "def f():\n    from course.layers import Affine\n")
-    assert answers.given_course_modules([cell]) == {"graph", "net", "layers"}
+        "def f():\n    from course.layers import Affine\n"
+        "try:\n    from course.trace import walk\nexcept ImportError:\n    import course.toydata\n")
+    assert answers.given_course_modules([cell]) == {"graph", "net", "layers", "toydata"}
+
+
+def test_imports_inside_functions_of_course_modules_count(tmp_path):
+    """函数里的导入也算（example_graphs.py 画形状图时才导入参考的层）；评分时不运行的、写明可以没有的不算。"""
+    (tmp_path / "a.py").write_text("def f():\n    from .b import x\n", encoding="utf-8")
+    (tmp_path / "b.py").write_text("import course.c\n", encoding="utf-8")
+    (tmp_path / "c.py").write_text("def g():\n    if not grading_mode():\n        from .d import y\n"
+                                   "    try:\n        from . import e\n    except (ValueError, ImportError):\n"
+                                   "        pass\n", encoding="utf-8")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("def h():\n    from ..a import f\n    from . import inner\n",
+                                                  encoding="utf-8")
+    assert answers.visible_closure({"a"}, str(tmp_path)) == {"a", "b", "c"}
+    assert answers.visible_closure({"pkg"}, str(tmp_path)) == {"pkg", "a", "b", "c"}
+    # 真正的课程包：第 04 课的形状图只在自学时用参考的层，第 01–03 课的 Graph 评分时不用反向传播的引擎
+    assert "layers" not in answers.visible_closure({"example_graphs"})
+    assert not {"backprop", "svg", "layout", "trace"} & answers.visible_closure({"graph", "widgets"})
+    assert not {"value_graph", "trace"} & answers.visible_closure({"autodiff_graph"})
 
 
 def test_lesson05_kernel_sees_no_course_module_with_a_forward_pass():
@@ -79,7 +111,7 @@ def test_lesson05_kernel_sees_no_course_module_with_a_forward_pass():
 def test_dependencies_are_followed():
     assert {"checks", "layers", "net"} <= answers.visible_closure({"diagnosis"})
     assert "checks" not in answers.visible_closure({"mlp_view"})
-    assert "layers" not in answers.visible_closure({"mlp_view"})  # 参考的层在 compare_with_layers 里才导入
+    assert "layers" not in answers.visible_closure({"mlp_view"})  # 参考的层只在自学时的 compare_with_layers 里导入
 
 
 def test_part_paths_cover_files_folders_and_bytecode(tmp_path):

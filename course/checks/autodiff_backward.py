@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from ..autodiff_graph import graph_nodes
+from ..value_graph import graph_nodes
 from ..gradcheck import numerical_gradient
 from ..grading.peer import getattrs
 from ._core import call, check, diagnose, expect_close, fail, passed, rng_for

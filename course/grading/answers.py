@@ -1,13 +1,18 @@
-"""评分内核看不到的课程模块：参考答案、检查函数和演示班级的答案写法。
+"""评分内核看不到的课程模块：参考答案、检查函数、演示班级的答案写法，以及练习要写的算法。
 
-测试单元在评分进程里运行（boundary.py）以后，内核不再需要 course.checks；参考实现
-（course.layers、course.net）和演示班级的答案写法（course.demo）也不该让学生的代码导入：
-`class MulLayer(course.layers.MulLayer): pass` 这样的“答案”在沙箱里根本拿不到父类。
+测试单元在评分进程里运行（boundary.py）以后，学生的内核只需要课程给出的代码在评分时真正运行的模块。
+所以不靠一张手写的“答案模块”清单，而是反过来：课程包里的每个模块（course/ 下的 .py 和子包）
+默认都盖住，只有这一课给出的单元（非答案、非测试）评分时会导入的，连同它们（递归）导入的，
+才照常可见。新加进课程包的模块不在哪一课的需要里，就自动看不到。
 
-有的课给出的代码本身就要用其中的模块（第 05 课用参考的层搭网络，第 06 课用参考的层对照），
-所以按作业决定：学生版里课程给出的单元（非答案、非测试）导入了哪些课程模块，连同它们依赖的
-课程模块，这些照常可见，其余的答案模块一律盖住。`if not grading_mode():` 里的导入只在
-JupyterLab 里运行，不算。
+“会导入”按代码的语法树算，模块顶层和函数里面的 import 都算（函数迟早会被调用），只有两种不算：
+- `if not grading_mode():` 里面的导入（评分时不运行的块；它的 else 分支照算）；
+- `try:` 里面、由 `except ImportError`（或 ModuleNotFoundError）接住的导入：代码写明了没有这个模块也能运行，
+  例如 Graph.backward() 评分时在内核里找不到 course.backprop 就什么也不做。
+画图和回放要用的模块里都有练习的答案（course.backprop 的局部导数和反向传播、course.trace 和
+course.value_graph 的遍历与拓扑排序、course.svg 和 course.layout 的分层布局），课程的辅助函数都按上面
+两种写法在评分时不用它们，所以它们在每一课的评分内核里都盖住。演示班级（course.demo）任何时候都盖住；
+评分插件本身（course.grading）内核要用来和评分进程通信，照常可见。
 """
 import ast
 import functools
@@ -18,12 +23,28 @@ from nbgrader import utils
 
 from .release import read_release
 
-__all__ = ["ANSWER_PARTS", "ALWAYS_HIDDEN", "given_course_modules", "visible_closure", "hidden_parts", "part_paths"]
+__all__ = ["ANSWER_PARTS", "ALWAYS_HIDDEN", "KERNEL_PARTS", "package_parts", "given_course_modules",
+           "visible_closure", "hidden_parts", "part_paths"]
 
-# 课程包里含答案的部分（文件夹或模块），评分内核默认看不到
-ANSWER_PARTS = ("checks", "layers", "net", "diagnosis", "mlp_view", "demo")
-ALWAYS_HIDDEN = ("demo",)  # 演示班级的答案写法：任何一课都用不着
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALWAYS_HIDDEN = ("demo",)  # 演示班级的答案写法：任何一课都用不着
+KERNEL_PARTS = ("grading",)  # 内核一端的通信代码（course.grading.peer）：评分内核总要导入
+
+
+def package_parts(package=_PACKAGE):
+    """课程包里的各个部分：course/<名字>.py 和含 __init__.py 的 course/<名字>/（不含包本身的 __init__、__main__）。"""
+    out = set()
+    for entry in os.listdir(package):
+        path = os.path.join(package, entry)
+        if entry.endswith(".py") and os.path.isfile(path) and entry not in ("__init__.py", "__main__.py"):
+            out.add(entry[:-3])
+        elif os.path.isfile(os.path.join(path, "__init__.py")):
+            out.add(entry)
+    return tuple(sorted(out))
+
+
+# 评分内核默认看不到的部分：课程包里除了评分插件以外的一切（哪一课要用的，hidden_parts 再放出来）
+ANSWER_PARTS = tuple(p for p in package_parts() if p not in KERNEL_PARTS)
 
 
 def _grading_guard(node):
@@ -33,8 +54,23 @@ def _grading_guard(node):
             and isinstance(test.operand, ast.Call) and getattr(test.operand.func, "id", "") == "grading_mode")
 
 
-def _imports(tree):
-    """代码里导入的 course 子模块名（跳过评分时不运行的块）。"""
+def _catches_import_error(node):
+    """`try: ... except ImportError:`（或 ModuleNotFoundError，或写在元组里）。"""
+    if not isinstance(node, ast.Try):
+        return False
+    for handler in node.handlers:
+        kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if any(getattr(k, "id", "") in ("ImportError", "ModuleNotFoundError") for k in kinds):
+            return True
+    return False
+
+
+def _imported(tree, package_level):
+    """代码里导入的 course 子模块名（跳过评分时不运行的块和写明可以没有的导入）。
+
+    package_level：这段代码自己在课程包里的深度，用来解析相对导入（notebook 里的代码为 None，只认绝对导入；
+    course/x.py 为 1，course/sub/x.py 为 2）。
+    """
     out = set()
     stack = list(ast.iter_child_nodes(tree))
     while stack:
@@ -42,17 +78,30 @@ def _imports(tree):
         if _grading_guard(node):
             stack.extend(node.orelse)
             continue
+        if _catches_import_error(node):
+            for part in (node.handlers, node.orelse, node.finalbody):
+                stack.extend(part)
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
                 if parts[0] == "course" and len(parts) > 1:
                     out.add(parts[1])
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            parts = node.module.split(".")
-            if parts[0] == "course":
-                out.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                parts = node.module.split(".")
+                if parts[0] == "course":
+                    out.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+            elif package_level and node.level == package_level:  # 从课程包的顶层导入：from . / from ..
+                base = node.module.split(".")[0] if node.module else None
+                out.update([base] if base else [a.name for a in node.names])
         stack.extend(ast.iter_child_nodes(node))
     return out
+
+
+def _imports(tree):
+    """notebook 单元里导入的 course 子模块名。"""
+    return _imported(tree, None)
 
 
 def given_course_modules(cells):
@@ -70,9 +119,10 @@ def given_course_modules(cells):
 
 @functools.lru_cache(maxsize=None)
 def _module_deps(name, package=_PACKAGE):
-    """course/<name>.py（或 course/<name>/）在模块顶层导入的其他 course 子模块。"""
+    """course/<name>.py（或 course/<name>/ 里的各个文件）导入的其他 course 子模块：顶层的和函数里的都算。"""
     path = os.path.join(package, name + ".py")
-    files = [path] if os.path.isfile(path) else sorted(glob.glob(os.path.join(package, name, "*.py")))
+    inside = not os.path.isfile(path)
+    files = [path] if not inside else sorted(glob.glob(os.path.join(package, name, "*.py")))
     deps = set()
     for f in files:
         try:
@@ -80,14 +130,7 @@ def _module_deps(name, package=_PACKAGE):
                 tree = ast.parse(fh.read())
         except (OSError, SyntaxError):
             continue
-        for node in tree.body:
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = node.module.split(".")[0] if node.module else None
-                inside = os.path.isdir(os.path.join(package, name))
-                if node.level == 1 and not inside:
-                    deps.update([base] if base else [a.name for a in node.names])
-                elif node.level == 2 and inside:
-                    deps.update([base] if base else [a.name for a in node.names])
+        deps |= _imported(tree, 2 if inside else 1)
     return frozenset(deps - {name})
 
 
@@ -104,7 +147,7 @@ def visible_closure(names, package=_PACKAGE):
 
 
 def hidden_parts(release_path, trusted_tests=True):
-    """这份作业的评分内核要盖住的答案部分。读不到学生版时全部盖住（只留 ALWAYS_HIDDEN 之外课程必需的）。"""
+    """这份作业的评分内核要盖住的部分。读不到学生版时全部盖住（评分插件本身除外）。"""
     if not trusted_tests:  # 测试单元在内核里运行，检查函数和参考实现都要用
         return list(ALWAYS_HIDDEN)
     nb = read_release(release_path)
