@@ -5,33 +5,52 @@ autograded/<学生>/<作业>/（沙箱里只有它可写）。学生在两处都
 - 指向文件夹外面的符号链接：nbgrader 复制附带文件、写评分后的 notebook、改权限、生成反馈时
   都会顺着链接走，于是改写、chmod 或复制文件夹外面的文件（成绩库、参考答案……）；
 - FIFO：打开它读会一直等下去，整次 autograde 卡住；
-- 很大的文件：生成反馈时被原样复制到 feedback/。
+- 很大的文件：生成反馈时被原样复制到 feedback/；
+- 成千上万个（空）文件：nbgrader 0.9.6 列文件的 utils.find_all_files 对每个文件调用一次 is_ignored，
+  而 is_ignored 每次都用 glob 把整个文件夹再列一遍，所以列文件的时间是文件数的平方
+  （500 / 1000 / 2000 个文件：1.4 / 5.5 / 22 秒；60000 个文件 10 分钟没列完），一名学生就能卡住全班的
+  autograde 和 generate_feedback。
 
-install() 在 nbgrader 进程里（nbgrader_config.py 调用）换掉 nbgrader 的几处文件操作：
+install() 在 nbgrader 进程里（nbgrader_config.py 调用）换掉 nbgrader 的几处文件操作（按 nbgrader 0.9.6 的代码写，
+requirements.txt 钉死了这个版本；升级 nbgrader 时要对照它的 converters/base.py、utils.py 重新检查）：
+- 列文件：utils.find_all_files 换成 list_files（结果相同，时间与条目数成正比，文件名判断不再列文件夹）；
+  列学生文件夹时最多看 MAX_ENTRIES 个条目；
 - 复制附带文件（autograde：submitted → autograded；generate_feedback：autograded → feedback）：
   源文件用 O_NOFOLLOW | O_NONBLOCK 打开并确认是普通文件，目标先删掉再用 O_EXCL | O_NOFOLLOW 新建，
-  超过上限的不复制；每个不复制的文件都写明原因；
+  最多复制 MAX_FILES 个、共 MAX_TOTAL_MB，超过上限的不复制；不复制的文件写明原因（超出个数的只记一条总数）；
+- 每个文件夹里的 notebook 最多评 MAX_NOTEBOOKS 个（作业里有的 notebook 优先）；
 - 写评分后的 notebook 和反馈 HTML 之前，目标位置上的符号链接或特殊文件先被删掉；
   反馈 HTML 还加上一条内容安全策略（feedback_html.with_csp）；
-- 改权限之前清理 autograded/<学生>/<作业>/：删掉学生代码留下的符号链接和特殊文件；
+- 改权限之前清理评分程序自己的输出文件夹（autograded/<学生>/<作业>/ 和 feedback/<学生>/<作业>/）：删掉学生代码
+  留下的符号链接和特殊文件，学生代码在工作目录里写下的文件超出个数或总大小上限的部分也删掉（prune）；
 - 读 timestamp.txt 时只打开一次，在打开的文件上确认它是普通文件（检查和读取之间没有空当）。
 读提交的 notebook 本身由 submissions.SafeNotebookExporter 用 open_regular() 打开。
 不复制、被删掉的东西记为评分事件（python -m course grading-report 里的 “（文件）”）。
 """
 import errno
+import fnmatch
+import glob
 import os
+import shutil
 import stat
 
 from .feedback_html import with_csp
 from .report import Report
 
-__all__ = ["Refused", "open_regular", "safe_copy", "sweep", "read_timestamp", "install", "FILES_NOTEBOOK", "FEEDBACK_FILES_NOTEBOOK"]
+__all__ = ["Refused", "open_regular", "safe_copy", "sweep", "prune", "list_files", "is_ignored", "read_timestamp",
+           "install", "FILES_NOTEBOOK", "FEEDBACK_FILES_NOTEBOOK"]
 
 MAX_FILE_MB = 20  # 一个附带文件的上限（MiB）：课程的附带文件都很小
 MAX_TOTAL_MB = 50  # 一份作业全部附带文件的上限（MiB）
+MAX_FILES = 200  # 一份作业附带文件（notebook 以外）的个数上限，文件夹个数也是这个上限：课程的附带文件只有几个
+MAX_ENTRIES = 20000  # 列学生文件夹时最多看这么多个条目（文件和文件夹），再多的不看
+MAX_NOTEBOOKS = 20  # 一名学生一份作业最多评（或生成反馈）这么多个 notebook
+MAX_DETAILS = 20  # 同一类文件事件最多逐条写这么多条，其余只记总数
+NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")  # nbgrader 自己放在提交里的文件：先复制，不删
 FILES_NOTEBOOK = "（文件）"  # 评分报告里文件事件的 “notebook” 名（autograde 时）
 FEEDBACK_FILES_NOTEBOOK = "（反馈文件）"  # 同上，generate_feedback 时
 _CHUNK = 1 << 20
+STOCK = {}  # install() 换掉之前 nbgrader 原来的函数（测试里的对照组用）
 
 
 class Refused(Exception):
@@ -110,6 +129,64 @@ def safe_copy(src, dst, max_bytes):
         os.close(fd)
 
 
+def is_ignored(name, ignore_globs):
+    """和 nbgrader.utils.is_ignored 的判断相同（只看名字本身），但不列文件夹，时间与模式个数成正比。
+
+    nbgrader 用 glob.glob(文件夹/模式) 列出整个文件夹再看名字在不在里面；glob 的规则是：没有通配符的模式
+    就是名字本身；有通配符的模式按 fnmatch 区分大小写地匹配，但不以点开头的模式匹配不到以点开头的名字；
+    含路径分隔符的模式匹配不到单个名字。学生起名时用了 [ ] * ? 也不影响这里（nbgrader 会把所在文件夹的路径
+    也当成模式）。"""
+    for expr in ignore_globs or ():
+        if not expr or os.sep in expr:
+            continue
+        if not glob.has_magic(expr):
+            if name == expr:
+                return True
+        elif fnmatch.fnmatchcase(name, expr) and (expr.startswith(".") or not name.startswith(".")):
+            return True
+    return False
+
+
+def list_files(path, exclude=None, max_entries=None):
+    """path 下不被 exclude 排除的所有文件：与 nbgrader.utils.find_all_files 列出的相同（被排除的文件夹整个跳过，
+    不进入指向文件夹的符号链接），只是时间与条目数成正比，不用递归。
+
+    max_entries：最多看这么多个条目（文件和文件夹都算），看到上限就停。返回 (文件路径列表, 是否全部看完)。"""
+    files = []
+    if is_ignored(os.path.basename(os.path.normpath(path)), exclude):
+        return files, True
+    seen, stack = 0, [path]
+    while stack:
+        folder = stack.pop()
+        try:
+            it = os.scandir(folder)
+        except OSError:
+            continue
+        subdirs = []
+        with it:
+            for entry in it:
+                seen += 1
+                if max_entries is not None and seen > max_entries:
+                    return files, False
+                try:
+                    is_dir = entry.is_dir()  # 和 os.walk 一样：指向文件夹的符号链接算文件夹，但不进入
+                except OSError:
+                    is_dir = False
+                if is_ignored(entry.name, exclude):
+                    continue
+                if not is_dir:
+                    files.append(entry.path)
+                elif not entry.is_symlink():
+                    subdirs.append(entry.path)
+        stack.extend(sorted(subdirs, reverse=True))
+    return files, True
+
+
+def find_all_files(path, exclude=None):
+    """代替 nbgrader.utils.find_all_files（同样的参数和结果，线性时间）。"""
+    return list_files(path, exclude)[0]
+
+
 def _entries(folder):
     """folder 下的所有条目（不进入符号链接指向的文件夹）：[(路径, lstat 结果)]。"""
     out = []
@@ -144,6 +221,82 @@ def sweep(folder):
     return removed
 
 
+def _summarised(details, what):
+    """最多保留 MAX_DETAILS 条说明，其余合成一条总数。"""
+    if len(details) <= MAX_DETAILS:
+        return details
+    return details[:MAX_DETAILS] + ["另有 %d 个%s，不再逐个列出" % (len(details) - MAX_DETAILS, what)]
+
+
+def prune(folder, keep=(), max_files=MAX_FILES, max_bytes=MAX_TOTAL_MB * 2 ** 20):
+    """给评分程序自己的输出文件夹限量（学生代码在工作目录里写下的东西都在这里），返回 [说明]：
+    删掉符号链接和特殊文件（同 sweep）；文件夹最多留 max_files 个（浅的、名字靠前的先留），多出来的连同里面的东西删掉；
+    keep（相对路径：评分后的 notebook、教师的文件、nbgrader 自己的文件）以外的普通文件按名字顺序最多留 max_files 个、
+    共 max_bytes 字节，其余删掉。时间与条目数成正比（学生写下这些条目花的时间只会更多）。"""
+    keep = {os.path.normpath(k) for k in keep}
+    folder = os.path.normpath(folder)
+    start = len(os.path.join(folder, ""))  # entry.path 去掉这么多个字符就是相对路径（比 relpath 快得多）
+    specials, dirs, files = [], [], []
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            it = os.scandir(current)
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                rel = entry.path[start:]
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    dirs.append(rel)
+                    stack.append(entry.path)
+                elif stat.S_ISREG(st.st_mode):
+                    files.append((rel, st.st_size))
+                else:
+                    why = _remove_special(entry.path, st)
+                    if why:
+                        specials.append("%s %s" % (rel, why))
+    details = _summarised(specials, "符号链接或特殊文件被删除")
+    dirs.sort(key=lambda d: (d.count(os.sep), d))
+    gone = set()
+
+    def removed_with_parent(rel):
+        parent = os.path.dirname(rel)
+        while parent:
+            if parent in gone:
+                return True
+            parent = os.path.dirname(parent)
+        return False
+
+    for rel in dirs[max_files:]:  # 浅的先排：父文件夹总在子文件夹之前
+        if not removed_with_parent(rel):
+            shutil.rmtree(os.path.join(folder, rel), ignore_errors=True)
+            gone.add(rel)
+    if gone:
+        details.append("学生代码建了 %d 个文件夹，超过上限 %d 个：多出来的连同里面的文件已删除（例如 %s）"
+                       % (len(dirs), max_files, sorted(gone)[0]))
+    count = total = removed = removed_bytes = 0
+    for rel, size in sorted(files):
+        if rel in keep or removed_with_parent(rel):
+            continue
+        if count < max_files and total + size <= max_bytes:
+            count, total = count + 1, total + size
+            continue
+        try:
+            os.unlink(os.path.join(folder, rel))
+        except OSError:
+            continue
+        removed, removed_bytes = removed + 1, removed_bytes + size
+    if removed:
+        details.append("文件太多或太大（上限 %d 个、共 %d MiB）：删掉了 %d 个文件，共 %.1f MiB"
+                       % (max_files, max_bytes // 2 ** 20, removed, removed_bytes / 2 ** 20))
+    return details
+
+
 def _record(converter, assignment_id, student_id, details):
     """把这一轮（这个转换器、这名学生、这份作业）的文件事件写进评分报告；同一轮里的事件累积在一份报告里。"""
     if not details:
@@ -164,13 +317,19 @@ def _record(converter, assignment_id, student_id, details):
 
 
 def _copy_extra_files(converter, assignment_id, student_id):
-    """代替 BaseConverter.init_assignment：同样的文件（notebook 以外、不在 ignore 里的），只是安全地复制。"""
-    from nbgrader.utils import find_all_files
-
+    """代替 BaseConverter.init_assignment：同样的文件（notebook 以外、不在 ignore 里的），只是安全地复制，个数和大小有上限。"""
     source = converter._format_source(assignment_id, student_id)
     dest = converter._format_dest(assignment_id, student_id)
     refused, total, budget = [], 0, MAX_TOTAL_MB * 2 ** 20
-    for path in sorted(find_all_files(source, converter.coursedir.ignore + ["*.ipynb"])):
+    files, complete = list_files(source, converter.coursedir.ignore + ["*.ipynb"], MAX_ENTRIES)
+    files.sort(key=lambda p: (os.path.relpath(p, source) not in NBGRADER_FILES, p))
+    if len(files) > MAX_FILES:
+        refused.append("附带文件最多复制 %d 个：另外 %d 个没有复制（例如 %s）" % (
+            MAX_FILES, len(files) - MAX_FILES, os.path.relpath(files[MAX_FILES], source)))
+        files = files[:MAX_FILES]
+    if not complete:
+        refused.append("文件夹里的文件和文件夹超过 %d 个：只看了前 %d 个，其余的没有复制" % (MAX_ENTRIES, MAX_ENTRIES))
+    for path in files:
         rel = os.path.relpath(path, source)
         target = os.path.join(dest, rel)
         try:
@@ -181,6 +340,44 @@ def _copy_extra_files(converter, assignment_id, student_id):
         except OSError as exc:
             refused.append("%s 没有复制（%s）" % (rel, exc))
     _record(converter, assignment_id, student_id, refused)
+
+
+def _keep_in_output(converter, assignment_id, student_id):
+    """输出文件夹里不删的文件（相对路径）：评分后的 notebook（或反馈 HTML）、nbgrader 自己的文件、教师的文件。"""
+    ext = getattr(converter.exporter, "file_extension", ".ipynb") if getattr(converter, "exporter", None) else ".ipynb"
+    keep = set(NBGRADER_FILES)
+    keep.update(os.path.splitext(os.path.basename(nb))[0] + ext for nb in getattr(converter, "notebooks", None) or [])
+    if type(converter).__name__ == "Autograde":  # Autograde.init_assignment 用 source/ 里的文件盖过学生的
+        cd = converter.coursedir
+        source = cd.format_path(cd.source_directory, ".", assignment_id)
+        keep.update(os.path.relpath(p, source) for p in list_files(source, cd.ignore + ["*.ipynb"])[0])
+    return keep
+
+
+def _limit_notebooks(converter):
+    """每个文件夹最多 MAX_NOTEBOOKS 个 notebook：作业里有的先留（成绩库里的名字），其余按名字顺序。"""
+    for folder, found in list(converter.assignments.items()):
+        if len(found) <= MAX_NOTEBOOKS:
+            continue
+        expected = set(_assignment_notebooks(converter, os.path.basename(os.path.normpath(folder))))
+        ordered = sorted(found, key=lambda p: (os.path.splitext(os.path.basename(p))[0] not in expected, p))
+        converter.assignments[folder] = ordered[:MAX_NOTEBOOKS]
+        parts = os.path.normpath(folder).split(os.sep)
+        student, assignment = parts[-2] if len(parts) > 1 else "?", parts[-1]
+        _record(converter, assignment, student, ["文件夹里有 %d 个 notebook，超过上限 %d 个：只处理其中 %d 个"
+                                                 % (len(found), MAX_NOTEBOOKS, MAX_NOTEBOOKS)])
+
+
+def _assignment_notebooks(converter, assignment_id):
+    """成绩库里这份作业的 notebook 名字；查不到时是空列表。"""
+    try:
+        from nbgrader.api import Gradebook
+
+        cd = converter.coursedir
+        with Gradebook(cd.db_url, cd.course_id) as gb:
+            return [n.name for n in gb.find_assignment(assignment_id).notebooks]
+    except Exception:  # 成绩库里没有这份作业（例如 generate_assignment 之前）：不分先后
+        return []
 
 
 def _clear_target(path):
@@ -225,9 +422,22 @@ def install():
     from nbgrader.converters.base import BaseConverter
     from nbgrader.coursedir import CourseDirectory
 
+    from nbgrader import utils
+    from nbgrader.converters import base
+
     if getattr(BaseConverter, "_course_filesafe", False):
         return
     write_notebook, set_permissions = BaseConverter.write_single_notebook, BaseConverter.set_permissions
+    init_notebooks = BaseConverter.init_notebooks
+    STOCK.update(find_all_files=utils.find_all_files, is_ignored=utils.is_ignored, init_notebooks=init_notebooks,
+                 init_assignment=BaseConverter.init_assignment, set_permissions=set_permissions)
+    # 列文件换成线性时间的做法：converters/base.py 用 from ..utils import find_all_files，两处都要换
+    utils.find_all_files = base.find_all_files = find_all_files
+    utils.is_ignored = lambda filename, ignore_globs=None: is_ignored(os.path.basename(filename), ignore_globs)
+
+    def init_notebooks_limited(self):
+        init_notebooks(self)
+        _limit_notebooks(self)
 
     def init_assignment(self, assignment_id, student_id):
         _copy_extra_files(self, assignment_id, student_id)
@@ -244,13 +454,14 @@ def install():
     def set_permissions_safely(self, assignment_id, student_id):
         dest = os.path.normpath(self._format_dest(assignment_id, student_id))
         if os.path.isdir(dest) and not os.path.islink(dest):
-            _record(self, assignment_id, student_id, ["%s %s" % item for item in sweep(dest)])
+            _record(self, assignment_id, student_id, prune(dest, _keep_in_output(self, assignment_id, student_id)))
         return set_permissions(self, assignment_id, student_id)
 
     def get_existing_timestamp(self, dest_path):
         return read_timestamp(self, dest_path)
 
     BaseConverter.init_assignment = init_assignment
+    BaseConverter.init_notebooks = init_notebooks_limited
     BaseConverter.write_single_notebook = write_single_notebook
     BaseConverter.set_permissions = set_permissions_safely
     CourseDirectory.get_existing_timestamp = get_existing_timestamp
