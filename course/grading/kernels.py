@@ -5,14 +5,20 @@
 沙箱里的内核没有网络，所以内核和评分进程之间改用 Unix 套接字（transport = "ipc"），
 套接字和连接文件放在每个内核私有的临时文件夹里（连接文件只读挂载，学生代码改不了重启时用的连接信息）。
 中断内核改用 interrupt_request 消息：给 bwrap 发 SIGINT 会直接结束整个沙箱。
+
+内核进程的 stdout/stderr（学生代码直接写到文件描述符 1、2 的东西，ipykernel 会把它们原样转写到这里）
+不再连着评分进程的终端和日志：两者都接到一个管道上，由 KernelOutputSink 读走，只保留开头 MAX_KEPT_BYTES 字节，
+控制字符转义后写进日志，其余丢掉、只记字节数。学生代码写多少都不会让评分进程的日志或内存变大。
 """
 import functools
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Instance, List, Unicode
@@ -20,6 +26,86 @@ from traitlets import Instance, List, Unicode
 from . import cgroup, sandbox
 
 __all__ = ["LimitedKernelManager", "SandboxedKernelManager"]
+
+
+MAX_KEPT_BYTES = 4096  # 每次启动内核，它直接写到 stdout/stderr 的内容最多保留这么多字节写进日志
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escaped(text):
+    """控制字符（终端转义序列、回车、双向文字控制符……）写成 \\xNN / \\uNNNN，日志里只剩看得见的字。"""
+    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 0x100
+                        else "\\u%04x" % ord(m.group()), text)
+
+
+class KernelOutputSink:
+    """内核进程的 stdout/stderr 的去处：一个管道，由一个后台线程读到底，只留开头 keep 字节。
+
+    fd 交给 Popen（stdout=、stderr= 都用它）；start() 之后父进程里的写端就关掉，内核和它的子进程都退出后
+    线程读到文件尾，把留下的开头（转义后）和丢掉的字节数写进日志。"""
+
+    def __init__(self, log, label, keep=MAX_KEPT_BYTES):
+        self.log, self.label, self.keep = log, label, keep
+        self._read, self.fd = os.pipe()
+        self.head, self.total = b"", 0
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="kernel-output-sink", daemon=True)
+
+    def start(self):
+        """内核进程已经拿到写端之后调用：关掉父进程里的写端，开始读。"""
+        os.close(self.fd)
+        self.fd = None
+        self._thread.start()
+
+    def close(self):
+        """内核没有启动成功时调用。"""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            os.close(self._read)
+
+    def _drain(self):
+        try:
+            while True:
+                chunk = os.read(self._read, 1 << 16)
+                if not chunk:
+                    break
+                self.total += len(chunk)
+                if len(self.head) < self.keep:
+                    self.head += chunk[: self.keep - len(self.head)]
+        except OSError:
+            pass
+        finally:
+            os.close(self._read)
+            self._report()
+            self.done.set()
+
+    def _report(self):
+        if not self.total:
+            return
+        text = _escaped(self.head.decode("utf-8", "replace")).rstrip()
+        more = "（共 %d 字节，其余 %d 字节已丢弃）" % (self.total, self.total - len(self.head)) \
+            if self.total > len(self.head) else ""
+        self.log.info("%s直接写到 stdout/stderr 的内容%s：\n%s", self.label, more, text)
+
+
+def _bounded_output(km, kw):
+    """把内核进程的 stdout/stderr 接到一个新的 KernelOutputSink 上（kw 是传给 Popen 的参数），返回它。"""
+    sink = KernelOutputSink(km.log, "评分内核")
+    kw["stdout"] = kw["stderr"] = sink.fd
+    return sink
+
+
+async def _launch_bounded(km, launch, argv, kw):
+    """用 launch(argv, **kw) 启动内核，stdout/stderr 接到有上限的 sink 上。"""
+    sink = _bounded_output(km, kw)
+    try:
+        await launch(argv, **kw)
+    except BaseException:
+        sink.close()
+        raise
+    sink.start()
+    km.output_sink = sink
 
 
 class LimitedKernelManager(AsyncKernelManager):
@@ -35,7 +121,7 @@ class LimitedKernelManager(AsyncKernelManager):
         if os.name == "posix":
             kernel_cmd = sandbox.limiter_argv(kernel_cmd, self._limits())
         self.log.debug("评分内核命令：%s", kernel_cmd)
-        await super()._async_launch_kernel(kernel_cmd, **kw)
+        await _launch_bounded(self, super()._async_launch_kernel, kernel_cmd, kw)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -53,10 +139,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def _prepare_private_dir(self):
         if self.private_dir:
             return
-        base = tempfile.gettempdir()
-        if len(base) > 40:  # Unix 套接字路径最长约 107 个字符
-            base = "/tmp"
-        self.private_dir = tempfile.mkdtemp(prefix="cgk-", dir=base)
+        self.private_dir = tempfile.mkdtemp(prefix="cgk-", dir=private_base())
         for sub in ("conn", "ipc", "mpl"):
             os.mkdir(os.path.join(self.private_dir, sub), 0o700)
         self.transport = "ipc"
@@ -89,7 +172,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["env"] = {"PATH": env.get("PATH", "/usr/bin:/bin"), "LANG": env.get("LANG", "C.UTF-8")}
         argv = self._enter_cgroup(cfg, argv)
         self.log.debug("沙箱内核命令：%s", argv)
-        await super()._async_launch_kernel(argv, **kw)
+        await _launch_bounded(self, super()._async_launch_kernel, argv, kw)
 
     def _enter_cgroup(self, cfg, argv):
         """整个沙箱一个 cgroup（cgroup.py）：内存、进程数的上限管所有进程加起来。建不了时只有每个进程的 rlimit。"""
@@ -137,6 +220,15 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.private_dir = ""
 
     cleanup_resources = _async_cleanup_resources
+
+
+def private_base():
+    """内核私有文件夹建在哪里：优先 /var/tmp（沙箱里的 /tmp 整个可写，放在它下面的 ipc/ 就没法用 Landlock 限定为
+    只能建套接字，见 sandbox.py），用不了时退回临时文件夹。路径要短：Unix 套接字路径最长约 107 个字符。"""
+    for base in ("/var/tmp", tempfile.gettempdir(), "/tmp"):
+        if len(base) <= 40 and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+            return base
+    return tempfile.gettempdir()
 
 
 def exit_cause(km):

@@ -8,7 +8,12 @@
 - Python 环境和 course 包只读可用，系统目录只读，/tmp 和 HOME 是每个内核私有的临时内存盘；
 - 独立的 PID 命名空间（看不到、也杀不掉评分进程），去掉全部 capabilities，禁止再建用户命名空间；
 - 资源上限（RLIMIT_AS 内存、RLIMIT_CPU、进程数、单个文件大小、不写 core）；
-- 环境变量只保留白名单（教师的令牌、密码不会进入学生内核）。
+- 环境变量只保留白名单（教师的令牌、密码不会进入学生内核）；
+- 沙箱外的磁盘上，学生代码只能往自己的 autograded/<学生>/<作业>/ 里写：内核私有文件夹里的 ipc/（评分进程和内核
+  之间的 Unix 套接字）必须能从沙箱里建套接字，所以可写地挂载，但再用 Landlock（Linux 5.13 起，非特权进程可用）
+  限定那里只能建、删套接字，不能写普通文件、建文件夹；matplotlib 的配置和缓存放在沙箱自己的、有大小上限的 /tmp 里，
+  教师的字体缓存只读挂进去。内核私有文件夹优先建在 /var/tmp 下：沙箱里的 /tmp 整个可写，
+  Landlock 的规则管到挂载点下面，放在 /tmp 下的 ipc/ 就限不住了。
 
 沙箱只用于 autograde（见 course/grading/execute.py），不影响 `nbgrader validate` 和 JupyterLab 的内核。
 用不了沙箱时（不是 Linux、没装 bwrap、系统不许建用户命名空间）评分照常进行，但会大声警告一次；
@@ -33,7 +38,7 @@ from traitlets.config import Configurable
 __all__ = [
     "ENV_VAR", "GradingSandbox", "SandboxStatus", "probe", "effective_mode", "limiter_argv",
     "lean_kernel_cmd",
-    "python_paths", "build_bwrap_argv", "sandbox_env",
+    "python_paths", "build_bwrap_argv", "sandbox_env", "landlock_abi", "MPL_DIR",
 ]
 
 ENV_VAR = "COURSE_GRADING_SANDBOX"
@@ -201,6 +206,50 @@ LIMITER = (
 
 # 评分内核不用调试器：ipykernel 启动时会导入 debugpy，评分时用不着（空闲的 2 核机器上内核启动到能执行
 # `import numpy` 的中位数从 0.52 秒降到 0.48 秒，每份 notebook 一次）
+# Landlock（见 landlock(7)）：沙箱里的进程能在哪里写。规则在 exec 成内核之前设好，内核和它的所有子进程都逃不出去。
+# 只管“写”的权限（读由挂载决定）：写文件、截断、建和删文件/文件夹/链接/设备/FIFO/套接字、跨文件夹改名。
+LL_WRITE_FILE, LL_REMOVE_FILE, LL_MAKE_SOCK, LL_TRUNCATE = 1 << 1, 1 << 5, 1 << 9, 1 << 14
+LL_ALL = -1  # 下面 LANDLOCK 代码里的“全部写权限”
+LANDLOCK = (
+    "def _landlock(rules):\n"
+    " import ctypes\n"
+    " c=ctypes.CDLL(None,use_errno=True);s=c.syscall;s.restype=ctypes.c_long\n"
+    " abi=s(444,None,ctypes.c_size_t(0),ctypes.c_uint(1))\n"
+    " if abi<1: return 'Landlock unavailable: %%s'%%os.strerror(ctypes.get_errno())\n"
+    " full=0x1ff2|(8192 if abi>=2 else 0)|(16384 if abi>=3 else 0)\n"
+    " a=ctypes.c_uint64(full)\n"
+    " fd=s(444,ctypes.byref(a),ctypes.c_size_t(8),ctypes.c_uint(0))\n"
+    " if fd<0: return 'landlock_create_ruleset: %%s'%%os.strerror(ctypes.get_errno())\n"
+    " class P(ctypes.Structure): _pack_=1;_fields_=[('a',ctypes.c_uint64),('fd',ctypes.c_int32)]\n"
+    " for path,acc in rules:\n"
+    "  try: pfd=os.open(path,os.O_PATH|os.O_CLOEXEC|os.O_DIRECTORY)\n"
+    "  except OSError: continue\n"
+    "  r=s(445,ctypes.c_int(fd),ctypes.c_int(1),ctypes.byref(P(full if acc<0 else acc&full,pfd)),ctypes.c_uint(0))\n"
+    "  os.close(pfd)\n"
+    "  if r<0: return 'landlock_add_rule %%s: %%s'%%(path,os.strerror(ctypes.get_errno()))\n"
+    " if c.prctl(38,1,0,0,0)!=0 or s(446,ctypes.c_int(fd),ctypes.c_uint(0))<0:\n"
+    "  return 'landlock_restrict_self: %%s'%%os.strerror(ctypes.get_errno())\n"
+    " os.close(fd)\n"
+    "e=_landlock(%r)\n"
+    "if e: print('course.grading.sandbox: '+e,file=sys.stderr)\n"
+)
+
+
+@functools.lru_cache(maxsize=None)
+def landlock_abi():
+    """本机内核支持的 Landlock 版本（0 表示不支持或没有启用）。"""
+    if not sys.platform.startswith("linux"):
+        return 0
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        return max(0, libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint(1)))
+    except (OSError, AttributeError):
+        return 0
+
+
 LEAN_KERNEL = ("import sys\n"
                "sys.modules['debugpy'] = None\n"
                "from ipykernel import kernelapp\n"
@@ -215,15 +264,21 @@ def lean_kernel_cmd(kernel_cmd):
     return cmd
 
 
-def limiter_argv(kernel_cmd, limits, python=None):
-    """在 kernel_cmd 前面加一个极小的 Python 启动器：设好 rlimit 后 exec 成真正的内核（同一个进程）。"""
+def limiter_argv(kernel_cmd, limits, python=None, landlock=None):
+    """在 kernel_cmd 前面加一个极小的 Python 启动器：设好 rlimit（和 Landlock 规则）后 exec 成真正的内核（同一个进程）。
+
+    landlock：[(文件夹, 允许的写权限)]，权限是 LL_* 的组合，LL_ALL 表示全部；None 表示不设 Landlock。"""
     kernel_cmd = lean_kernel_cmd(kernel_cmd)
     exe = kernel_cmd[0]
     if not os.path.isabs(exe):
         exe = shutil.which(exe) or exe
     if python is None:
         python = exe if os.path.basename(exe).startswith("python") else sys.executable
-    return [python, "-I", "-S", "-c", LIMITER % (dict(limits),), exe] + list(kernel_cmd[1:])
+    code = LIMITER % (dict(limits),)
+    if landlock is not None:
+        head, tail = code.rsplit("os.execv", 1)
+        code = head + LANDLOCK % (list(landlock),) + "os.execv" + tail
+    return [python, "-I", "-S", "-c", code, exe] + list(kernel_cmd[1:])
 
 
 _QUERY = (
@@ -263,6 +318,9 @@ def python_paths(python, pythonpath=""):
     return out, [os.path.realpath(p) for p in info["course"] if os.path.isdir(p)]
 
 
+MPL_DIR = "/tmp/home/.config/matplotlib"  # 沙箱里 matplotlib 的配置和缓存（在有大小上限的 /tmp 里）
+
+
 def sandbox_env(env, private_dir):
     """学生内核看到的环境变量：白名单 + 沙箱自己的 HOME/TMPDIR 等。"""
     out = {}
@@ -277,7 +335,7 @@ def sandbox_env(env, private_dir):
     out.update({
         "HOME": "/tmp/home", "TMPDIR": "/tmp", "IPYTHONDIR": "/tmp/home/.ipython",
         "XDG_CACHE_HOME": "/tmp/home/.cache", "XDG_CONFIG_HOME": "/tmp/home/.config",
-        "JUPYTER_RUNTIME_DIR": "/tmp/home/.jupyter-runtime", "MPLCONFIGDIR": os.path.join(private_dir, "mpl"),
+        "JUPYTER_RUNTIME_DIR": "/tmp/home/.jupyter-runtime", "MPLCONFIGDIR": MPL_DIR,
         "PYTHONDONTWRITEBYTECODE": "1", "COURSE_GRADING_SANDBOXED": "1",
         # ipykernel 见到父进程号 1 时既不打印“Ctrl-C will not work”提示，也不启动父进程监视线程
         # （沙箱里的父进程就是 1 号进程，监视线程会以为父进程已死而退出）
@@ -358,9 +416,13 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
             add(h, "--ro-bind", "/dev/null", h)
     add(os.path.join(private_dir, "conn"), "--ro-bind", os.path.join(private_dir, "conn"),
         os.path.join(private_dir, "conn"))
-    for sub in ("ipc", "mpl"):
-        p = os.path.join(private_dir, sub)
-        add(p, "--bind", p, p)
+    ipc = os.path.join(private_dir, "ipc")
+    add(ipc, "--bind", ipc, ipc)  # 套接字要建在这里；能写的只有套接字（见下面的 Landlock 规则）
+    mpl = os.path.join(private_dir, "mpl")
+    add(MPL_DIR, "--dir", MPL_DIR)
+    for name in sorted(os.listdir(mpl)) if os.path.isdir(mpl) else []:  # 教师的字体缓存：只读
+        if name.startswith("fontlist-") and name.endswith(".json"):
+            add(os.path.join(MPL_DIR, name), "--ro-bind", os.path.join(mpl, name), os.path.join(MPL_DIR, name))
     if workdir:
         add(workdir, "--bind", workdir, workdir)
         # 同一份作业里先评完的 notebook（含隐藏测试）也在这个文件夹里：盖上 /dev/null，内核读不到
@@ -380,7 +442,19 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
     for path in readonly:  # 所有挂载点都建好以后，再把根目录和隐藏文件夹的 tmpfs 设为只读
         argv += ["--remount-ro", path]
     argv += ["--chdir", workdir or "/tmp", "--"]
-    return argv + limiter_argv(kernel_cmd, limits)
+    return argv + limiter_argv(kernel_cmd, limits, landlock=landlock_rules(ops, ipc))
+
+
+def landlock_rules(ops, ipc):
+    """沙箱里能写的地方：自己的 /tmp、/dev/shm 和可写挂载的文件夹随便写，/dev、/proc 里只能写已有的文件，
+    ipc/ 里只能建、删套接字。其余地方本来就是只读挂载。"""
+    rules = [("/tmp", LL_ALL), ("/dev/shm", LL_ALL), ("/dev", LL_WRITE_FILE | LL_TRUNCATE),
+             ("/proc", LL_WRITE_FILE | LL_TRUNCATE)]
+    for dest, args in ops:
+        if args[:1] == ["--bind"] and dest != os.path.normpath(ipc):
+            rules.append((dest, LL_ALL))
+    rules.append((os.path.normpath(ipc), LL_MAKE_SOCK | LL_REMOVE_FILE))
+    return rules
 
 
 def describe(config=None):
