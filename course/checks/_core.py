@@ -135,13 +135,22 @@ def expect_array(value, shape, what, hint=None):
     if isinstance(value, (list, tuple)) and not isinstance(value, np.ndarray):
         fail("%s 应当是 numpy 数组，你得到的是 %s。" % (what, type(value).__name__), show=False,
              hint="用 numpy 运算（如 x * y、np.dot）得到的结果本身就是数组，不需要转成 list。")
+    # 先看形状，再转换类型、做运算：形状不对的大数组（比如 (8388608, 1) 对 (7,)）转换成 float64
+    # 或与期望值广播比较，要占用成百上千 MB 内存
+    if shape is not None and isinstance(value, (np.ndarray, np.generic)) and value.shape != tuple(shape):
+        _wrong_shape(what, shape, value.shape, hint)
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         fail("%s 应当是数值数组，你得到的是 %s。" % (what, type(value).__name__), show=False)
     if shape is not None and arr.shape != tuple(shape):
-        fail("%s 的形状应为 %s，你的是 %s。" % (what, fmt_shape(shape), fmt_shape(arr.shape)), show=False, hint=hint)
+        _wrong_shape(what, shape, arr.shape, hint)
     return arr
+
+
+def _wrong_shape(what, shape, got_shape, hint):
+    __tracebackhide__ = True
+    fail("%s 的形状应为 %s，你的是 %s。" % (what, fmt_shape(shape), fmt_shape(got_shape)), show=False, hint=hint)
 
 
 def expect_close(got, expected, what, hint=None, inputs=None, rtol=1e-6, atol=1e-8):
@@ -151,7 +160,7 @@ def expect_close(got, expected, what, hint=None, inputs=None, rtol=1e-6, atol=1e
     if expected.ndim == 0:
         g = expect_number(got, what)
     else:
-        g = expect_array(got, expected.shape, what)
+        g = expect_array(got, expected.shape, what)  # 形状不同时在这里就不通过，不会广播比较
     if not np.all(np.isfinite(g)) and np.all(np.isfinite(expected)):
         fail("%s 里出现了 inf 或 nan。" % what, expected, got, hint or "可能发生了溢出或除以 0。", inputs)
     if not np.allclose(g, expected, rtol=rtol, atol=atol):
@@ -164,13 +173,21 @@ def diagnose(got, candidates, default=None):
 
     candidates: [(错误实现会给出的值, 提示), ...]
     """
-    try:
-        g = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return default
+    g = got if isinstance(got, np.ndarray) else None  # 数组先只看形状，形状对得上的候选才转换、比较
+    if g is None:
+        try:
+            g = np.asarray(got, dtype=np.float64)
+        except (TypeError, ValueError):
+            return default
     for value, hint in candidates:
         v = np.asarray(value, dtype=np.float64)
-        if v.shape == g.shape and np.allclose(g, v, rtol=1e-6, atol=1e-9):
+        if v.shape != g.shape:
+            continue
+        try:
+            g = np.asarray(g, dtype=np.float64)
+        except (TypeError, ValueError):
+            return default
+        if np.allclose(g, v, rtol=1e-6, atol=1e-9):
             return hint
     return default
 
