@@ -53,6 +53,31 @@ STUDENTS = {
 }
 
 
+# 借课程的计算图引擎写层的 backward（评分内核里没有 course.backprop，Graph.backward() 什么也不做），
+# 和同一份代码的诚实版本（backward 还没写）比
+_LAYER = ("{imports}class {name}:\n"
+          "    def __init__(self):\n        self.x = None\n        self.y = None\n\n"
+          "    def forward(self, x, y):\n        self.x, self.y = x, y\n        return x {sym} y\n\n"
+          "    def backward(self, dout):\n{body}")
+GRAPH_BODY = ("        g = Graph()\n        x, y = g.input('x', self.x), g.input('y', self.y)\n"
+              "        g.backward(g.{op}(x, y), dout=dout)\n        return x.grad, y.grad\n")
+RULES_BODY = ("        from course.backprop import RULES\n"
+              "        dx, dy = RULES['{op}']()(self.x, self.y)\n        return dout * dx, dout * dy\n")
+STUB_BODY = "        raise NotImplementedError('还没写')\n"
+
+
+def _layers(body, imports=""):
+    return (edit_cell("mul_layer", _LAYER.format(imports=imports, name="MulLayer", sym="*", body=body.format(op="mul"))),
+            edit_cell("add_layer", _LAYER.format(imports=imports, name="AddLayer", sym="+", body=body.format(op="add"))))
+
+
+BORROW02 = {
+    "no_backward": Work("ref", ops=_layers(STUB_BODY)),  # 诚实的版本：两个 backward 都没写
+    "borrow_graph": Work("ref", ops=_layers(GRAPH_BODY, "from course.graph import Graph\n\n\n")),
+    "borrow_rules": Work("ref", ops=_layers(RULES_BODY)),
+}
+
+
 def grade_class(root, assignment, notebook, students):
     """在 root 里建课程、交上 students 的作业、一次 nbgrader autograde，返回 {学生: 分数}。"""
     shutil.copy(ROOT / "nbgrader_config.py", root)
@@ -74,7 +99,7 @@ def grade_class(root, assignment, notebook, students):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("redteam")
-    scores = grade_class(root, A, NB, STUDENTS)
+    scores = grade_class(root, A, NB, {**STUDENTS, **{k: (w, None) for k, w in BORROW02.items()}})
     return {"root": root, "scores": scores, "source": read_nb(ROOT / "source" / A / NB)}
 
 
@@ -123,6 +148,29 @@ def test_without_the_boundary_the_tricks_win(graded, tmp_path):
     with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
         for student in ("subclass_ref",):
             assert gb.find_submission(A, student).score > STUDENTS[student][1]
+
+
+@needs_bwrap
+def test_lesson02_graph_engine_answers_nothing(graded):
+    """Graph 的 mul/add 和 backward() 正是练习 1、2 的 backward：评分内核里借不到，不比没写 backward 的分高。"""
+    scores = graded["scores"]
+    assert scores["no_backward"] < FULL, scores
+    for student in ("borrow_graph", "borrow_rules"):
+        assert scores[student] <= scores["no_backward"], scores
+
+
+@needs_bwrap
+def test_lesson02_without_hiding_the_graph_engine_answers_backward(graded, tmp_path):
+    """对照：内核里看得到 course.backprop 时（测试回到内核里运行，只盖住 course.demo），借引擎的学生多拿了 backward 的分。"""
+    root = tmp_path / "copy"
+    shutil.copytree(graded["root"], root)
+    for student in ("borrow_graph", "borrow_rules"):
+        proc = nbgrader("autograde", A, "--force", "--student", student, "--RobustExecute.trusted_tests=False",
+                        cwd=root, check=False, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
+        for student in ("borrow_graph", "borrow_rules"):
+            assert gb.find_submission(A, student).score > graded["scores"]["no_backward"]
 
 
 # 第 05 课：完整的参考网络 course.net 在评分内核里导入不了；找错练习给出的、去掉 gradient 的网络
@@ -228,12 +276,61 @@ BORROW_SIGMOID = ("import course.layers as _ref\n\n\n"
                   "    return out\n")
 
 
+# 借课程画图、回放用的遍历写 backward 和 zero_grad（红队当初 33/33，诚实的 12/33）
+_BACKWARD = "@add_to_class(Value)\ndef backward(self):\n{body}"
+_ZERO = "def zero_grad(root):\n{body}"
+WALK = ("    from course.trace import walk\n", "walk({})")
+NODES = ("    from course.autodiff_graph import graph_nodes\n", "graph_nodes({})")
+VALUE_GRAPH = ("    from course.value_graph import graph_nodes\n", "graph_nodes({})")
+
+
+def _engine(imports, order):
+    back = imports + "    self.grad = 1.0\n    for v in reversed(%s):\n        v._backward()\n" % order.format("self")
+    zero = imports + "    for v in %s:\n        v.grad = 0.0\n" % order.format("root")
+    return (edit_cell("value_backward", _BACKWARD.format(body=back)), edit_cell("zero_grad", _ZERO.format(body=zero)))
+
+
+LESSON06 = {
+    "no_backward": Work("ref", ops=(edit_cell("value_backward", _BACKWARD.format(body="    raise NotImplementedError\n")),
+                                    edit_cell("zero_grad", _ZERO.format(body="    raise NotImplementedError\n")))),
+    "borrow_walk": Work("ref", ops=_engine(*WALK)),
+    "borrow_graph_nodes": Work("ref", ops=_engine(*NODES)),
+    "borrow_value_graph": Work("ref", ops=_engine(*VALUE_GRAPH)),
+}
+
+
 @pytest.fixture(scope="module")
 def graded06(tmp_path_factory):
     root = tmp_path_factory.mktemp("redteam06")
     students = {"solution": (Work("ref"), None),
                 "borrow_sigmoid": (Work("ref", ops=(edit_cell("apple_orange_sigmoid", BORROW_SIGMOID),)), None)}
+    students.update({name: (work, None) for name, work in LESSON06.items()})
     return {"root": root, "scores": grade_class(root, A6, NB6, students)}
+
+
+@needs_bwrap
+def test_lesson06_tracing_helpers_answer_nothing(graded06):
+    """画图、回放用的遍历和拓扑排序在评分内核里借不到：不比 backward、zero_grad 都没写的分高。"""
+    scores = graded06["scores"]
+    assert scores["no_backward"] < scores["solution"] - 5, scores
+    for student in ("borrow_walk", "borrow_graph_nodes", "borrow_value_graph"):
+        assert scores[student] <= scores["no_backward"], scores
+
+
+@needs_bwrap
+def test_lesson06_without_hiding_the_tracing_helpers_they_answer_backward(graded06, tmp_path):
+    """对照：内核里看得到 course.trace 等模块时（测试回到内核里运行），借来的遍历拿到了 backward 和后面练习的分。"""
+    root = tmp_path / "copy"
+    shutil.copytree(graded06["root"], root)
+    borrowers = ("borrow_walk", "borrow_graph_nodes")
+    for student in borrowers:
+        proc = nbgrader("autograde", A6, "--force", "--student", student, "--RobustExecute.trusted_tests=False",
+                        cwd=root, check=False, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    with Gradebook("sqlite:///%s" % (root / "gradebook.db"), "backprop-zh") as gb:
+        got = {s: gb.find_submission(A6, s).score for s in borrowers}
+    for student in borrowers:  # backward 和后面依赖它的练习都拿到了分
+        assert got[student] > graded06["scores"]["no_backward"] + 5, (got, graded06["scores"])
 
 
 @needs_bwrap
