@@ -481,6 +481,10 @@ def describe(config=None):
         lines.append("评分内核在沙箱中运行：无网络、只有本作业的 autograded 文件夹可写、看不到 source/ 和成绩库；"
                      "课程包里的答案部分（%s）除非这一课给出的代码要用，否则导入不了。"
                      % "、".join(answers.ANSWER_PARTS))
+    if active:
+        lines.append("沙箱外能写的只有本作业的文件夹和内核私有的套接字文件夹；%s" % (
+            "套接字文件夹里只能建套接字（Landlock 第 %d 版）。" % landlock_abi() if landlock_abi() else
+            "本机内核不支持 Landlock：套接字文件夹里学生代码也能写普通文件（每个至多 max_file_mb）。"))
     lim = cfg.limits(sandboxed=active)
     lines.append("每个进程的资源上限：" + "，".join("%s=%s" % (k[7:], v[0]) for k, v in sorted(lim.items())))
     from . import cgroup
