@@ -13,6 +13,8 @@ __all__ = [
 
 
 class MulLayer:
+    remote_methods = ("forward", "backward")  # 评分时测试把这个类交给学生的函数：内核只能建对象、调用这两个方法
+
     def forward(self, x, y):
         self.x, self.y = x, y  # 反向传播要用到正向的输入
         return x * y
@@ -22,6 +24,8 @@ class MulLayer:
 
 
 class AddLayer:
+    remote_methods = ("forward", "backward")  # 评分时测试把这个类交给学生的函数：内核只能建对象、调用这两个方法
+
     def forward(self, x, y):
         return x + y
 

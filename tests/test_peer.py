@@ -177,9 +177,11 @@ def test_callbacks_run_in_the_trusted_process(pair):
 
     assert abs(pair.get("numerical_diff")(f, 3.0) - 6.0) < 1e-6
     assert len(seen) == 2
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)  # 随机数发生器交给内核时只能调用它的几个抽样方法（peer.RNG_METHODS）
     got = pair.get("poke")(rng, lambda r: r.standard_normal(3))
     assert np.allclose(got, np.random.default_rng(0).standard_normal(3))
+    with pytest.raises(Exception):
+        pair.get("poke")(rng, lambda r: r.bit_generator)
 
 
 def test_value_graphs_work_through_handles(pair):
@@ -327,24 +329,42 @@ def test_the_kernel_can_do_only_a_few_things_to_trusted_objects():
 
     obj = Checker()
     t = wire.Peer(None, trusted=True)
-    hid = t.export(obj)
-    assert t._perform({"op": "getattr", "r": hid, "name": "hidden"}) == 3
+    with pytest.raises(wire.RemoteError):  # 普通对象根本交不出去
+        t.enc(obj)
     assert t._perform({"op": "call", "r": t.export(obj.method), "args": {"t": []}}) == "ok"
-    for msg in ({"op": "getattr", "r": hid, "name": "_expected"},
-                {"op": "getattr", "r": hid, "name": "__class__"},
-                {"op": "getattr", "r": hid, "name": "__dict__"},
+    hid = t.export(obj)  # 即使有了编号（协议不会给），也什么都做不了
+    for msg in ({"op": "getattr", "r": hid, "name": "hidden"},
+                {"op": "getattr", "r": hid, "name": "_expected"},
+                {"op": "getattr", "r": t.export(obj.method), "name": "__self__"},
                 {"op": "setattr", "r": hid, "name": "hidden", "value": 0},
                 {"op": "getitem", "r": t.export(secret), "key": "expected"},
                 {"op": "binary", "fn": "isinstance", "a": 1, "b": 2},
                 {"op": "get", "name": "secret"},
+                {"op": "names", "names": ["secret"]},
                 {"op": "call", "r": hid, "args": {"t": []}}):
         with pytest.raises(Exception):
             t._perform(msg)
     assert obj.hidden == 3 and obj._expected == 7.0
 
-    class Spy:
-        remote_setattr = True
+    class Spy:  # 声明了接口的替身：只能调用 forward；别的属性转给它包着的内核对象（这里没有）
+        remote_methods = ("forward",)
+
+        def forward(self, x):
+            return x
+
+        def secret(self):
+            return "no"
 
     spy = Spy()
-    t._perform({"op": "setattr", "r": t.export(spy), "name": "dW", "value": 2.5})
-    assert spy.dW == 2.5
+    sid = t.export(spy)
+    fwd = t._perform({"op": "getattr", "r": sid, "name": "forward"})
+    assert fwd(2) == 2
+    for msg in ({"op": "getattr", "r": sid, "name": "secret"}, {"op": "setattr", "r": sid, "name": "dW", "value": 1},
+                {"op": "call", "r": sid, "args": {"t": []}}):
+        with pytest.raises(Exception):
+            t._perform(msg)
+    wrapped = wire.StandIn(obj, ("method",), ("hidden",))
+    wid = t.export(wrapped)
+    assert t._perform({"op": "getattr", "r": wid, "name": "hidden"}) == 3
+    with pytest.raises(AttributeError):
+        t._perform({"op": "getattr", "r": wid, "name": "_expected"})

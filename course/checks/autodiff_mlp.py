@@ -25,7 +25,12 @@ ENGINE = "先让练习 1–3（Value 的运算和 backward）的测试通过。"
 
 
 # ---- 参考实现：用学生的 Value 搭，结构与练习的约定相同 ------------------------------
+# 评分时这些参考对象交给学生的代码（它在内核里）：内核只能调用它们、调用 parameters()、
+# 读 remote_attrs 里的属性（grading/peer.py）
 class RefNeuron:
+    remote_methods = ("__call__", "parameters")
+    remote_attrs = ("w", "b")
+
     def __init__(self, Value, w, b, linear):
         self.w, self.b, self.linear = [Value(float(v)) for v in w], Value(float(b)), linear
 
@@ -47,6 +52,9 @@ class RefNeuron:
 
 
 class RefLayer:
+    remote_methods = ("__call__", "parameters")
+    remote_attrs = ("neurons",)
+
     def __init__(self, neurons):
         self.neurons = neurons
 
@@ -60,6 +68,9 @@ class RefLayer:
 
 class RefMLP:
     """weights: [(W, b), ...]，W: (n_in, n_out)，b: (n_out,)，与 Affine 层的约定相同。最后一层是线性的。"""
+
+    remote_methods = ("__call__", "parameters")
+    remote_attrs = ("layers",)
 
     def __init__(self, Value, weights):
         self.layers = [RefLayer([RefNeuron(Value, W[:, j], b[j], linear=k == len(weights) - 1)

@@ -1,18 +1,21 @@
-"""测试单元在评分进程里运行：分数不由学生的进程算出来（RobustExecute 的一个混入类）。
+"""测试单元不在学生的内核里运行，而在单独的、沙箱里的评判进程里（RobustExecute 的一个混入类）。
 
 autograde 时，学生写的单元照常在（沙箱里的）内核里运行；测试单元（nbgrader 的 grade 单元）的源码，
-公开部分和隐藏部分，都不发给内核，而在评分进程里执行。测试代码里用到的学生的名字（MulLayer、
-buy_apple、Value……）是 peer.py 的代理：调用、取属性、运算都变成只含纯数据的消息，经一个
-Unix 套接字发给内核，由内核里的 course.grading.peer.serve() 照做，结果编码成数据送回。比较、
-判分、出错说明全在评分进程里完成；内核里的学生代码可以改坏它自己的一切，却碰不到检查函数、
-numpy.allclose、IPython 的输入变换……它们根本不在那个进程里。
+公开部分和隐藏部分，都不发给内核，而交给评判进程（judge.py）。评判进程经一个 Unix 套接字与内核
+通话（协议见 peer.py 的模块说明：只有纯数据，内核只能调用评判进程交给它的函数），判决作为纯数据
+送回这里，逐项检查之后才写进评分后的 notebook。本进程（nbgrader）手里有成绩库和整个课程文件夹，
+它自己从不和学生的内核通话：它只负责建套接字、让内核连上来、把连好的套接字交给评判进程。
 
-nbgrader 记录的是评分进程写下的输出：打印的文字（stdout / stderr）和出错信息。隐藏部分开始处
+评判进程在沙箱里（与评分内核同一套规则：无网络、只读、看不到课程文件夹，有资源上限）；它超时、
+死掉或者送回乱七八糟的东西，只让这个单元不得分，下一个测试单元换一个新的评判进程。
+
+nbgrader 记录的是评判进程写下的输出：打印的文字（stdout / stderr）和出错信息。隐藏部分开始处
 照旧放一个隐藏测试标记（course.checks.guard.HIDDEN_MARK_MIME），反馈的脱敏（feedback.py）据此工作；
-隐藏部分出错时只留异常类型和第一行说明。
+隐藏部分出错时只留内置异常的类型和一句固定的说明。
 
 测试期间学生代码拿到过测试的输入，它可以把这些值存起来，在后面的单元里打印；所以第一个测试单元
-之后，非测试单元的输出不写进评分后的 notebook（只留一句说明，出错时留下异常类型）。
+之后，非测试单元的输出不写进评分后的 notebook（只留一句说明），也不接受内核更新之前的输出
+（update_display_data）。
 
 单元的时间上限照旧（Execute.timeout）：超时后通道关闭、内核被中断，这个单元不得分；内核不回应
 或者死了，就像以前一样重启、重放。
@@ -20,76 +23,27 @@ nbgrader 记录的是评分进程写下的输出：打印的文字（stdout / st
 import ast
 import builtins
 import contextlib
-import io
 import os
-import re
 import shutil
+import sys
 import tempfile
-import types
 from time import monotonic
 
 from jupyter_core.utils import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
-from . import peer as wire
+from . import judge, peer as wire, sandbox
+from .report import grade_id
 from ..checks.guard import HIDDEN_MARK_MIME
 
-__all__ = ["TrustedTests", "SERVE"]
+__all__ = ["TrustedTests", "SERVE", "given_modules", "judge_command"]
 
 SERVE = "__import__('course.grading.peer', fromlist=['serve']).serve(%r)"
-BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 AFTER_TESTS = "（评分时不保留测试单元之后运行的单元的输出）\n"
 CONNECT_TIMEOUT = 30
-# 检查函数转述学生代码的异常时，异常信息是学生写的（可能带着测试的输入），隐藏部分只留异常类型
-_STUDENT_TEXT = re.compile(r"(抛出了异常 [\w.]+)[:：].*")
-
-
-class _GuardStub(types.ModuleType):
-    """测试代码第一行的 `from course.checks.guard import restore`：评分进程里没有什么要复原的。"""
-
-    def __init__(self):
-        super().__init__("course.checks.guard")
-        self.restore = lambda *a, **k: None
-        self.snapshot = lambda *a, **k: None
-        self.HIDDEN_MARK_MIME = HIDDEN_MARK_MIME
-
-
-def _import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002  与 __import__ 同名参数
-    if name == "course.checks.guard":
-        return _GuardStub()
-    return builtins.__import__(name, globals, locals, fromlist, level)
-
-
-def _builtins():
-    b = dict(vars(builtins))
-    b["__import__"] = _import
-    return b
-
-
-def segments(source):
-    """单元源码 → [(是否隐藏, 代码)]；各段补上空行，行号与原单元一致。"""
-    out, hidden, current, offset = [], False, [], 0
-    for i, line in enumerate(source.split("\n")):
-        marker = BEGIN in line or END in line
-        if marker and (BEGIN in line) != hidden:
-            if any(s.strip() for s in current):
-                out.append((hidden, "\n" * offset + "\n".join(current)))
-            hidden, current, offset = BEGIN in line, [], i + 1
-            continue
-        current.append(line)
-    if any(s.strip() for s in current):
-        out.append((hidden, "\n" * offset + "\n".join(current)))
-    return out
-
-
-def free_names(code):
-    """代码里读到的名字（不含内置名字）：要从内核取学生的对象。"""
-    names = set()
-    for node in ast.walk(ast.parse(code)):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            names.add(node.id)
-    return sorted(n for n in names if not hasattr(builtins, n))
+# 学生单元出错时只留这些内置异常的名字（学生自己定义的异常名也是学生写的文字）
+_BUILTIN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
 
 
 def given_modules(cells):
@@ -111,73 +65,18 @@ def given_modules(cells):
     return out
 
 
-def _stream(name, text):
-    return NotebookNode(output_type="stream", name=name, text=text)
-
-
-def _error(ename, evalue, traceback=None):
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=traceback or ["%s: %s" % (ename, evalue)])
-
-
-class _Globals(dict):
-    """测试代码里的 globals()：先看评分进程这边的名字，没有时去内核里取（例如 globals().get("ANSWER_Q1")）。"""
-
-    def __init__(self, ns, peer):
-        super().__init__(ns)
-        self._peer = peer
-
-    def _fetch(self, key):
-        if not isinstance(key, str):
-            raise KeyError(key)
-        try:
-            value = self._peer.request("get", name=key)
-        except (NameError, wire.RemoteError):
-            raise KeyError(key) from None
-        dict.__setitem__(self, key, value)
-        return value
-
-    def __missing__(self, key):
-        return self._fetch(key)
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key):
-        try:
-            self[key]
-        except KeyError:
-            return False
-        return True
-
-
-class _Capped(io.StringIO):
-    def __init__(self, limit):
-        super().__init__()
-        self.limit, self.dropped = limit, 0
-
-    def write(self, s):
-        room = self.limit - self.tell()
-        if room <= 0:
-            self.dropped += len(s)
-            return len(s)
-        if len(s) > room:
-            self.dropped += len(s) - room
-        return super().write(s[:room])
-
-
 class TrustedTests:
     """混入类；配置项（trusted_tests、keep_outputs_after_tests、max_trusted_output）在 RobustExecute 上。"""
 
     def _trusted_reset(self):
-        self._tns = None
         self._tests_seen = False
         self._boundary_tmp = None
+        self._judge = None
 
     def _trusted_cleanup(self):
+        if getattr(self, "_judge", None) is not None:
+            self._judge.close()
+            self._judge = None
         if getattr(self, "_boundary_tmp", None):
             shutil.rmtree(self._boundary_tmp, ignore_errors=True)
             self._boundary_tmp = None
@@ -192,8 +91,15 @@ class TrustedTests:
         kept = [_stream("stdout", AFTER_TESTS)]
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         if errors:
-            kept.append(_error(errors[-1].get("ename", "Error"), "这个单元运行时出错（说明不保留）"))
+            ename = str(errors[-1].get("ename", "Error"))
+            kept.append(_error(ename if ename in _BUILTIN_ERRORS else "Error", "这个单元运行时出错（说明不保留）"))
         cell.outputs = kept
+
+    def _update_display_id(self, content):
+        """测试开始以后，内核不能再改写之前留下的输出（update_display_data 可以改写任何一个单元的输出）。"""
+        if self._tests_seen and not self.keep_outputs_after_tests:
+            return
+        return super()._update_display_id(content)
 
     # ------------------------------------------------------------ 通道
     def _socket_dir(self):
@@ -235,18 +141,40 @@ class TrustedTests:
         except Exception:
             return False
 
-    # ------------------------------------------------------------ 执行
-    def _trusted_namespace(self):
-        if self._tns is None:
-            self._tns = {"__name__": "__main__", "__builtins__": _builtins()}
-            self._tmods = given_modules(self.nb.cells)
-        for alias, module in self._tmods.items():
-            self._tns[alias] = __import__(module)
-        return self._tns
+    # ------------------------------------------------------------ 评判进程
+    def _judge_client(self):
+        if self._judge is None:
+            release = None
+            try:
+                from .release import read_release, release_notebook_path
 
+                release = read_release(release_notebook_path(self.parent, self.resources))
+            except Exception:
+                release = None
+            given = given_modules((release or self.nb).cells)
+            names = judge.bound_names(c.source for c in self.nb.cells
+                                      if c.cell_type == "code" and not self._is_trusted_cell(c))
+            argv, env = judge_command(self)
+            self._judge = judge.JudgeClient(argv, env, self.log, {
+                "modules": given, "names": names, "max_output": self.max_trusted_output})
+        return self._judge
+
+    def _judge_private_dir(self):
+        """评判进程在沙箱里用的私有文件夹（与评分内核的布局相同，里面的几个子文件夹都是空的）。"""
+        if not getattr(self, "_boundary_tmp", None):
+            self._boundary_tmp = tempfile.mkdtemp(prefix="cgb-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        private = os.path.join(self._boundary_tmp, "judge")
+        if not os.path.isdir(private):
+            os.mkdir(private, 0o700)
+            for sub in ("conn", "ipc", "mpl"):
+                os.mkdir(os.path.join(private, sub), 0o700)
+        return private
+
+    # ------------------------------------------------------------ 执行
     def run_trusted_cell(self, cell, index):
-        """在评分进程里执行测试单元。返回 (outputs, 出事了吗：None / "timeout" / "dead" / "unresponsive")。"""
+        """在评判进程里执行测试单元。返回 (outputs, 出事了吗：None / "timeout" / "dead" / "unresponsive")。"""
         self._tests_seen = True
+        client = self._judge_client()
         path = os.path.join(self._socket_dir(), "b%d" % index)
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -258,12 +186,15 @@ class TrustedTests:
             if conn is None:
                 return [_error("CellNotExecuted", "内核没有连上评分进程（忙于别的代码、退出了，或者学生代码改坏了导入），"
                                                   "本单元不得分")], self._kernel_state(msg_id)
-            peer = wire.Peer(conn, trusted=True)
-            peer.deadline = monotonic() + (self.timeout or 180)
             try:
-                outputs, trouble = self._exec_cell(cell.source, peer)
+                raw, trouble = client.run_cell(cell.source, conn, float(self.timeout or 180))
+                outputs = [_node(o) for o in raw]
+            except judge.JudgeError as exc:
+                self._report.add("judge", str(exc)[:600], index, grade_id(cell))
+                outputs, trouble = [_error("JudgeError", "评判这个测试单元时出了问题（%s），本单元不得分"
+                                           % str(exc)[:300])], "timeout"
             finally:
-                peer.close()
+                conn.close()
             state = self._kernel_state(msg_id, interrupt=trouble == "timeout")
             if state:
                 trouble = state
@@ -305,77 +236,47 @@ class TrustedTests:
             return "unresponsive"
         return None
 
-    def _exec_cell(self, source, peer):
-        ns = self._trusted_namespace()
-        out, err = _Capped(self.max_trusted_output), _Capped(self.max_trusted_output)
-        outputs, trouble = [], None
 
-        def flush():
-            for name, buf in (("stdout", out), ("stderr", err)):
-                text = buf.getvalue()
-                if buf.dropped:
-                    text += "\n…（还有 %d 个字符没有保留）\n" % buf.dropped
-                if text:
-                    outputs.append(_stream(name, text))
-                buf.seek(0)
-                buf.truncate()
-                buf.dropped = 0
+def _node(out):
+    """评判进程送回、已经检查过的一项输出 → nbformat 的输出。"""
+    if out["t"] == "mark":
+        return NotebookNode(output_type="display_data", data={HIDDEN_MARK_MIME: {}}, metadata={})
+    if out["t"] == "stream":
+        return _stream(out["name"], out["text"])
+    return _error(out["ename"], out["evalue"], out["traceback"])
 
-        try:
-            parts = segments(source)
-            for hidden, code in parts:
-                compile(code, "<test>", "exec")
-        except SyntaxError:
-            parts = [(BEGIN in source, source)]
-        for hidden, code in parts:
-            if hidden:
-                outputs.append(NotebookNode(output_type="display_data", data={HIDDEN_MARK_MIME: {}}, metadata={}))
-            try:
-                compiled = compile(code, "<test>", "exec")
-                self._bind_student_names(ns, code, peer)
-                ns["__builtins__"]["globals"] = lambda: _Globals(ns, peer)
-                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                    exec(compiled, ns)  # noqa: S102  课程自己的测试代码，在评分进程里运行
-            except wire.ChannelTimeout:
-                flush()
-                outputs.append(_error("CellTimeoutError", "单元运行超时（学生代码可能陷入了死循环），已被中断，本单元不得分"))
-                return outputs, "timeout"
-            except wire.ChannelClosed as exc:
-                flush()
-                outputs.append(_error("DeadKernelError", "学生的内核在测试期间断开了（%s），本单元不得分" % exc))
-                return outputs, "dead"
-            except BaseException as exc:  # 测试没有通过（或者测试代码本身出错）：照 nbgrader 的规矩记为错误输出
-                flush()
-                outputs.append(self._error_output(exc, hidden))
-                return outputs, trouble
-            flush()
-        return outputs, trouble
 
-    def _bind_student_names(self, ns, code, peer):
-        for name in free_names(code):
-            if name in self._tmods:
-                continue
-            try:
-                ns[name] = peer.request("get", name=name)
-            except NameError:
-                continue
-            except wire.RemoteError:
-                continue
+JUDGE_LIMITS_MB = 3072  # 评判进程的地址空间上限（MiB）：numpy 和检查函数用不了这么多
 
-    @staticmethod
-    def _error_output(exc, hidden):
-        ename = type(exc).__name__
-        if isinstance(exc, KeyboardInterrupt):
-            ename = "KeyboardInterrupt"
-        render = getattr(exc, "_render_traceback_", None)
-        text = wire._safe_str(exc)
-        if hidden:  # 隐藏部分：只留异常类型和第一行说明，输入、期望值、学生代码的异常信息都不留
-            first = _STUDENT_TEXT.sub(r"\1", (text.strip().splitlines() or [""])[0])[:300]
-            return _error(ename, first, ["%s: %s" % (ename, first)])
-        lines = None
-        if callable(render):
-            try:
-                lines = [str(x) for x in render()]
-            except Exception:
-                lines = None
-        return _error(ename, text[:4000], lines)
+
+def judge_command(execute):
+    """评判进程的命令和环境：能用沙箱时与评分内核同一套 bubblewrap 规则（只是没有可写的工作目录），
+    否则只有资源上限。"{fd}" 由 JudgeClient 换成 socketpair 那一端的文件描述符。"""
+    cmd = [sys.executable, "-m", "course.grading.judge", "{fd}"]
+    cls, _, cfg, status = execute._km_choice
+    limits = cfg.limits(sandboxed=status is not None)
+    limits["RLIMIT_AS"] = (JUDGE_LIMITS_MB * 2 ** 20,) * 2
+    env = {k: v for k, v in os.environ.items() if k in sandbox.ENV_ALLOW or
+           any(k.startswith(p) for p in sandbox.ENV_ALLOW_PREFIXES)}
+    for key in sandbox.THREAD_VARS:
+        env[key] = "1"
+    env.update({"PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "COURSE_GRADING_JUDGE": "1"})
+    if status is None:  # 没有沙箱：单独的进程，只有资源上限
+        env.update({"HOME": tempfile.gettempdir(), "MPLCONFIGDIR": os.path.join(tempfile.gettempdir(), "cgj-mpl")})
+        return sandbox.limiter_argv(cmd, limits), env
+    private = execute._judge_private_dir()
+    python_dirs, course_dirs = sandbox.python_paths(sys.executable, os.environ.get("PYTHONPATH", ""))
+    hidden, strict = execute._hidden_paths()
+    argv = sandbox.build_bwrap_argv(cmd, env=env, workdir="", private_dir=private, hidden=hidden, status=status,
+                                    limits=limits, python_dirs=python_dirs, course_dirs=course_dirs,
+                                    tmpfs_mb=64, strict=strict, package_private=[])
+    return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8")}
+
+
+def _stream(name, text):
+    return NotebookNode(output_type="stream", name=name, text=text)
+
+
+def _error(ename, evalue, traceback=None):
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=traceback or ["%s: %s" % (ename, evalue)])

@@ -1,16 +1,40 @@
-"""评分边界两端共用的一小段代码：只传纯数据的消息通道、对象句柄和代理。
+"""评分边界的协议：学生的内核与评分一方之间只传纯数据的消息通道（两端共用这一个模块）。
 
-autograde 时测试单元不在学生的内核里运行，而在评分进程里（boundary.py）。学生的函数、类和对象
-留在内核里，评分进程拿到的是它们的“代理”：调用、取属性、运算……每个动作变成一条消息发给内核，
-内核照做，把结果编码成纯数据送回来。反过来也一样：检查函数交给学生代码的函数（例如数值微分里的
-lambda）和替身对象，在内核里也只是代理，学生代码调用它们时消息发回评分进程。
+autograde 时测试单元不在学生的内核里运行，而在一个单独的“评判进程”里（judge.py，它本身也在
+沙箱里）。两端各有一个 Peer，中间是一个 Unix 套接字，每条消息是 4 字节长度 + 一段 JSON。
 
-线上只有纯数据（JSON）：None、布尔、数、字符串，它们组成的 tuple/list/dict/set，numpy 数组
-（dtype、形状和字节），以及对方对象的句柄（一个编号）。没有 pickle，没有代码：学生能改坏的只是
-内核里的这一份模块，送回来的仍然只是数据，比较在评分进程里用它自己的代码完成。
+线上的值（两端都只解码下面这些，别的一律拒绝）：
+    None、布尔、数、字符串；{"i"} 大整数，{"f"} inf/nan，{"t"} tuple，{"c"} 复数，{"sl"} slice，
+    {"e"} Ellipsis，{"fs"} frozenset，{"n"} numpy 标量，{"a"} 数组（dtype、形状、字节；只收数值类型），
+    {"l"} list，{"d"} dict，{"s"} set，{"r": 编号} 收方自己交出去过的对象，{"h": 编号, "o": 描述} 发方的对象。
 
-内核只能对评分进程的对象做很少的几件事：调用、读不以下划线开头的属性、repr/len/bool；
-只有类上写了 `remote_setattr = True` 的对象（例如第 05 课检查里的替身层）才许写属性。
+评判进程（trusted=True）一方交给内核的东西：
+    - 数据一律按值：数组、list、dict、set 都是拷贝，不带句柄，内核拿不到评判进程里的任何对象；
+    - 函数（def、lambda、绑定方法、内置函数）按句柄：内核只能调用它（"call"），参数、返回值都是数据；
+    - 声明了 remote_methods 的替身对象（例如第 05 课检查里记录调用顺序的替身层）按句柄：内核只能
+      读 remote_methods 里的方法（再调用它）；声明了 remote_methods 的类也按句柄，内核只能调用它，
+      得到一个替身对象（第 02 课把记录调用的层类交给学生的函数）；它若声明了 remote_delegate，其余属性的读写转给它包着的
+      那个内核里的对象（学生自己的层）；
+    - 其余对象（模块、类、生成器、文件……）根本送不出去（RemoteError：检查函数写错了）。
+    句柄只在这个测试单元的通道上有效（每个测试单元一个新通道）。
+    一次请求里按值交给内核的数组，若被学生代码原地改过，内核在回答里附上新内容（"wb"，按这次请求里
+    数组的序号），评判进程只据此改写这一次请求交出去的数组，形状不同就不改；别的回答里的 "wb" 一概不理。
+
+内核（trusted=False）一方交给评判进程的东西：
+    学生的对象（函数、类、实例）按句柄，评判进程拿到的是代理：调用、取属性、运算……每个动作都变成
+    一条请求，由内核照做；数组、list、dict 按值并带着句柄，评判进程改写它们时改写也送回内核。
+    内核送来的模块（{"m"}）评判进程不解码：评判进程从不按对方给的名字导入任何东西。
+
+内核能请求评判进程做的事，只有：call（调用交给它的函数）、getattr / setattr（只对替身对象，见上）、
+bool、repr / str（固定的文字，不调用对象的 repr）、describe。别的请求一律拒绝。
+
+评判进程能请求内核做的事：names（一次取回学生单元定义过的一批名字，见 judge.py）、get、getattr、
+setattr、delattr、getitem、setitem、delitem、getattrs、call、iter、next、contains、unary、binary、
+repr、str、array、signature、namespaces、describe、release。内核照做，学生能改坏的只是内核里的这一份
+模块，送回来的仍然只是数据。
+
+评判进程一方的上限：一条消息最大 MAX_TRUSTED_MESSAGE 字节（先看长度，再读内容，超了就断开），
+解码出的数组元素不超过 MAX_ELEMENTS；异常信息截到 MAX_TEXT 个字符。
 
 本模块只依赖标准库和 numpy，在内核里由 serve() 进入。
 """
@@ -29,11 +53,16 @@ import types
 
 import numpy as np
 
-__all__ = ["Peer", "Proxy", "ByRef", "is_remote", "remote_namespaces", "class_namespaces", "RemoteError", "ChannelError", "ChannelClosed", "ChannelTimeout", "serve",
+__all__ = ["Peer", "Proxy", "ByRef", "StandIn", "is_remote", "remote_namespaces", "class_namespaces", "RemoteError", "ChannelError", "ChannelClosed", "ChannelTimeout", "serve",
            "serve_socket", "connect_listener", "student_where", "getattrs"]
 
-MAX_MESSAGE = 256 * 2 ** 20  # 一条消息最大 256 MiB
+MAX_MESSAGE = 256 * 2 ** 20  # 内核一方收的一条消息最大 256 MiB
+MAX_TRUSTED_MESSAGE = 32 * 2 ** 20  # 评判进程收的一条消息最大 32 MiB（学生送来的答案在解码之前就有上限）
+MAX_ELEMENTS = 4 * 2 ** 20  # 评判进程解码出的一个数组最多这么多个元素
 MAX_DEPTH = 64
+MAX_NAMES = 5000  # names 请求一次最多取这么多个名字
+LARGE_ARRAY_BYTES = 2 ** 20  # names 请求里比这大的数组、比 LARGE_CONTAINER 长的容器按句柄送
+LARGE_CONTAINER = 10_000
 MAX_TEXT = 4000
 HEADER = struct.Struct("!I")
 # 运算符：名字 → 函数（两端用同一张表，线上只传名字）
@@ -109,6 +138,39 @@ def _describe(obj):
     return {"k": kind}
 
 
+_NOT_PLAIN = object()
+# 评判进程按句柄交给内核、内核只能调用的东西
+_CALLABLE_TYPES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.BuiltinMethodType,
+                   np.ufunc)
+
+
+def _array_fields(a):
+    return [a.dtype.str, list(a.shape), _b64(a.tobytes())]
+
+
+def _enc_plain(peer, v, t, depth):
+    """两端一样编码的不可变的值；别的返回 _NOT_PLAIN。"""
+    if v is None or t is bool or t is str:
+        return v
+    if t is int:
+        return v if -2 ** 53 < v < 2 ** 53 else {"i": str(v)}
+    if t is float:
+        return v if math.isfinite(v) else {"f": repr(v)}
+    if t is tuple:
+        return {"t": [peer.enc(x, depth + 1) for x in v]}
+    if t is complex:
+        return {"c": [v.real, v.imag]}
+    if t is slice:
+        return {"sl": [peer.enc(v.start, depth + 1), peer.enc(v.stop, depth + 1), peer.enc(v.step, depth + 1)]}
+    if v is Ellipsis:
+        return {"e": 1}
+    if t is frozenset:
+        return {"fs": [peer.enc(x, depth + 1) for x in v]}
+    if isinstance(v, np.generic) and v.dtype.kind in "biufc":
+        return {"n": [v.dtype.str, _b64(v.tobytes())]}
+    return _NOT_PLAIN
+
+
 class Peer:
     """通道一端：编码/解码、句柄表、收发请求。两端各有一个（内核里 serve() 建的那个，学生能改坏它，无妨）。
 
@@ -125,6 +187,7 @@ class Peer:
         self.closed = False
         self.calls = 0
         self.namespace = None  # 内核一端：按名字取学生对象的地方（默认是 IPython 的 user_ns）
+        self.lending = []  # 评判进程一端：下一个请求按值交出去的数组（请求发出时归它，回答里的 "wb" 只改它们）
 
     # ------------------------------------------------------------ 编码
     def export(self, obj):
@@ -138,13 +201,14 @@ class Peer:
     def enc(self, v, depth=0):
         if depth > MAX_DEPTH:
             raise RemoteError("数据嵌套太深")
+        if self.trusted:
+            return self._enc_trusted(v, depth)
         t = type(v)
         if v is None or t is bool or t is str:
             return v
-        if t is int:
-            return v if -2 ** 53 < v < 2 ** 53 else {"i": str(v)}
-        if t is float:
-            return v if math.isfinite(v) else {"f": repr(v)}
+        plain = _enc_plain(self, v, t, depth)
+        if plain is not _NOT_PLAIN:
+            return plain
         if isinstance(v, Proxy) and _p(v)[0] is self:
             return {"r": _p(v)[1]}
         if isinstance(v, RemoteClass) and v._rc_peer is self:
@@ -153,24 +217,11 @@ class Peer:
             origin = getattr(v, "_origin", None)
             if origin is not None and origin[0] is self and origin[1] is not None:
                 return {"r": origin[1]}
-        if t is tuple:
-            return {"t": [self.enc(x, depth + 1) for x in v]}
-        if t is complex:
-            return {"c": [v.real, v.imag]}
-        if t is slice:
-            return {"sl": [self.enc(v.start, depth + 1), self.enc(v.stop, depth + 1), self.enc(v.step, depth + 1)]}
-        if v is Ellipsis:
-            return {"e": 1}
         if isinstance(v, types.ModuleType):
-            return {"m": v.__name__}
-        if t is frozenset:
-            return {"fs": [self.enc(x, depth + 1) for x in v]}
-        if isinstance(v, np.generic) and v.dtype.kind in "biufc":
-            return {"n": [v.dtype.str, _b64(v.tobytes())]}
+            return {"m": _short(v.__name__)}
         # 可变的容器和数组：值带过去，同时带上句柄，对方改写它们时写回这里
         if isinstance(v, np.ndarray) and v.dtype.kind in "biufc":
-            a = v
-            return {"a": [a.dtype.str, list(a.shape), _b64(a.tobytes())], "h": self.export(v)}
+            return {"a": _array_fields(v), "h": self.export(v)}
         if t is list or isinstance(v, RemoteList):
             return {"l": [self.enc(x, depth + 1) for x in v], "h": self.export(v)}
         if t is dict or isinstance(v, RemoteDict):
@@ -185,6 +236,36 @@ class Peer:
             cls = type(v)  # 内核对象的类：评分进程据此造同名的代理类
             desc["c"] = [self.export(cls), _describe(cls)]
         return {"h": self.export(v), "o": desc}
+
+    def _enc_trusted(self, v, depth):
+        """评判进程交给内核的值：数据按值，函数和声明了接口的替身按句柄，别的送不出去（见模块说明）。"""
+        t = type(v)
+        plain = _enc_plain(self, v, t, depth)
+        if plain is not _NOT_PLAIN:
+            return plain
+        if isinstance(v, Proxy) and _p(v)[0] is self:
+            return {"r": _p(v)[1]}
+        if isinstance(v, RemoteClass) and v._rc_peer is self:
+            return {"r": v._rc_h}
+        if isinstance(v, _Backed):
+            origin = getattr(v, "_origin", None)
+            if origin is not None and origin[0] is self and origin[1] is not None:
+                return {"r": origin[1]}  # 内核自己的 list/dict/数组：交回原对象
+        if isinstance(v, np.ndarray) and v.dtype.kind in "biufc":
+            self.lending.append(v)
+            return {"a": _array_fields(v), "w": len(self.lending) - 1}
+        if t is list or t is RemoteList:
+            return {"l": [self.enc(x, depth + 1) for x in v]}
+        if t is dict or t is RemoteDict:
+            return {"d": [[self.enc(k, depth + 1), self.enc(x, depth + 1)] for k, x in v.items()]}
+        if t is set:
+            return {"s": [self.enc(x, depth + 1) for x in v]}
+        if isinstance(v, _CALLABLE_TYPES) or (isinstance(v, type) and getattr(v, "remote_methods", None)):
+            return {"h": self.export(v), "o": {"k": "function"}}  # 替身类：调用它得到一个替身对象
+        if _interface(v) is not None:
+            return {"h": self.export(v), "o": {"k": "object"}}
+        raise RemoteError("评判进程不把 %s 对象交给学生的内核（只交数据、函数和声明了 remote_methods 的替身）"
+                          % type(v).__name__)
 
     def dec(self, x, depth=0):
         if x is None or isinstance(x, (bool, int, float, str)):
@@ -211,6 +292,8 @@ class Peer:
         if "e" in x:
             return Ellipsis
         if "m" in x:
+            if self.trusted:  # 评判进程从不按对方给的名字导入模块
+                raise RemoteError("内核送来了一个模块（%s）：评判进程不接受" % str(x["m"])[:80])
             return self._module(str(x["m"]))
         if "fs" in x:
             return frozenset(self.dec(y, depth + 1) for y in x["fs"])
@@ -219,14 +302,12 @@ class Peer:
             return np.frombuffer(base64.b64decode(x["n"][1]), dtype=dt)[0]
         hid = x.get("h")
         if "a" in x:
-            dt, shape = _safe_dtype(x["a"][0]), tuple(int(n) for n in x["a"][1])
-            data = base64.b64decode(x["a"][2])
-            arr = np.frombuffer(data, dtype=dt).reshape(shape).copy()
+            arr, data = self._dec_array(x["a"])
             if self.trusted:
                 arr = arr.view(RemoteArray)
                 arr._origin = (self, hid)
-            else:
-                self.written_back.append((hid, arr, data))
+            elif "w" in x:  # 评判进程这次请求按值交来的数组：学生代码改了它，回答时把新内容附上
+                self.written_back.append((int(x["w"]), arr, data))
             return arr
         if "l" in x:
             items = [self.dec(y, depth + 1) for y in x["l"]]
@@ -240,9 +321,23 @@ class Peer:
             return self.proxy(int(hid), x["o"])
         raise RemoteError("格式不对")
 
+    def _dec_array(self, fields):
+        """{"a": [dtype, 形状, base64]} → (数组, 原始字节)。评判进程一方先查元素个数，再解码。"""
+        if not isinstance(fields, list) or len(fields) != 3 or not isinstance(fields[1], list) \
+                or len(fields[1]) > 32 or not isinstance(fields[2], str):
+            raise RemoteError("数组的格式不对")
+        dt, shape = _safe_dtype(fields[0]), tuple(int(n) for n in fields[1])
+        if any(n < 0 for n in shape):
+            raise RemoteError("数组的形状不对")
+        count = math.prod(shape)
+        if self.trusted and count > MAX_ELEMENTS:
+            raise RemoteError("数组太大（%d 个元素，上限 %d）" % (count, MAX_ELEMENTS))
+        if count * dt.itemsize > 4 * len(fields[2]) // 3 + 3:
+            raise RemoteError("数组的字节数与形状不符")
+        data = base64.b64decode(fields[2])
+        return np.frombuffer(data, dtype=dt).reshape(shape).copy(), data
+
     def _module(self, name):
-        if self.trusted and name.split(".")[0] not in MODULES:
-            raise RemoteError("内核送来了一个不认识的模块 %s" % name[:80])
         __import__(name)
         return sys.modules[name]
 
@@ -329,11 +424,12 @@ class Peer:
             raise ChannelClosed("通道已断开")
         self.calls += 1
         fields["op"] = op
+        lent, self.lending = self.lending, []  # 这次请求按值交出去的数组：只有它们可以被写回
         self._send(fields)
         while True:
             msg = self._recv()
             if "ret" in msg or "err" in msg:
-                self._apply_writeback(msg.get("wb") or [])
+                self._apply_writeback(msg.get("wb") or [], lent)
                 if "err" in msg:
                     raise self._error(msg["err"])
                 return self.dec(msg["ret"])
@@ -345,6 +441,7 @@ class Peer:
     def _answer(self, msg):
         """替对方做一件事，把结果（或者异常）送回去。"""
         start = len(self.written_back)
+        saved, self.lending = self.lending, []  # 回答里交出去的数组不会被写回
         try:
             result = self._perform(msg)
             reply = {"ret": self.enc(result)}
@@ -354,36 +451,41 @@ class Peer:
             if self.trusted and isinstance(exc, (SystemExit, KeyboardInterrupt)):  # 教师按了 Ctrl-C 之类
                 raise
             reply = {"err": self._describe_error(exc)}
+        finally:
+            self.lending = saved
         wb = self._collect_writeback(start)
         if wb:
             reply["wb"] = wb
         self._send(reply)
 
     def _collect_writeback(self, start):
-        """这次请求里收到的数组，被学生代码原地改过的，把新内容送回去（评分进程据此改它自己的那份）。"""
+        """内核一端：这次请求里按值收到的数组，被学生代码原地改过的，把新内容按序号送回去。"""
         out = []
-        for hid, arr, original in self.written_back[start:]:
+        for w, arr, original in self.written_back[start:]:
             try:
                 now = np.asarray(arr)
                 if now.tobytes() != original:
-                    out.append([hid, {"a": [now.dtype.str, list(now.shape), _b64(now.tobytes())]}])
+                    out.append([w, {"a": _array_fields(now)}])
             except Exception:
                 continue
         del self.written_back[start:]
         return out
 
-    def _apply_writeback(self, items):
-        if not self.trusted:
+    def _apply_writeback(self, items, lent):
+        """评判进程一端：只改这次请求交出去的数组（lent），形状、类型不变时才改。"""
+        if not self.trusted or not isinstance(items, list):
             return
-        for hid, data in items[:10000]:
-            target = self.objects.get(int(hid)) if isinstance(hid, int) else None
-            if isinstance(target, np.ndarray) and isinstance(data, dict) and "a" in data:
-                try:
-                    new = self.dec({"a": data["a"]})
-                    if new.shape == target.shape:
-                        target[...] = np.asarray(new)
-                except Exception:
+        for item in items[:len(lent)]:
+            try:
+                w, data = item
+                target = lent[w] if type(w) is int and 0 <= w < len(lent) else None
+                if target is None or not isinstance(data, dict) or "a" not in data:
                     continue
+                new, _ = self._dec_array(data["a"])
+                if new.shape == target.shape and target.flags.writeable:
+                    target[...] = new
+            except Exception:
+                continue
 
     def _describe_error(self, exc):
         t = type(exc)
@@ -426,6 +528,18 @@ class Peer:
             if name not in ns:
                 raise NameError("name %r is not defined" % name)
             return ns[name]
+        if op == "names":  # 学生单元定义过的一批名字，一次取完（模块不送：评判进程用它自己的）
+            ns = self.namespace
+            if ns is None:
+                from IPython import get_ipython
+
+                ns = get_ipython().user_ns
+            found = {}
+            for name in list(msg.get("names") or [])[:MAX_NAMES]:
+                name = str(name)
+                if name in ns and not isinstance(ns[name], types.ModuleType):
+                    found[name] = ByRef(ns[name]) if _large(ns[name]) else ns[name]
+            return found
         if op == "describe":
             return _Described(_describe(self._target(msg)))
         if op == "signature":
@@ -497,22 +611,41 @@ class Peer:
         raise RemoteError("不支持的请求 %r" % (op,))
 
     def _perform_trusted(self, op, msg):
-        """内核对评分进程的对象只能做这几件事。"""
-        if op in ("call", "getattr", "repr", "str"):
-            if op == "call" and not callable(self._target(msg)):
-                raise TypeError("object is not callable")
-            return self._perform_common(op, msg)
-        if op == "setattr":
-            target, name = self._target(msg), str(msg["name"])
-            if name.startswith("_") or not getattr(type(target), "remote_setattr", False):
-                raise AttributeError("不能改写这个对象的属性 %s" % name)
-            setattr(target, name, self.dec(msg["value"]))
+        """内核对评判进程的对象只能做这几件事（见模块说明）。"""
+        target = self._target(msg)
+        iface = _interface(target)
+        if op == "call":
+            stand_in_class = isinstance(target, type) and getattr(target, "remote_methods", None)
+            callable_stand_in = iface is not None and "__call__" in iface[0]
+            if not (callable_stand_in or (iface is None and isinstance(target, _CALLABLE_TYPES)) or stand_in_class):
+                raise TypeError("这个对象不能调用")
+            args = self.dec(msg.get("args") or {"t": []})
+            kwargs = self.dec(msg.get("kwargs") or {"d": []})
+            if not isinstance(args, tuple) or not isinstance(kwargs, dict) or \
+                    not all(isinstance(k, str) for k in kwargs):
+                raise TypeError("参数的格式不对")
+            return target(*args, **kwargs)
+        if op in ("getattr", "setattr"):
+            name = str(msg.get("name"))
+            if iface is None or name.startswith("_"):
+                raise AttributeError("评判进程的对象没有可以%s的属性 %s" % ("读" if op == "getattr" else "写", name[:80]))
+            methods, attrs, _ = iface
+            if op == "getattr" and (name in methods or name in attrs):
+                return getattr(target, name)
+            delegate = _delegate(target)
+            if delegate is None:
+                raise AttributeError(name[:80])
+            if op == "getattr":
+                return getattr(delegate, name)
+            setattr(delegate, name, self.dec(msg.get("value")))
             return None
-        if op == "unary" and msg.get("fn") in ("bool", "len", "float", "int", "index", "neg", "abs"):
-            return UNARY[str(msg["fn"])](self._target(msg))
+        if op == "unary" and msg.get("fn") == "bool":
+            return True
+        if op in ("repr", "str"):
+            return "<评判进程的%s>" % ("替身对象" if iface is not None else "函数")
         if op == "describe":
-            return _Described(_describe(self._target(msg)))
-        raise RemoteError("评分进程不接受请求 %r" % (op,))
+            return _Described({"k": "object" if iface is not None else "function"})
+        raise RemoteError("评判进程不接受请求 %r" % (str(op)[:40],))
 
     def release(self, hids):
         for hid in hids:
@@ -542,6 +675,79 @@ class ByRef:
 
     def __init__(self, obj):
         self.obj = obj
+
+
+def _large(value):
+    """names 请求里按句柄而不按值送的大数组、大容器（只看大小，与测试无关）。"""
+    try:
+        if isinstance(value, np.ndarray):
+            return value.nbytes > LARGE_ARRAY_BYTES
+        if type(value) in (list, dict, set, tuple):
+            return len(value) > LARGE_CONTAINER
+    except Exception:
+        return True
+    return False
+
+
+class StandIn:
+    """检查函数交给学生代码的替身：只露出写明的方法（methods）和属性（attrs，按值读），别的都没有。
+
+    评分时学生代码在内核里，它拿到的是这个替身的句柄，只能调用 methods 里的方法（"__call__" 表示
+    可以直接调用替身）、读 attrs 里的属性；在 JupyterLab 里它就是一个普通的包装，行为相同。
+    例如 StandIn(net, ("gradient", "numerical_gradient"), ("params",))、StandIn(rng, ("normal", "uniform"))。
+    """
+
+    __slots__ = ("_obj", "_iface")
+
+    def __init__(self, obj, methods=(), attrs=()):
+        object.__setattr__(self, "_obj", obj)
+        object.__setattr__(self, "_iface", (tuple(methods), tuple(attrs), None))
+
+    def __getattr__(self, name):
+        methods, attrs, _ = object.__getattribute__(self, "_iface")
+        if name in methods or name in attrs:
+            return getattr(object.__getattribute__(self, "_obj"), name)
+        raise AttributeError("这里只能用 %s" % "、".join(m for m in methods + attrs if m != "__call__"))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("这个对象的属性不能改写")
+
+    def __call__(self, *args, **kwargs):
+        if "__call__" not in object.__getattribute__(self, "_iface")[0]:
+            raise TypeError("这个对象不能调用")
+        return object.__getattribute__(self, "_obj")(*args, **kwargs)
+
+    def __repr__(self):
+        return repr(object.__getattribute__(self, "_obj"))
+
+
+# numpy 的随机数发生器交给学生代码（例如 Neuron(2, rng=np.random.default_rng(0))）时只能调用这些方法
+RNG_METHODS = ("normal", "uniform", "standard_normal", "random", "integers", "choice", "permutation")
+
+
+def _interface(obj):
+    """评判进程的对象若是替身：(方法名, 属性名, 转给谁)；否则 None。"""
+    if type(obj) is StandIn:
+        return object.__getattribute__(obj, "_iface")
+    if type(obj) is np.random.Generator:
+        return RNG_METHODS, (), None
+    methods = getattr(type(obj), "remote_methods", None) if not isinstance(obj, type) else None
+    if not methods:
+        return None
+    return (tuple(methods), tuple(getattr(type(obj), "remote_attrs", ()) or ()),
+            getattr(type(obj), "remote_delegate", None))
+
+
+def _delegate(stand_in):
+    """替身对象包着的内核对象（类上 remote_delegate 写明的属性名）；不是内核里的对象时为 None。"""
+    name = getattr(type(stand_in), "remote_delegate", None)
+    if not name:
+        return None
+    try:
+        inner = object.__getattribute__(stand_in, "__dict__").get(name)
+    except AttributeError:
+        return None
+    return inner if is_remote(inner) else None
 
 
 def class_namespaces(cls):
