@@ -1,6 +1,8 @@
 """反馈里不出现隐藏测试（c.GenerateFeedback.preprocessors，两个预处理器按这个顺序排）。
 
 RedactHiddenOutputs
+    隐藏测试运行过以后（按 notebook 里的顺序，第一个隐藏测试标记之后），测试单元只留“没有通过”和
+    内置异常的类型：学生代码可能记下隐藏测试的输入，借后面公开部分的说明或自己的异常带出来。
     挡住学生代码在测试期间“打印”出来的隐藏测试。学生的函数在测试单元里被调用时，可以读到整个
     单元的源码（linecache、inspect），再把它打印出来；HideHiddenTests 只删源码和 traceback，
     管不到这些输出。它在含隐藏测试的测试单元里：
@@ -11,6 +13,8 @@ HideHiddenTests
     把隐藏测试从源码中删掉（任何代码单元），并把含隐藏测试的单元里的 traceback 换成一行
     “异常类型: 说明”，因为 traceback 会原样显示测试代码。检查函数的中文说明保留。
 """
+import builtins
+
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -21,6 +25,7 @@ from ..checks.guard import HIDDEN_MARK_MIME
 __all__ = ["RedactHiddenOutputs", "HideHiddenTests"]
 
 REDACTED = "（隐藏）"
+_BUILTIN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
 
 
 class RedactHiddenOutputs(NbGraderPreprocessor):
@@ -29,6 +34,10 @@ class RedactHiddenOutputs(NbGraderPreprocessor):
     min_chars = Integer(6, help="短于这个长度的隐藏代码行不做替换（太短会误伤正常输出）").tag(config=True)
     max_error_chars = Integer(1500).tag(config=True)
     notice = Unicode("（隐藏测试运行期间的输出不在反馈中显示）\n").tag(config=True)
+    after_hidden_notice = Unicode("这个单元没有全部通过。在你自己的 notebook 里运行它，可以看到详细的说明"
+                                  "（评分时前面已经运行过隐藏测试，反馈里不显示学生代码可能带出的内容）").tag(config=True)
+    after_hidden_output = Unicode("（隐藏测试运行过以后，测试单元的输出不在反馈中显示：在你自己的 notebook 里运行"
+                                  "这个单元可以看到）\n").tag(config=True)
 
     def _hidden_lines(self, source):
         lines, inside = [], False
@@ -51,8 +60,35 @@ class RedactHiddenOutputs(NbGraderPreprocessor):
                 text = text.replace(line, REDACTED)
         return text
 
+    def preprocess(self, nb, resources):
+        self._tainted = False  # 已经运行过隐藏测试了吗（按 notebook 里的顺序）
+        return super().preprocess(nb, resources)
+
+    def _after_hidden(self, cell):
+        """隐藏测试运行过以后的测试单元：学生代码可能记下了隐藏测试的输入，再借公开部分的说明带出来，
+        所以只留“通过 / 没有通过”和内置异常的类型，说明换成固定的一句。"""
+        kept, dropped = [], False
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                ename = str(out.get("ename", "Error"))
+                ename = ename if ename in _BUILTIN_ERRORS else "Error"
+                kept.append(NotebookNode(output_type="error", ename=ename, evalue=self.after_hidden_notice,
+                                         traceback=["%s: %s" % (ename, self.after_hidden_notice)]))
+            else:
+                dropped = True
+        if dropped:
+            kept.insert(0, NotebookNode(output_type="stream", name="stdout", text=self.after_hidden_output))
+        cell.outputs = kept
+
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or not utils.is_grade(cell) or self.begin not in cell.source:
+        if cell.cell_type != "code" or not utils.is_grade(cell):
+            return cell, resources
+        if getattr(self, "_tainted", False):
+            self._after_hidden(cell)
+            return cell, resources
+        if any(HIDDEN_MARK_MIME in (o.get("data") or {}) for o in cell.get("outputs", [])):
+            self._tainted = True
+        if self.begin not in cell.source:
             return cell, resources
         hidden = self._hidden_lines(cell.source)
         kept, after_mark, removed = [], False, 0

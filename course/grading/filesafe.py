@@ -316,6 +316,44 @@ def _record(converter, assignment_id, student_id, details):
         converter.log.warning("评分事件写不进报告：%s", exc)
 
 
+def _as_submitted(converter, assignment_id, student_id, source, files):
+    """反馈只带学生自己交上来的文件：autograded/ 里与 submitted/ 里同名同内容的普通文件。
+    评分时内核新写的、改过的文件（可能带着隐藏测试的输入）不进反馈。返回 (留下的, 不要的相对路径)。"""
+    cd = converter.coursedir
+    submitted = cd.format_path(cd.submitted_directory, student_id, assignment_id)
+    keep, out = [], []
+    for path in files:
+        rel = os.path.relpath(path, source)
+        twin = os.path.join(submitted, rel)
+        if _same_bytes(path, twin) or (rel in NBGRADER_FILES and not os.path.lexists(twin)):
+            keep.append(path)
+        else:
+            out.append(rel)
+    return keep, out
+
+
+def _same_bytes(a, b, limit=MAX_FILE_MB * 2 ** 20):
+    try:
+        fa = open_regular(a, limit)
+    except (Refused, OSError):
+        return False
+    try:
+        fb = open_regular(b, limit)
+    except (Refused, OSError):
+        os.close(fa)
+        return False
+    try:
+        while True:
+            ca, cb = os.read(fa, _CHUNK), os.read(fb, _CHUNK)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
+    finally:
+        os.close(fa)
+        os.close(fb)
+
+
 def _copy_extra_files(converter, assignment_id, student_id):
     """代替 BaseConverter.init_assignment：同样的文件（notebook 以外、不在 ignore 里的），只是安全地复制，个数和大小有上限。"""
     source = converter._format_source(assignment_id, student_id)
@@ -323,6 +361,11 @@ def _copy_extra_files(converter, assignment_id, student_id):
     refused, total, budget = [], 0, MAX_TOTAL_MB * 2 ** 20
     files, complete = list_files(source, converter.coursedir.ignore + ["*.ipynb"], MAX_ENTRIES)
     files.sort(key=lambda p: (os.path.relpath(p, source) not in NBGRADER_FILES, p))
+    if converter._output_directory == converter.coursedir.feedback_directory:
+        files, kept_out = _as_submitted(converter, assignment_id, student_id, source, files)
+        if kept_out:
+            refused.append("评分时学生代码写出或改动的 %d 个文件不放进反馈（例如 %s）：它们可能带着隐藏测试的输入"
+                           % (len(kept_out), kept_out[0]))
     if len(files) > MAX_FILES:
         refused.append("附带文件最多复制 %d 个：另外 %d 个没有复制（例如 %s）" % (
             MAX_FILES, len(files) - MAX_FILES, os.path.relpath(files[MAX_FILES], source)))
