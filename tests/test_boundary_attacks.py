@@ -301,3 +301,85 @@ def test_the_judges_verdict_is_validated_before_it_reaches_nbgrader():
                 {"outputs": [{"t": "error", "ename": "E", "evalue": 3, "traceback": []}]}):
         with pytest.raises(judge.JudgeError):
             judge.validate_reply(bad)
+
+
+# ---------------------------------------------------------------- 评判进程的最小权限
+class _FakeExecute:
+    """judge_command 需要的那一点 RobustExecute：沙箱的选择、私有文件夹、看不到的路径。"""
+
+    def __init__(self, tmp, status, hidden):
+        from course.grading import sandbox
+
+        self._km_choice = (None, "", sandbox.GradingSandbox(), status)
+        self._tmp, self._hidden = tmp, hidden
+
+    def _judge_private_dir(self):
+        private = os.path.join(self._tmp, "judge-private")
+        os.makedirs(private, exist_ok=True)
+        for sub in ("conn", "ipc", "mpl"):
+            os.makedirs(os.path.join(private, sub), exist_ok=True)
+        return private
+
+    def _hidden_paths(self):
+        return [self._hidden], [self._hidden]
+
+
+FOOLED = '''
+import os
+_out = []
+for _target in (%(outside)r, %(inside)r):
+    try:
+        with open(_target, "w") as _fh:
+            _fh.write("written by a fooled judge")
+        _out.append("wrote")
+    except OSError:
+        _out.append("refused")
+try:
+    _out.append(open(%(secret)r).read())
+except OSError:
+    _out.append("unreadable")
+print("|".join(_out))
+'''
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandbox", "control-no-sandbox"])
+def test_a_fooled_judge_can_touch_no_file(tmp_path, sandboxed):
+    """评判进程被骗去执行任意代码时（这里直接交给它一段“测试代码”）：写不了文件，读不到课程文件夹。"""
+    from course.grading import boundary, sandbox
+
+    status = sandbox.probe()
+    if sandboxed and not status.available:
+        pytest.skip("本机没有可用的 bubblewrap：%s" % status.reason)
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    # 放在 /tmp 之外：沙箱里的 /tmp 是评判进程自己的内存盘，写进去碰不到主机
+    here = Path(tempfile.mkdtemp(prefix="judge-attack-", dir=Path(__file__).resolve().parent))
+    request_cleanup = lambda: shutil.rmtree(here, ignore_errors=True)  # noqa: E731
+    course = here / "course"
+    (course / "source").mkdir(parents=True)
+    (course / "source" / "answers.txt").write_text("the answer key")
+    fake = _FakeExecute(str(tmp_path), status if sandboxed else None, str(course))
+    argv, env = boundary.judge_command(fake)
+    client = judge.JudgeClient(argv, env, None, {"modules": {}, "names": [], "max_output": 10_000})
+    a, b = socket.socketpair()
+    try:
+        client.start()
+        outside, inside = here / "outside.txt", course / "gradebook.db"
+        src = FOOLED % {"outside": str(outside), "inside": str(inside),
+                        "secret": str(course / "source" / "answers.txt")}
+        outputs, trouble = client.run_cell(src, a, 30)
+    finally:
+        client.close()
+        a.close()
+        b.close()
+    wrote = outside.exists(), inside.exists()
+    request_cleanup()
+    text = "".join(o.get("text", "") for o in outputs)
+    if sandboxed:
+        assert text.strip() == "refused|refused|unreadable", outputs
+        assert wrote == (False, False)
+    else:  # 对照：没有沙箱时，同一段代码真的写出了文件、读到了答案
+        assert text.strip() == "wrote|wrote|the answer key", outputs
+        assert wrote == (True, True)
