@@ -204,19 +204,9 @@ class Peer:
         if self.trusted:
             return self._enc_trusted(v, depth)
         t = type(v)
-        if v is None or t is bool or t is str:
-            return v
-        plain = _enc_plain(self, v, t, depth)
-        if plain is not _NOT_PLAIN:
-            return plain
-        if isinstance(v, Proxy) and _p(v)[0] is self:
-            return {"r": _p(v)[1]}
-        if isinstance(v, RemoteClass) and v._rc_peer is self:
-            return {"r": v._rc_h}
-        if isinstance(v, _Backed):
-            origin = getattr(v, "_origin", None)
-            if origin is not None and origin[0] is self and origin[1] is not None:
-                return {"r": origin[1]}
+        known = self._enc_known(v, t, depth)
+        if known is not _NOT_PLAIN:
+            return known
         if isinstance(v, types.ModuleType):
             return {"m": _short(v.__name__)}
         # 可变的容器和数组：值带过去，同时带上句柄，对方改写它们时写回这里
@@ -237,9 +227,8 @@ class Peer:
             desc["c"] = [self.export(cls), _describe(cls)]
         return {"h": self.export(v), "o": desc}
 
-    def _enc_trusted(self, v, depth):
-        """评判进程交给内核的值：数据按值，函数和声明了接口的替身按句柄，别的送不出去（见模块说明）。"""
-        t = type(v)
+    def _enc_known(self, v, t, depth):
+        """两端一样编码的：不可变的值，以及对方自己的对象（代理、类代理、从对方取来的 list/dict/数组）交回原对象。"""
         plain = _enc_plain(self, v, t, depth)
         if plain is not _NOT_PLAIN:
             return plain
@@ -250,7 +239,15 @@ class Peer:
         if isinstance(v, _Backed):
             origin = getattr(v, "_origin", None)
             if origin is not None and origin[0] is self and origin[1] is not None:
-                return {"r": origin[1]}  # 内核自己的 list/dict/数组：交回原对象
+                return {"r": origin[1]}
+        return _NOT_PLAIN
+
+    def _enc_trusted(self, v, depth):
+        """评判进程交给内核的值：数据按值，函数和声明了接口的替身按句柄，别的送不出去（见模块说明）。"""
+        t = type(v)
+        known = self._enc_known(v, t, depth)
+        if known is not _NOT_PLAIN:
+            return known
         if isinstance(v, np.ndarray) and v.dtype.kind in "biufc":
             self.lending.append(v)
             return {"a": _array_fields(v), "w": len(self.lending) - 1}
