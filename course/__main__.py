@@ -105,6 +105,12 @@ def main(argv=None):
     p.add_argument("--course", default=".", help="仓库根目录（默认当前文件夹）")
     from . import binder_link as _binder_link
     p.set_defaults(func=_binder_link.main)
+    p = sub.add_parser("student-env", help="给上课评分的学生建单独的 Python 环境（课程包是学生版，JupyterHub 的学生服务器用它）")
+    p.add_argument("dest", help="新环境的文件夹，例如 /srv/nbgrader/student-env")
+    p.add_argument("--share-packages", action="store_true",
+                   help="不重新下载：共用当前环境的第三方包，只有课程包是学生版（同一台机器上的 Hub）")
+    from . import student_env as _student_env
+    p.set_defaults(func=_student_env.main)
     for action in sub.choices.values():
         action.error = _Parser.error.__get__(action)
     args = parser.parse_args(argv)

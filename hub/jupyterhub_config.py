@@ -14,6 +14,8 @@ tests/test_jupyterhub.py 用同一个文件在本机起一个 Hub，只是换成
   COURSE_HUB_ADMINS          JupyterHub 管理员（空）；教师不必是管理员
   COURSE_EXCHANGE_DIR        共享交换目录（/srv/nbgrader/exchange），所有人都要能读写
   COURSE_HUB_COURSE_DIR      教师的课程文件夹：本仓库的一份克隆（/srv/nbgrader/backprop-zh）
+  COURSE_HUB_STUDENT_ENV     学生服务器的 Python 环境（/srv/nbgrader/student-env），由
+                             `python -m course student-env DIR` 建好：里面的课程包是学生版，没有答案
   COURSE_DB_URL              成绩库（默认是课程文件夹里的 sqlite 文件 gradebook.db）
   COURSE_HUB_GRADER_USER     运行 formgrader 的 unix 账户（grader-backprop-zh）
   COURSE_HUB_STATE_DIR       Hub 自己的数据库、cookie 密钥和代理的 pid 文件（/srv/jupyterhub）
@@ -57,8 +59,15 @@ course_dir = _env("COURSE_HUB_COURSE_DIR", "/srv/nbgrader/" + COURSE_ID)
 state_dir = Path(_env("COURSE_HUB_STATE_DIR", "/srv/jupyterhub"))
 test_homes = _env("COURSE_HUB_TEST_HOMES")
 test_password = _env("COURSE_HUB_TEST_PASSWORD")
-# 单用户服务器和 formgrader 用与 Hub 同一个 Python 环境（里面装着 requirements.txt 的全部内容）
+# 教师的服务器和 formgrader 用与 Hub 同一个 Python 环境（里面装着 requirements.txt 的全部内容，课程包是
+# 指向教师课程文件夹的可编辑安装）；学生的服务器从单独的学生环境启动（课程包是学生版，见 course/student_env.py）
 singleuser = str(Path(sys.executable).with_name("jupyterhub-singleuser"))
+student_env = Path(_env("COURSE_HUB_STUDENT_ENV", "/srv/nbgrader/student-env"))
+student_python = student_env / "bin" / "python"
+if not student_python.exists():
+    # 不退回到 Hub 的环境：那样学生能读到课程文件夹里的答案。学生的服务器会启动失败，Hub 的日志里有这句话
+    print("警告：学生环境 %s 不存在，学生的服务器启动不了。先运行 python -m course student-env %s"
+          % (student_env, student_env), file=sys.stderr)
 
 # ---- Hub 与代理 ----------------------------------------------------------------------
 c.JupyterHub.ip = _env("COURSE_HUB_IP", "")
@@ -151,6 +160,7 @@ c.Spawner.group_overrides = {
     "10-students": {
         "groups": [STUDENT_GROUP],
         "spawner_override": {
+            "cmd": [str(student_python), "-m", "jupyterhub.singleuser"],
             "environment": {"JUPYTER_CONFIG_PATH": os.pathsep.join([str(HERE / "student"), str(HERE / "singleuser")])},
         },
     },

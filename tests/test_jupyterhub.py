@@ -115,6 +115,7 @@ class Hub:
         self.exchange = tmp / "exchange"
         self.homes = tmp / "home"
         self.state = tmp / "state"
+        self.student_env = tmp / "student-env"
         self.log_path = tmp / "jupyterhub.log"
         self.tokens = {}
         self.proc = None
@@ -128,6 +129,9 @@ class Hub:
         self.course.mkdir()
         shutil.copy(ROOT / "nbgrader_config.py", self.course)
         shutil.copytree(SOURCE / ASSIGNMENT, self.course / "source" / ASSIGNMENT)
+        # 学生服务器的环境：课程包是学生版（共用本环境的第三方包，不重新下载）
+        from course import student_env
+        student_env.build(self.student_env, share_packages=True, log=lambda *a: None)
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("JUPYTERHUB_", "CONFIGPROXY_", "JUPYTER_", "COURSE_"))}
         env.update({
@@ -149,6 +153,7 @@ class Hub:
             "COURSE_HUB_ADMIN_TOKEN": self.admin_token,
             "COURSE_HUB_TEST_HOMES": str(self.homes),
             "COURSE_HUB_TEST_PASSWORD": self.password,
+            "COURSE_HUB_STUDENT_ENV": str(self.student_env),
         })
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -382,6 +387,34 @@ def test_release_submit_collect_grade_and_return_feedback(hub):
         assert r.status_code == 403
 
 
+def test_student_servers_run_from_the_student_environment(hub):
+    """学生的服务器（和它们的内核）从学生环境启动：课程包是学生版，没有 course.demo，也不在课程仓库里；
+    教师的服务器照旧用 Hub 的环境（对照：那里的课程包就是课程仓库本身，source/ 就在旁边）。"""
+    hub.remember()
+    servers = {}
+    for p in hub.seen.values():
+        try:
+            cmd = p.cmdline()
+        except psutil.Error:
+            continue
+        user = p.environ().get("JUPYTERHUB_USER") if "jupyterhub" in " ".join(cmd) else None
+        if user in EVERYONE:
+            servers[user] = cmd
+    student_python = str(hub.student_env / "bin" / "python")
+    for s in STUDENTS:
+        assert servers[s][0] == student_python, servers
+    assert servers[INSTRUCTOR][0] != student_python, servers
+    from course import student_env
+    assert student_env.check(student_python) == []
+    probe = ("import importlib.util, os, course\n"
+             "print(importlib.util.find_spec('course.demo') is None, "
+             "os.path.isdir(os.path.join(os.path.dirname(os.path.dirname(course.__file__)), 'source')))")
+    student = subprocess.run([student_python, "-I", "-c", probe], capture_output=True, text=True, cwd="/")
+    teacher = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, cwd="/")
+    assert student.stdout.split() == ["True", "False"], student.stderr
+    assert teacher.stdout.split() == ["False", "True"], teacher.stderr  # 对照：Hub 的环境里答案就在手边
+
+
 def _load_config(monkeypatch, **env):
     from traitlets.config.loader import PyFileConfigLoader
     for k in list(os.environ):
@@ -407,6 +440,11 @@ def test_config_without_test_settings_is_a_real_deployment(monkeypatch):
     assert service["environment"]["COURSE_EXCHANGE_DIR"] == "/srv/nbgrader/exchange"
     assert [r["name"] for r in c.JupyterHub.load_roles] == ["formgrade-backprop-zh"]
     assert c.Spawner.environment["COURSE_EXCHANGE_DIR"] == "/srv/nbgrader/exchange"
+    # 学生的服务器从学生环境启动，教师的从 Hub 的环境
+    students = c.Spawner.group_overrides["10-students"]
+    assert students["groups"] == ["nbgrader-backprop-zh"]
+    assert students["spawner_override"]["cmd"] == ["/srv/nbgrader/student-env/bin/python", "-m", "jupyterhub.singleuser"]
+    assert c.Spawner.cmd != students["spawner_override"]["cmd"]
 
 
 def test_config_passes_the_gradebook_and_admin_token_through(monkeypatch):
