@@ -18,7 +18,7 @@ from ..grading.peer import student_where
 
 __all__ = [
     "CheckFailure", "check", "fail", "passed", "call", "expect_tuple", "expect_array",
-    "expect_close", "expect_number", "diagnose", "own_class", "rng_for",
+    "expect_close", "expect_number", "same_shape", "diagnose", "own_class", "rng_for",
 ]
 
 VISIBLE_NOTE = "公开测试通过；提交后还有隐藏测试"
@@ -146,6 +146,26 @@ def expect_array(value, shape, what, hint=None):
     if shape is not None and arr.shape != tuple(shape):
         _wrong_shape(what, shape, arr.shape, hint)
     return arr
+
+
+def same_shape(value, shape):
+    """value 的形状是否正好是 shape，在与期望值比较、做运算之前用。
+
+    数组直接读 .shape，list、tuple 先看长度，对不上就不再转换：形状不对的大答案（比如 (4000000, 1)
+    对 (7,)）既不转换成数组，也不与期望值广播比较，否则要占用成百上千 MB 内存。
+    其他对象（评分时内核里对象的代理等）交给 np.shape。
+    """
+    shape = tuple(shape)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.shape == shape
+    if isinstance(value, numbers.Number):
+        return shape == ()
+    if isinstance(value, (list, tuple)) and (not shape or len(value) != shape[0]):
+        return False
+    try:
+        return np.shape(value) == shape
+    except (TypeError, ValueError):  # 长短不一的 list 之类：转换不成数组，形状也就对不上
+        return False
 
 
 def _wrong_shape(what, shape, got_shape, hint):

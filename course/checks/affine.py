@@ -10,7 +10,7 @@ import numpy as np
 
 from ..fmt import fmt_shape
 from ..gradcheck import eval_numerical_gradient_array
-from ._core import call, check, diagnose, expect_array, fail, own_class, passed, rng_for
+from ._core import call, check, diagnose, expect_array, fail, own_class, passed, rng_for, same_shape
 
 __all__ = [
     "check_affine_forward", "check_affine_backward_dx", "check_affine_dW", "check_affine_db",
@@ -85,9 +85,11 @@ def _grad_attr(layer, name, others):
 def _compare(got, num, formula, what, candidates, inputs, hint):
     """先与数值微分比，再与公式比；不一致时按常见错误给提示。"""
     __tracebackhide__ = True
-    if not np.all(np.isfinite(got)):
+    # 先看形状：形状不同就是不一致，不做任何运算，也不与期望值广播比较
+    same = same_shape(got, np.shape(formula)) and same_shape(got, np.shape(num))
+    if same and not np.all(np.isfinite(got)):
         fail("%s 里出现了 inf 或 nan。" % what, formula, got, hint, inputs)
-    if not np.allclose(got, num, rtol=1e-5, atol=1e-6):
+    if not (same and np.allclose(got, num, rtol=1e-5, atol=1e-6)):
         fail("%s 与数值微分（梯度确认）的结果不一致。" % what, formula, got, diagnose(got, candidates, hint), inputs)
     if not np.allclose(got, formula, rtol=1e-6, atol=1e-8):
         fail("%s 与公式的结果不一致。" % what, formula, got, hint, inputs)
@@ -248,5 +250,6 @@ def check_affine_nd(Affine, *, seed=0, report=True, shapes=None):
 def _same(got, ref, what, hint, inputs):
     """多维输入的结果应与展平后输入的结果相同。"""
     __tracebackhide__ = True
-    if not np.allclose(got, ref, rtol=1e-6, atol=1e-8, equal_nan=True):
+    # 先看形状：形状不同就是不同，不与参考结果广播比较
+    if not (same_shape(got, np.shape(ref)) and np.allclose(got, ref, rtol=1e-6, atol=1e-8, equal_nan=True)):
         fail("%s 与把 x 先展平成 (N, D) 再输入时的结果不同。" % what, ref, got, hint, inputs)

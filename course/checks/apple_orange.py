@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import layers as _ref
 from ..fmt import fmt
-from ._core import check, diagnose, expect_close, expect_tuple, fail, own_class, passed, rng_for
+from ._core import check, diagnose, expect_close, expect_tuple, fail, own_class, passed, rng_for, same_shape
 from .diagram import shop_diagnosis, show_diagnosis
 from .simple_layers import _run
 
@@ -112,6 +112,8 @@ def _run_shop(fn, case, dout=None):
 
 
 def _matches(got, expected):
+    if not same_shape(got, np.shape(expected)):  # 先看形状：形状不同就不相符，不为它转换类型、比较
+        return False
     try:
         g, e = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     except (TypeError, ValueError):

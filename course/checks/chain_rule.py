@@ -11,7 +11,8 @@ import inspect
 import numpy as np
 
 from ..gradcheck import numerical_diff as _num_diff
-from ._core import call, check, diagnose, expect_close, expect_number, fail, own_class, passed, rng_for
+from ._core import (call, check, diagnose, expect_close, expect_number, fail, own_class, passed, rng_for,
+                    same_shape)
 from .diagram import shop_diagnosis, shop_graph, show_diagnosis
 
 __all__ = ["check_buy_apple", "check_buy_apple_orange", "check_apple_orange_backward",
@@ -29,8 +30,15 @@ NO_DOUT = "这个值等于 dout = 1 时的结果：是不是忘了乘上游传�
 HARDCODED = "换了输入，你的结果却还是书中例子的数：要用参数来算，不能把数字写死。"
 
 
-def _same_as_book(got, book_value):
-    """got 等于书中例子的值时返回“写死了数字”的提示（用作 diagnose 的 default）。"""
+def _same_as_book(got, book_value, expected):
+    """got 等于书中例子的值时返回“写死了数字”的提示（用作 diagnose 的 default）。
+
+    expected 是这一题的正确结果。只比较 expect_close 会接受的形状（与 expected 相同；expected 是一个数时，
+    got 也只能是一个数或单元素数组），别的形状反正会因为形状不通过：不为它们转换类型、与书中的值比较。
+    """
+    shape = np.shape(expected)
+    if not (same_shape(got, shape) or (shape == () and isinstance(got, np.ndarray) and got.size == 1)):
+        return None
     try:
         return HARDCODED if np.allclose(np.asarray(got, dtype=float), book_value) else None
     except (TypeError, ValueError):
@@ -75,7 +83,7 @@ def check_buy_apple(fn, *, seed=0, report=True):
         got = call(fn, a, n, t, what="buy_apple(apple, apple_num, tax)")
         hint = diagnose(got, [(a * n, NO_TAX), (a * n * (1 + t), "tax 已经是 1.1 这样的倍数（含 10% 的税），直接相乘，不要再加 1。"),
                               (a * n + t, "消费税节点是乘法节点，不是加法。"), (a * t, "忘了乘个数 apple_num。")],
-                        default=_same_as_book(got, 220.0))
+                        default=_same_as_book(got, 220.0, a * n * t))
         expect_close(got, a * n * t, "支付金额", hint=hint, inputs=dict(apple=a, apple_num=n, tax=t))
     if report:
         passed("buy_apple 的正向传播正确")
@@ -108,7 +116,7 @@ def check_buy_apple_orange(fn, *, seed=0, report=True):
         }
         for key in FORWARD_KEYS:
             value, mistakes = expected[key]
-            hint = diagnose(out[key], mistakes, default=_same_as_book(out[key], book[key]))
+            hint = diagnose(out[key], mistakes, default=_same_as_book(out[key], book[key], value))
             expect_close(out[key], value, '返回的 dict 里的 "%s"' % key, hint=hint, inputs=c)
     if report:
         passed("buy_apple_orange 的正向传播正确")
@@ -173,7 +181,7 @@ def check_apple_orange_backward(fn, *, seed=0, report=True, trials=3):
             show_diagnosis(lambda: shop_diagnosis(c, d, out))
         for key in BACKWARD_KEYS:
             name = '返回的 dict 里的 "%s"（支付金额对 %s 的导数）' % (key, key)
-            hint = diagnose(out[key], mistakes[key], default=_same_as_book(out[key], book[key]) if i else None)
+            hint = diagnose(out[key], mistakes[key], default=_same_as_book(out[key], book[key], num[key]) if i else None)
             got = expect_close(out[key], num[key], name, hint=hint, inputs=inputs, rtol=1e-6, atol=1e-6)
             if not np.isclose(got, ref[key], rtol=1e-12, atol=1e-12):
                 fail("%s 与精确值 %r 差了 %.1e（你的是 %r）。" % (name, ref[key], abs(got - ref[key]), got),

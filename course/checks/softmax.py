@@ -6,7 +6,8 @@
 """
 import numpy as np
 
-from ._core import call, check, diagnose, expect_array, expect_number, fail, own_class, passed, rng_for
+from ._core import (call, check, diagnose, expect_array, expect_number, fail, own_class, passed, rng_for,
+                    same_shape)
 
 __all__ = ["check_softmax", "check_softmax_stable", "check_cross_entropy_onehot", "check_cross_entropy_labels"]
 
@@ -56,6 +57,8 @@ def _need(obj, name, kind):
 def _close(got, expected, what, hint, inputs, candidates=()):
     __tracebackhide__ = True
     what = what + " " if what[-1].isascii() else what  # 英文词后空一格，汉字后不空
+    if not same_shape(got, np.shape(expected)):  # 形状不同就是不对：先看形状，不做任何运算，也不广播比较
+        fail("%s不对。" % what, expected, got, diagnose(got, candidates, hint), inputs)
     if not np.all(np.isfinite(got)) and np.all(np.isfinite(expected)):
         fail("%s里出现了 inf 或 nan。" % what, expected, got, hint, inputs)
     if not np.allclose(got, expected, rtol=1e-5, atol=1e-7):

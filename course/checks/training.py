@@ -5,7 +5,7 @@ import numpy as np
 
 from ..gradcheck import rel_error
 from ..net import PARAM_KEYS, TwoLayerNet as _RefNet
-from ._core import call, check, diagnose, expect_number, fail, own_class, passed, rng_for
+from ._core import call, check, diagnose, expect_number, fail, own_class, passed, rng_for, same_shape
 
 __all__ = ["check_gradient_check", "check_sgd_step"]
 
@@ -96,7 +96,8 @@ def check_sgd_step(fn, *, seed=0, report=True, keys=PARAM_KEYS, lr=0.1):
             else:
                 hint = "用 params[key] -= lr * grads[key] 原地修改数组，不要给 params[key] 重新赋值。"
             fail("sgd_step 没有原地更新 params['%s']。" % key, show=False, hint=hint)
-        if not np.allclose(now, expected, rtol=1e-12, atol=1e-12):
+        # 先看形状：原地 resize 成 (4000000, 1) 的数组与 (4,) 的期望值广播比较，要占用上百 MB 内存
+        if not (same_shape(now, expected.shape) and np.allclose(now, expected, rtol=1e-12, atol=1e-12)):
             hint = diagnose(now, [
                 (before[key], "params['%s'] 没有变化：%s。" % (key, "只更新了一部分参数？要遍历 params 的每一个键"
                                                              if any(not np.array_equal(params[k], before[k]) for k in keys)
