@@ -453,3 +453,120 @@ def test_the_sandbox_wrote_nothing_into_the_socket_folder(graded):
     result = json.loads(lines[0].split(" ", 1)[1])
     if STATUS.available and sandbox.landlock_abi():
         assert result["ipc"] != "ok", result
+
+
+# ---------- 4（续）. 各课检查里直接比较学生答案的地方，也是形状先于运算 ----------
+# (4000000, 1) 的 float64 答案（32 MiB）对 (4,) 的期望值：广播出的每个临时数组就有 128 MB。
+# 答案本身在 tracemalloc 开始之前就建好了，量到的只是检查自己的花费。
+
+HUGE = (4_000_000, 1)
+SMALL = np.arange(4.0)
+BUDGET = 2 * 2 ** 20  # 2 MiB：既没有转换，也没有广播
+
+
+def _checks():
+    from course.checks import affine, apple_orange, chain_rule, softmax
+    return {
+        "softmax._close": (lambda big: softmax._close(big, SMALL, "dx", "提示", {"x": SMALL}, [(SMALL, "常见错误")]),
+                           "dx 不对。"),
+        "affine._compare": (lambda big: affine._compare(big, SMALL, SMALL, "dx", [(-SMALL, "符号反了")], {}, "提示"),
+                            "dx 与数值微分（梯度确认）的结果不一致。"),
+        "affine._same": (lambda big: affine._same(big, SMALL, "dx", "提示", {}),
+                         "dx 与把 x 先展平成 (N, D) 再输入时的结果不同。"),
+        "chain_rule._same_as_book": (lambda big: chain_rule._same_as_book(big, 220.0, SMALL), ""),
+        "apple_orange._matches": (lambda big: apple_orange._matches(big, SMALL), ""),
+    }
+
+
+@pytest.mark.parametrize("helper", ["softmax._close", "affine._compare", "affine._same", "chain_rule._same_as_book",
+                                    "apple_orange._matches"])
+def test_lesson_helpers_reject_a_huge_wrong_shape_before_any_arithmetic(helper):
+    fn, first_line = _checks()[helper]
+    big = np.zeros(HUGE)
+    results = []
+    peak, message = _peak(lambda: results.append(fn(big)))
+    assert peak < BUDGET, peak
+    assert message.split("\n")[0] == first_line
+    if not first_line:  # 不抛异常的两个：形状不同就是“不是书中的值”“不相符”
+        assert results == [None] if helper == "chain_rule._same_as_book" else results == [False]
+
+
+def test_training_sgd_step_does_not_broadcast_a_parameter_resized_in_place():
+    from conftest import student
+    from course.checks import training
+
+    marks = []
+
+    @student
+    def sgd_resizes_b1(params, grads, lr):
+        params["W1"] -= lr * grads["W1"]
+        params["b1"].resize(HUGE, refcheck=False)  # 原地变成 (4000000, 1)：还是原来那个数组对象
+        marks.append(tracemalloc.get_traced_memory()[0])  # 从这里量起：学生自己 resize 的 32 MiB 不算检查的花费
+        tracemalloc.reset_peak()
+
+    peak, message = _peak(lambda: training.check_sgd_step(sgd_resizes_b1, report=False))
+    assert peak - marks[0] < BUDGET, peak - marks[0]
+    assert message.split("\n")[0] == "sgd_step 之后 params['b1'] 的值不对。"
+
+
+def test_autodiff_mlp_sgd_step_does_not_broadcast_the_parameter_values(monkeypatch):
+    from conftest import student
+    from course.checks import autodiff_mlp
+
+    @student
+    class Value:  # 检查只用到 +、*、data、grad、_prev、_backward；backward 什么也不做
+        def __init__(self, data, _children=()):
+            self.data, self.grad, self._prev, self._backward = data, 0.0, set(_children), lambda: None
+
+        def __add__(self, other):
+            other = other if isinstance(other, Value) else Value(other)
+            return Value(self.data + other.data, (self, other))
+
+        def __mul__(self, other):
+            other = other if isinstance(other, Value) else Value(other)
+            return Value(self.data * other.data, (self, other))
+
+        def backward(self):
+            pass
+
+    @student
+    def sgd_backward_twice(params, loss, lr):
+        loss.backward()
+        loss.backward()
+
+    big = np.zeros(HUGE)
+    monkeypatch.setattr(autodiff_mlp, "_datas", lambda values, what: big)  # 读回的参数值是 (4000000, 1) 的数组
+    peak, message = _peak(lambda: autodiff_mlp.check_sgd_step(sgd_backward_twice, Value, report=False, n_params=4))
+    assert peak < BUDGET, peak
+    assert message.split("\n")[0] == "第 1 次 sgd_step 之后参数的值 的形状应为 (4,)，你的是 (4000000, 1)。"
+
+
+def test_control_broadcasting_the_huge_answer_costs_memory():
+    """对照：不先看形状，np.allclose 把 (4000000, 1) 与 (4,) 广播比较，临时数组至少 64 MiB。"""
+    big = np.zeros(HUGE)
+    peak, _ = _peak(lambda: np.allclose(big, SMALL))
+    assert peak >= 64 * 2 ** 20, peak
+
+
+class _ArrayLike:
+    """像评分时的代理：没有 shape 属性，np.shape 经由 __array__ 得到。"""
+
+    def __init__(self, arr):
+        self.arr = arr
+
+    def __array__(self, dtype=None, copy=None):
+        return self.arr if dtype is None else self.arr.astype(dtype)
+
+    def __len__(self):
+        return len(self.arr)
+
+
+def test_same_shape_reads_arrays_and_lists_without_converting_them():
+    long_list = [0.0] * HUGE[0]
+    peak, _ = _peak(lambda: _core.same_shape(long_list, (4,)))
+    assert peak < BUDGET, peak  # 长度对不上就不转换
+    assert _core.same_shape(np.zeros(HUGE), HUGE) and not _core.same_shape(np.zeros(HUGE), (4,))
+    assert _core.same_shape(1.5, ()) and _core.same_shape(np.float64(2), ()) and not _core.same_shape(1.5, (1,))
+    assert _core.same_shape([1.0, 2.0], (2,)) and _core.same_shape([[1.0], [2.0]], (2, 1))
+    assert not _core.same_shape([1.0, 2.0], ()) and not _core.same_shape([[1.0], [2.0, 3.0]], (2,))
+    assert _core.same_shape(_ArrayLike(SMALL), (4,)) and not _core.same_shape(_ArrayLike(SMALL), (4, 1))
