@@ -383,3 +383,24 @@ def test_a_fooled_judge_can_touch_no_file(tmp_path, sandboxed):
     else:  # 对照：没有沙箱时，同一段代码真的写出了文件、读到了答案
         assert text.strip() == "wrote|wrote|the answer key", outputs
         assert wrote == (True, True)
+
+
+def test_the_names_snapshot_sends_big_values_by_handle_and_stays_small():
+    """学生的命名空间里有很多数据时，names 请求按值送的总量有上限，大的、超出的按句柄送：消息不会大到被评判进程拒收。"""
+    ns = {"__name__": "__main__", "a_small": np.arange(3.0), "big": np.zeros((1000, 200)),
+          "history": [np.zeros((64, 100)) for _ in range(1000)], "answer": "B"}
+    ns.update({"w%d" % i: np.zeros((300, 400)) for i in range(40)})  # 40 个约 0.9 MiB 的数组，加起来超过按值的总量
+    a, b = socket.socketpair()
+    t = threading.Thread(target=wire.serve_socket, args=(b, None, ns), daemon=True)
+    t.start()
+    peer = wire.Peer(a, trusted=True, timeout=30)
+    try:
+        got = peer.request("names", names=sorted(ns))
+        assert got["answer"] == "B" and isinstance(got["a_small"], np.ndarray)
+        assert wire.is_remote(got["big"]) and wire.is_remote(got["history"])
+        by_value = [k for k in got if k.startswith("w") and isinstance(got[k], np.ndarray)]
+        assert 0 < len(by_value) < 40
+        assert np.asarray(got["big"]).shape == (1000, 200)  # 按句柄的值，用到时照样取得到
+    finally:
+        peer.close()
+        t.join(5)

@@ -63,6 +63,7 @@ MAX_DEPTH = 64
 MAX_NAMES = 5000  # names 请求一次最多取这么多个名字
 LARGE_ARRAY_BYTES = 2 ** 20  # names 请求里比这大的数组、比 LARGE_CONTAINER 长的容器按句柄送
 LARGE_CONTAINER = 10_000
+NAMES_BY_VALUE_BYTES = 8 * 2 ** 20  # names 请求按值送的总量；超出的按句柄送（远小于 MAX_TRUSTED_MESSAGE）
 MAX_TEXT = 4000
 HEADER = struct.Struct("!I")
 # 运算符：名字 → 函数（两端用同一张表，线上只传名字）
@@ -402,7 +403,7 @@ class Peer:
 
     def _recv(self):
         (size,) = HEADER.unpack(self._recv_exact(HEADER.size))
-        if size > MAX_MESSAGE:
+        if size > (MAX_TRUSTED_MESSAGE if self.trusted else MAX_MESSAGE):
             self.closed = True
             raise ChannelClosed("对方送来的消息太大")
         try:
@@ -531,11 +532,14 @@ class Peer:
                 from IPython import get_ipython
 
                 ns = get_ipython().user_ns
-            found = {}
+            found, budget = {}, NAMES_BY_VALUE_BYTES
             for name in list(msg.get("names") or [])[:MAX_NAMES]:
                 name = str(name)
                 if name in ns and not isinstance(ns[name], types.ModuleType):
-                    found[name] = ByRef(ns[name]) if _large(ns[name]) else ns[name]
+                    value = ns[name]
+                    size = _large(value)
+                    found[name] = ByRef(value) if size is None or size > budget else value
+                    budget -= 0 if size is None else size
             return found
         if op == "describe":
             return _Described(_describe(self._target(msg)))
@@ -674,16 +678,27 @@ class ByRef:
         self.obj = obj
 
 
-def _large(value):
-    """names 请求里按句柄而不按值送的大数组、大容器（只看大小，与测试无关）。"""
+def _large(value, depth=0):
+    """names 请求里一个值按值送要多少字节（粗略，数组按字节、容器把里面的加起来）；太大、太深、
+    按句柄送的返回 None。只看值本身，与测试无关。"""
     try:
         if isinstance(value, np.ndarray):
-            return value.nbytes > LARGE_ARRAY_BYTES
-        if type(value) in (list, dict, set, tuple):
-            return len(value) > LARGE_CONTAINER
+            return None if value.nbytes > LARGE_ARRAY_BYTES else value.nbytes
+        if type(value) in (list, dict, set, tuple, frozenset):
+            if len(value) > LARGE_CONTAINER or depth > 3:
+                return None
+            total = 0
+            for item in (value.values() if type(value) is dict else value):
+                size = _large(item, depth + 1)
+                if size is None:
+                    return None
+                total += size + 16
+                if total > LARGE_ARRAY_BYTES:
+                    return None
+            return total
     except Exception:
-        return True
-    return False
+        return None
+    return 64
 
 
 class StandIn:
