@@ -1,8 +1,8 @@
 """红队（第二轮）：对着重写后的评分边界（peer.py 的协议、judge.py 的评判进程、boundary.py、feedback.py、
 filesafe.py）再攻一遍。学生的代码在（沙箱里的）内核里，能改坏内核这一端的一切。
 
-每个还能得手的攻击是一个 xfail(strict=True) 的测试：它断言的是“应当如此”，今天不成立；reason 里写明
-它破坏了什么。挡住了的攻击是普通的测试，能便宜地做对照时，同一段攻击在去掉防线后确实得手。
+每个攻击是一个普通的测试：它断言的是“应当如此”（第一次写下时有三种还能得手，修好以后才通过）；
+能便宜地做对照时，同一段攻击在去掉防线后确实得手。
 
 单元级的测试与 tests/test_boundary_attacks.py 一样：评判进程的 Judge 在本进程里运行一个测试单元，
 对面是一个线程里的“内核”（peer.serve_socket）。一次真正的 `nbgrader autograde` + `generate_feedback`
@@ -116,9 +116,6 @@ def test_the_judge_binds_only_the_names_it_asked_for():
     assert "dx" not in j.ns and not passed(outputs, trouble)
 
 
-test_the_judge_binds_only_the_names_it_asked_for = pytest.mark.xfail(
-    strict=True, reason="judge.Judge._bind 不按 self.names 过滤 names 的回答：内核能往测试的命名空间里塞任何名字"
-                        "（包括 __builtins__），测试单元读到的是学生的对象")(test_the_judge_binds_only_the_names_it_asked_for)
 
 
 BUILTINS_STUDENT = '''
@@ -134,20 +131,25 @@ def add_backward(dout):
 
 
 def test_a_students_builtins_cannot_turn_a_wrong_answer_into_a_pass():
-    """学生在自己的单元里写 `__builtins__ = {...}`（bound_names 会把它列进名单，names 请求就把它要了过来），
-    让测试代码里的 len、isinstance、zip、abs 都说谎。课程的测试单元都先 import：评判进程里 import 要么找不到
-    `__import__`，要么得把整个命名空间（带着模块）交给内核，都失败——这个单元不得分，攻击落空。"""
+    """学生在自己的单元里写 `__builtins__ = {...}`，想让测试代码里的 len、isinstance、zip、abs 都说谎。
+    评判进程不要双下划线的名字：bound_names 不列它，内核多送来也不绑定，测试照常判这个错误答案不通过。"""
     names = judge.bound_names([BUILTINS_STUDENT])
-    assert "__builtins__" in names  # 名单里确实有它
-    outputs, trouble, _ = run_cell(kit_test("test_add_backward"), BUILTINS_STUDENT, names)
-    assert not passed(outputs, trouble)
-    # 对照：不 import 的测试代码真的被它骗了（len/zip/isinstance 都是学生的）
+    assert "__builtins__" not in names
     fooled = ("dx, dy = add_backward(1.5)\n"
               "_got = add_backward(np.ones(3))\n"
               "assert isinstance(_got, tuple) and len(_got) == 2\n"
               "for _g, _e in zip(_got, (np.ones(3), np.ones(3))):\n"
               "    assert np.allclose(_g, _e)\n")
+    outputs, trouble, _ = run_cell(kit_test("test_add_backward"), BUILTINS_STUDENT, names)
+    assert not passed(outputs, trouble)
     outputs, trouble, _ = run_cell(fooled, BUILTINS_STUDENT, names)
+    assert not passed(outputs, trouble)
+    # 对照：评判进程若照旧把 __builtins__ 也要过来、绑定上，不 import 的测试代码真的被它骗了
+    j = judge.Judge()
+    j.init({"modules": {"np": "numpy"}, "names": names, "max_output": 10_000})
+    j.names.append("__builtins__")
+    j.asked = frozenset(j.names)
+    outputs, trouble, _ = run_cell(fooled, BUILTINS_STUDENT, names, j=j)
     assert passed(outputs, trouble)
 
 
@@ -167,9 +169,6 @@ def square_grad(x):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="selftest 的 test_square_grad 先调用学生的函数、再用同一个 x 算期望值；"
-                                       "按值交出的数组的写回（peer._apply_writeback）把学生的原地改写带回来，"
-                                       "一个全 0 的错误答案得满分（诚实的同一份代码 0 分）")
 def test_zeroing_the_input_in_place_does_not_earn_the_points():
     outputs, trouble, _ = run_cell(kit_test("test_square_grad"), ZERO_IN_PLACE, ["np", "square_grad"])
     assert not passed(outputs, trouble)
@@ -221,12 +220,6 @@ def test_a_file_the_kernel_writes_under_an_nbgrader_name_stays_out_of_feedback(t
     assert str(graded / "submission_secret.txt") not in keep
 
 
-test_a_file_the_kernel_writes_under_an_nbgrader_name_stays_out_of_feedback = pytest.mark.xfail(
-    strict=True, reason="filesafe._as_submitted 把 autograded/ 里的 timestamp.txt、submission_secret.txt 在提交里"
-                        "没有同名文件时照样放进 feedback/：内核在隐藏测试期间写下的这个文件把隐藏输入带进反馈")(
-    test_a_file_the_kernel_writes_under_an_nbgrader_name_stays_out_of_feedback)
-
-
 # ---------------------------------------------------------------- 4. 一次真正的 autograde + generate_feedback
 MARK = "LEAK%.6f" % np.random.default_rng(7).normal(size=(2, 5)).flat[0]  # add_backward 隐藏测试的第一个输入
 CAPTURE = ("    import numpy as _n\n"
@@ -273,8 +266,6 @@ def _feedback_leaks(root, student):
     return sorted(p.name for p in folder.rglob("*") if p.is_file() and MARK in p.read_text("utf-8", "replace"))
 
 
-@pytest.mark.xfail(strict=True, reason="filesafe._as_submitted：内核在隐藏测试期间写下的 submission_secret.txt "
-                                       "（提交里没有这个文件）被复制进 feedback/，里面是隐藏测试的输入")
 def test_class_no_hidden_input_in_feedback_via_nbgrader_file_names(course):
     assert _feedback_leaks(course, "secret_file") == []
 
@@ -294,8 +285,6 @@ def test_class_control_both_leaks_really_captured_the_hidden_input(course):
     assert MARK in json.dumps(nb.metadata.get("widgets", {}))
 
 
-@pytest.mark.xfail(strict=True, reason="selftest 的 test_square_grad：原地把 x 清零再返回 0 得满分（诚实的 0 答案 0 分），"
-                                       "期望值在学生的调用之后才用同一个 x 算")
 def test_class_zeroing_the_input_earns_no_more_than_the_honest_zero(course):
     assert kit.scores(course, "zero_in_place")["test_square_grad"] == kit.scores(course, "zeros_only")[
         "test_square_grad"]

@@ -324,8 +324,9 @@ def _as_submitted(converter, assignment_id, student_id, source, files):
     keep, out = [], []
     for path in files:
         rel = os.path.relpath(path, source)
-        twin = os.path.join(submitted, rel)
-        if _same_bytes(path, twin) or (rel in NBGRADER_FILES and not os.path.lexists(twin)):
+        # nbgrader 自己的 timestamp.txt、submission_secret.txt 也一样：release_feedback 要的是提交里的那一份，
+        # 提交里没有的，就是评分时学生代码写出来的
+        if _same_bytes(path, os.path.join(submitted, rel)):
             keep.append(path)
         else:
             out.append(rel)

@@ -146,7 +146,7 @@ def bound_names(cells):
                         out.add(alias.asname or alias.name.split(".")[0])
             elif isinstance(node, ast.Global):
                 out.update(node.names)
-    return sorted(n for n in out if n.isidentifier())[:MAX_BOUND_NAMES]
+    return sorted(n for n in out if n.isidentifier() and not n.startswith("__"))[:MAX_BOUND_NAMES]
 
 
 class JudgeClient:
@@ -324,7 +324,7 @@ class Judge:
 
         self.wire, self.mark_mime = wire, HIDDEN_MARK_MIME
         self.ns = None
-        self.modules, self.names, self.max_output = {}, [], 200_000
+        self.modules, self.names, self.asked, self.max_output = {}, [], frozenset(), 200_000
 
     def init(self, msg):
         wire = self.wire
@@ -333,7 +333,9 @@ class Judge:
         self.modules = {str(a): str(m) for a, m in mods.items()
                         if str(a).isidentifier() and str(m).split(".")[0] in wire.MODULES
                         and all(p.isidentifier() for p in str(m).split("."))}
-        self.names = [str(n) for n in (msg.get("names") or [])[:MAX_BOUND_NAMES] if str(n).isidentifier()]
+        self.names = [str(n) for n in (msg.get("names") or [])[:MAX_BOUND_NAMES]
+                      if str(n).isidentifier() and not str(n).startswith("__")]
+        self.asked = frozenset(self.names)
         self.max_output = int(msg.get("max_output") or 200_000)
         self.ns = {"__name__": "__main__", "__builtins__": _make_builtins(_GuardStub(self.mark_mime))}
 
@@ -341,9 +343,10 @@ class Judge:
         """每个测试单元开始时：按固定名单一次取回学生的对象（大的值按句柄），再绑定给定的模块。"""
         ns = self.ns
         got = peer.request("names", names=self.names) if self.names else {}
-        if isinstance(got, dict):
+        if isinstance(got, dict):  # 只绑定问过的名字：内核多送来的（例如 __builtins__）一概不要
+            asked = self.asked
             for name, value in got.items():
-                if isinstance(name, str) and name.isidentifier() and name not in self.modules:
+                if isinstance(name, str) and name in asked and name not in self.modules:
                     ns[name] = value
         for alias, module in self.modules.items():
             __import__(module)

@@ -56,12 +56,13 @@ _TESTS = {
         "from course.checks._core import expect_close\n"
         "from course.gradcheck import numerical_gradient\n"
         "x = np.array([1.0, -2.0, 3.0])\n"
-        'g = expect_close(square_grad(x), numerical_gradient(lambda v: np.sum(v ** 2), x.copy()), "square_grad")\n'
+        "want = numerical_gradient(lambda v: np.sum(v ** 2), x.copy())  # 先算好期望值，学生的函数拿到的是拷贝\n"
+        'g = expect_close(square_grad(x.copy()), want, "square_grad")\n'
         "### BEGIN HIDDEN TESTS\n" + _GUARD + "\n"
         "from course.checks._core import expect_close as _expect_close\n"
         "import numpy as _np\n"
         "_x = _np.random.default_rng(11).normal(size=(4, 3))\n"
-        '_g = _expect_close(square_grad(_x), 2 * _x, "square_grad（隐藏测试）")\n'
+        '_g = _expect_close(square_grad(_x.copy()), 2 * _x, "square_grad（隐藏测试）")\n'
         "### END HIDDEN TESTS"),
 }
 _KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
