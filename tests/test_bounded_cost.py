@@ -100,8 +100,17 @@ def test_listing_reads_each_entry_once(tmp_path, monkeypatch):
 
 def test_control_nbgrader_listing_reads_the_folder_once_per_file(tmp_path, monkeypatch):
     """对照：原来的 find_all_files 对每个文件调用 is_ignored，而它用 glob 把整个文件夹再列一遍：工作量是平方。"""
+    from nbgrader import utils
+
     _empty_files(tmp_path / "sub", 1000)
-    files, read = _entries_read(monkeypatch, _stock("find_all_files"), str(tmp_path / "sub"), IGNORE)
+    # 原来的 find_all_files 在调用时才按名字找 utils.is_ignored：本进程里装过 filesafe.install() 时，先换回原来的
+    stock_is_ignored = _stock("is_ignored")
+    original = utils.is_ignored
+    utils.is_ignored = stock_is_ignored
+    try:
+        files, read = _entries_read(monkeypatch, _stock("find_all_files"), str(tmp_path / "sub"), IGNORE)
+    finally:
+        utils.is_ignored = original
     assert len(files) == 1000
     assert read >= 1000 * 1000  # 每个文件至少把 1000 个条目再读一遍（有几个通配符模式就读几遍）
 
