@@ -170,6 +170,17 @@ class TrustedTests:
                 os.mkdir(os.path.join(private, sub), 0o700)
         return private
 
+    def _prestart_judge(self):
+        """这份 notebook 有测试单元时，先把评判进程启动起来（它导入 numpy 和检查函数时，内核在运行学生的单元）。"""
+        if not self.trusted_tests or not any(c.cell_type == "code" and self._is_trusted_cell(c) for c in self.nb.cells):
+            return
+        try:
+            client = self._judge_client()
+            if not client.alive():
+                client.start()
+        except Exception as exc:  # 启动不了也不要紧：第一个测试单元会再试一次，并把原因记进报告
+            self.log.debug("预先启动评判进程失败：%s", exc)
+
     # ------------------------------------------------------------ 执行
     def run_trusted_cell(self, cell, index):
         """在评判进程里执行测试单元。返回 (outputs, 出事了吗：None / "timeout" / "dead" / "unresponsive")。"""

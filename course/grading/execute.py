@@ -118,6 +118,7 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
             if not self.trusted_tests:  # 测试单元在评分进程里运行时，内核里没有什么要复原的
                 self._prime()
             self._started = True
+            self._prestart_judge()  # 评判进程和学生的单元同时启动、导入，到第一个测试单元时已经就绪
             for index, cell in enumerate(self.nb.cells):
                 self.preprocess_cell(cell, resources, index)
 

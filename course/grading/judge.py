@@ -438,6 +438,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(argv[0]))
     judge = Judge()
+    # 测试单元几乎都要用的模块先导入好：nbgrader 进程在第一个测试单元之前就启动了评判进程，这段时间不白等
+    import numpy  # noqa: F401
+    from ..checks import _core  # noqa: F401
+    from .. import gradcheck  # noqa: F401
     while True:
         try:
             msg, fds = recv_msg(sock, MAX_REQUEST)
