@@ -202,8 +202,9 @@ class TrustedTests:
                 outputs = [_node(o) for o in raw]
             except judge.JudgeError as exc:
                 self._report.add("judge", str(exc)[:600], index, grade_id(cell))
-                outputs, trouble = [_error("JudgeError", "评判这个测试单元时出了问题（%s），本单元不得分"
-                                           % str(exc)[:300])], "timeout"
+                # 细节（可能带着评判进程的 stderr）只进评分报告，学生看到的是固定的一句
+                outputs, trouble = [_error("JudgeError", "评判这个测试单元时出了问题（超时、退出或判决格式不对），"
+                                                         "本单元不得分")], "timeout"
             finally:
                 conn.close()
             state = self._kernel_state(msg_id, interrupt=trouble == "timeout")
