@@ -5,7 +5,6 @@ add_backward 的隐藏测试传进来 default_rng(7) 的一个数组；学生把
 每个学生的反馈里都不能出现 MARK。对照：评分后的 notebook 和 autograded/ 文件夹（教师看的）里，
 攻击确实留下了 MARK，挡住它的是反馈这一步。
 """
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -40,17 +39,9 @@ PREFIX = {"leak_display": {"mul_forward": "_seen = []\nfrom IPython.display impo
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    root = kit.build_course(str(tmp_path_factory.mktemp("leaks") / "course"), str(ROOT / "nbgrader_config.py"),
-                            "c.Execute.timeout = 20\n")
-    release = kit.release_notebook(root)
-    for student, answers in STUDENTS.items():
-        prefix = PREFIX.get(student, {"mul_forward": "_seen = []\n"})
-        kit.submit(root, student, kit.answer(copy.deepcopy(release), answers, prefix=prefix))
-    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    res = kit.run_nbgrader(root, "generate_feedback", kit.ASSIGNMENT)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return root
+    answers = {s: (a, PREFIX.get(s, {"mul_forward": "_seen = []\n"})) for s, a in STUDENTS.items()}
+    return kit.grade_with_feedback(str(tmp_path_factory.mktemp("leaks") / "course"), str(ROOT / "nbgrader_config.py"),
+                                   answers, "c.Execute.timeout = 20\n")
 
 
 def _feedback_text(root, student):

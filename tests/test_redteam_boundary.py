@@ -8,7 +8,6 @@ filesafe.py）再攻一遍。学生的代码在（沙箱里的）内核里，能
 对面是一个线程里的“内核”（peer.serve_socket）。一次真正的 `nbgrader autograde` + `generate_feedback`
 （course.grading.selftest 的小作业）覆盖只有走完整条流水线才看得到的攻击。
 """
-import copy
 import json
 import os
 import socket
@@ -40,24 +39,7 @@ def run_cell(source, student, names, patch_kernel=None, modules=None, j=None):
                 "max_output": 10_000})
     kernel_cls = patch_kernel(wire.Peer) if patch_kernel else wire.Peer
 
-    def serve():
-        peer = kernel_cls(b, trusted=False, timeout=None)
-        peer.namespace = ns
-        try:
-            while True:
-                try:
-                    msg = peer._recv()
-                except wire.ChannelClosed:
-                    return
-                if msg.get("op") == "bye":
-                    return
-                if "ret" in msg or "err" in msg:
-                    continue
-                peer._answer(msg)
-        finally:
-            peer.close()
-
-    t = threading.Thread(target=serve, daemon=True)
+    t = threading.Thread(target=wire.serve_socket, args=(b, None, ns, kernel_cls), daemon=True)
     t.start()
     outputs, trouble = j.run_cell(source, a, 10)
     t.join(5)
@@ -248,16 +230,8 @@ STUDENTS = {
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    root = kit.build_course(str(tmp_path_factory.mktemp("redteam") / "course"), str(ROOT / "nbgrader_config.py"),
-                            "c.Execute.timeout = 20\n")
-    release = kit.release_notebook(root)
-    for student, (answers, prefix) in STUDENTS.items():
-        kit.submit(root, student, kit.answer(copy.deepcopy(release), answers, prefix=prefix))
-    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    res = kit.run_nbgrader(root, "generate_feedback", kit.ASSIGNMENT)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return root
+    return kit.grade_with_feedback(str(tmp_path_factory.mktemp("redteam") / "course"), str(ROOT / "nbgrader_config.py"),
+                                   STUDENTS, "c.Execute.timeout = 20\n")
 
 
 def _feedback_leaks(root, student):

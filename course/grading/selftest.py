@@ -5,6 +5,7 @@
 作业 ps1/layers.ipynb：三个练习（mul_forward 2 分、add_backward 3 分、square_grad 5 分），
 每个测试单元都有公开部分和隐藏部分（隐藏部分先调用 course.checks.guard.restore()）。
 """
+import copy
 import json
 import os
 import subprocess
@@ -156,6 +157,20 @@ def submit(root, student, nb=None, raw=None, filename=NOTEBOOK + ".ipynb"):
     with open(os.path.join(folder, "timestamp.txt"), "w") as f:
         f.write("2024-01-01 00:00:00.000000 UTC")
     return path
+
+
+def grade_with_feedback(root, config_py, answers, extra_config=""):
+    """建一门小课，交上 answers（{学生: (练习答案, 前缀)}，见 answer()），一次 autograde 再 generate_feedback。
+    任何一步失败都抛 RuntimeError（带上输出的结尾）；返回课程根目录。"""
+    root = build_course(root, config_py, extra_config)
+    release = release_notebook(root)
+    for student, (solutions, prefix) in answers.items():
+        submit(root, student, answer(copy.deepcopy(release), solutions, prefix=prefix))
+    for step in ("autograde", "generate_feedback"):
+        res = run_nbgrader(root, step, ASSIGNMENT)
+        if res.returncode != 0:
+            raise RuntimeError("nbgrader %s 失败：\n%s" % (step, (res.stdout + res.stderr)[-6000:]))
+    return root
 
 
 def scores(root, student):
