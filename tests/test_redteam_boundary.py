@@ -245,17 +245,26 @@ def test_class_no_hidden_input_in_feedback_via_nbgrader_file_names(course):
 
 
 def test_class_no_hidden_input_in_feedback_via_widget_state(course):
-    """测试之后的学生单元打开一个控件，state 里是隐藏输入：nbclient 把它记进评分后 notebook 的
-    metadata.widgets（见下面的对照），但 nbgrader 的反馈模板不把 metadata.widgets 嵌进 HTML，反馈里没有它。
-    （挡住它的是 nbgrader 的模板，不是课程自己的防线：换模板或升级 nbgrader 时要重新看。）"""
+    """测试之后的学生单元打开一个控件，state 里是隐藏输入：测试开始以后 RobustExecute 不把控件状态写进评分后的
+    notebook（boundary.TrustedTests.set_widgets_metadata），反馈和教师看的评分结果里都没有它。"""
     assert _feedback_leaks(course, "widget") == []
+    nb, _ = kit.autograded(course, "widget")
+    assert MARK not in json.dumps(nb.metadata.get("widgets", {}))
 
 
-def test_class_control_both_leaks_really_captured_the_hidden_input(course):
-    """对照：两名学生确实记下了隐藏输入（教师看的 autograded/ 里有 MARK）。"""
+def test_class_control_both_leaks_really_captured_the_hidden_input(course, tmp_path):
+    """对照：两名学生确实记下了隐藏输入。文件就在教师看的 autograded/ 里；控件状态在保留测试之后的输出时
+    （keep_outputs_after_tests，去掉这道防线）确实进了评分后的 notebook。"""
+    import shutil
+
     graded = Path(course, "autograded", "secret_file", kit.ASSIGNMENT, "submission_secret.txt")
     assert graded.read_text() == MARK
-    nb, _ = kit.autograded(course, "widget")
+    root = str(tmp_path / "copy")
+    shutil.copytree(course, root)
+    res = kit.run_nbgrader(root, "autograde", kit.ASSIGNMENT, "--student", "widget", "--force",
+                           "--RobustExecute.keep_outputs_after_tests=True")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    nb, _ = kit.autograded(root, "widget")
     assert MARK in json.dumps(nb.metadata.get("widgets", {}))
 
 

@@ -101,6 +101,14 @@ class TrustedTests:
             return
         return super()._update_display_id(content)
 
+    def set_widgets_metadata(self):
+        """控件的状态来自内核：测试开始以后它可能带着测试的输入（学生的单元开一个控件，把记下的值放进 state），
+        所以那时不写进评分后的 notebook（keep_outputs_after_tests 时照旧）。"""
+        if self._tests_seen and not self.keep_outputs_after_tests:
+            self.nb.metadata.pop("widgets", None)
+            return
+        super().set_widgets_metadata()
+
     # ------------------------------------------------------------ 通道
     def _socket_dir(self):
         private = getattr(self.km, "private_dir", "")
