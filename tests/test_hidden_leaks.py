@@ -73,3 +73,17 @@ def test_honest_parts_still_score(course):
     assert kit.scores(course, "leak_file") == {"test_mul_forward": 2.0, "test_add_backward": 3.0,
                                                "test_square_grad": 5.0}
     assert kit.scores(course, "leak_message")["test_square_grad"] == 0.0
+
+
+def test_feedback_after_hidden_parts_says_what_happened_in_one_short_line(course):
+    """隐藏测试之后没通过的单元：反馈里是一句短的、固定的说明（在无头 Chromium 里看过，一行放得下）；
+    通过了的单元不多出“输出不显示”的提示（隐藏测试标记本身不算被隐去的输出）。"""
+    from course.grading.feedback import RedactHiddenOutputs
+
+    notice = RedactHiddenOutputs.after_hidden_notice.default_value
+    assert len(notice) <= 40
+    page = _feedback_text(course, "leak_message")[kit.NOTEBOOK + ".html"]
+    assert notice in page
+    honest_like = _feedback_text(course, "leak_file")[kit.NOTEBOOK + ".html"]  # 三个练习都通过了
+    first_line = RedactHiddenOutputs.after_hidden_output.default_value.splitlines()[0]
+    assert first_line not in honest_like and notice not in honest_like

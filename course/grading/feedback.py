@@ -34,10 +34,9 @@ class RedactHiddenOutputs(NbGraderPreprocessor):
     min_chars = Integer(6, help="短于这个长度的隐藏代码行不做替换（太短会误伤正常输出）").tag(config=True)
     max_error_chars = Integer(1500).tag(config=True)
     notice = Unicode("（隐藏测试运行期间的输出不在反馈中显示）\n").tag(config=True)
-    after_hidden_notice = Unicode("这个单元没有全部通过。在你自己的 notebook 里运行它，可以看到详细的说明"
-                                  "（评分时前面已经运行过隐藏测试，反馈里不显示学生代码可能带出的内容）").tag(config=True)
-    after_hidden_output = Unicode("（隐藏测试运行过以后，测试单元的输出不在反馈中显示：在你自己的 notebook 里运行"
-                                  "这个单元可以看到）\n").tag(config=True)
+    after_hidden_notice = Unicode("没有全部通过：详细说明请在自己的 notebook 里运行这个单元查看").tag(config=True)
+    after_hidden_output = Unicode("（隐藏测试运行过以后，测试单元的输出不在反馈中显示，\n"
+                                  "在自己的 notebook 里运行这个单元可以看到）\n").tag(config=True)
 
     def _hidden_lines(self, source):
         lines, inside = [], False
@@ -74,7 +73,7 @@ class RedactHiddenOutputs(NbGraderPreprocessor):
                 ename = ename if ename in _BUILTIN_ERRORS else "Error"
                 kept.append(NotebookNode(output_type="error", ename=ename, evalue=self.after_hidden_notice,
                                          traceback=["%s: %s" % (ename, self.after_hidden_notice)]))
-            else:
+            elif HIDDEN_MARK_MIME not in (out.get("data") or {}):  # 隐藏测试标记本身不算被隐去的输出
                 dropped = True
         if dropped:
             kept.insert(0, NotebookNode(output_type="stream", name="stdout", text=self.after_hidden_output))
