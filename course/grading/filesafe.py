@@ -147,15 +147,10 @@ def is_ignored(name, ignore_globs):
     return False
 
 
-def list_files(path, exclude=None, max_entries=None):
-    """path 下不被 exclude 排除的所有文件：与 nbgrader.utils.find_all_files 列出的相同（被排除的文件夹整个跳过，
-    不进入指向文件夹的符号链接），只是时间与条目数成正比，不用递归。
-
-    max_entries：最多看这么多个条目（文件和文件夹都算），看到上限就停。返回 (文件路径列表, 是否全部看完)。"""
-    files = []
-    if is_ignored(os.path.basename(os.path.normpath(path)), exclude):
-        return files, True
-    seen, stack = 0, [path]
+def _walk(top, visit, max_entries=None):
+    """不递归地走遍 top（os.scandir 加一个栈，时间与条目数成正比）：对每个条目调用 visit(entry)，
+    它返回真时进入这个文件夹。同一层的文件夹按名字顺序进入。看过 max_entries 个条目就停；返回是否全部看完。"""
+    seen, stack = 0, [top]
     while stack:
         folder = stack.pop()
         try:
@@ -167,19 +162,35 @@ def list_files(path, exclude=None, max_entries=None):
             for entry in it:
                 seen += 1
                 if max_entries is not None and seen > max_entries:
-                    return files, False
-                try:
-                    is_dir = entry.is_dir()  # 和 os.walk 一样：指向文件夹的符号链接算文件夹，但不进入
-                except OSError:
-                    is_dir = False
-                if is_ignored(entry.name, exclude):
-                    continue
-                if not is_dir:
-                    files.append(entry.path)
-                elif not entry.is_symlink():
+                    return False
+                if visit(entry):
                     subdirs.append(entry.path)
         stack.extend(sorted(subdirs, reverse=True))
-    return files, True
+    return True
+
+
+def list_files(path, exclude=None, max_entries=None):
+    """path 下不被 exclude 排除的所有文件：与 nbgrader.utils.find_all_files 列出的相同（被排除的文件夹整个跳过，
+    不进入指向文件夹的符号链接），只是时间与条目数成正比，不用递归。
+
+    max_entries：最多看这么多个条目（文件和文件夹都算），看到上限就停。返回 (文件路径列表, 是否全部看完)。"""
+    files = []
+    if is_ignored(os.path.basename(os.path.normpath(path)), exclude):
+        return files, True
+
+    def visit(entry):
+        try:
+            is_dir = entry.is_dir()  # 和 os.walk 一样：指向文件夹的符号链接算文件夹，但不进入
+        except OSError:
+            is_dir = False
+        if is_ignored(entry.name, exclude):
+            return False
+        if not is_dir:
+            files.append(entry.path)
+        return is_dir and not entry.is_symlink()
+
+    complete = _walk(path, visit, max_entries)
+    return files, complete
 
 
 def find_all_files(path, exclude=None):
@@ -187,17 +198,18 @@ def find_all_files(path, exclude=None):
     return list_files(path, exclude)[0]
 
 
-def _entries(folder):
-    """folder 下的所有条目（不进入符号链接指向的文件夹）：[(路径, lstat 结果)]。"""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            try:
-                out.append((path, os.lstat(path)))
-            except FileNotFoundError:
-                pass
-    return out
+def _lstat_entries(top, on_entry):
+    """走遍 top（不跟随符号链接）：对每个条目调用 on_entry(entry, lstat 结果)，进入真正的文件夹。"""
+
+    def visit(entry):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            return False
+        on_entry(entry, st)
+        return stat.S_ISDIR(st.st_mode)
+
+    _walk(top, visit)
 
 
 def _remove_special(path, st):
@@ -214,10 +226,13 @@ def _remove_special(path, st):
 def sweep(folder):
     """删掉 folder 里的符号链接和特殊文件（评分程序自己的输出文件夹里不该有它们），返回 [(相对路径, 原因)]。"""
     removed = []
-    for path, st in _entries(folder):
-        why = _remove_special(path, st)
+
+    def on_entry(entry, st):
+        why = _remove_special(entry.path, st)
         if why:
-            removed.append((os.path.relpath(path, folder), why))
+            removed.append((os.path.relpath(entry.path, folder), why))
+
+    _lstat_entries(folder, on_entry)
     return removed
 
 
@@ -237,29 +252,19 @@ def prune(folder, keep=(), max_files=MAX_FILES, max_bytes=MAX_TOTAL_MB * 2 ** 20
     folder = os.path.normpath(folder)
     start = len(os.path.join(folder, ""))  # entry.path 去掉这么多个字符就是相对路径（比 relpath 快得多）
     specials, dirs, files = [], [], []
-    stack = [folder]
-    while stack:
-        current = stack.pop()
-        try:
-            it = os.scandir(current)
-        except OSError:
-            continue
-        with it:
-            for entry in it:
-                rel = entry.path[start:]
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    dirs.append(rel)
-                    stack.append(entry.path)
-                elif stat.S_ISREG(st.st_mode):
-                    files.append((rel, st.st_size))
-                else:
-                    why = _remove_special(entry.path, st)
-                    if why:
-                        specials.append("%s %s" % (rel, why))
+
+    def on_entry(entry, st):
+        rel = entry.path[start:]
+        if stat.S_ISDIR(st.st_mode):
+            dirs.append(rel)
+        elif stat.S_ISREG(st.st_mode):
+            files.append((rel, st.st_size))
+        else:
+            why = _remove_special(entry.path, st)
+            if why:
+                specials.append("%s %s" % (rel, why))
+
+    _lstat_entries(folder, on_entry)
     details = _summarised(specials, "符号链接或特殊文件被删除")
     dirs.sort(key=lambda d: (d.count(os.sep), d))
     gone = set()
