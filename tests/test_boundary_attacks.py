@@ -8,7 +8,6 @@ import gc
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time

@@ -9,7 +9,6 @@ filesafe.py）再攻一遍。学生的代码在（沙箱里的）内核里，能
 （course.grading.selftest 的小作业）覆盖只有走完整条流水线才看得到的攻击。
 """
 import json
-import os
 import socket
 import threading
 from pathlib import Path

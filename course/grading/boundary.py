@@ -21,7 +21,6 @@ nbgrader 记录的是评判进程写下的输出：打印的文字（stdout / st
 或者死了，就像以前一样重启、重放。
 """
 import ast
-import builtins
 import contextlib
 import os
 import shutil
@@ -34,6 +33,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
 from . import judge, peer as wire, sandbox
+from .feedback import BUILTIN_ERRORS
 from .report import grade_id
 from ..checks.guard import HIDDEN_MARK_MIME
 
@@ -42,8 +42,6 @@ __all__ = ["TrustedTests", "SERVE", "given_modules", "judge_command"]
 SERVE = "__import__('course.grading.peer', fromlist=['serve']).serve(%r)"
 AFTER_TESTS = "（评分时不保留测试单元之后运行的单元的输出）\n"
 CONNECT_TIMEOUT = 30
-# 学生单元出错时只留这些内置异常的名字（学生自己定义的异常名也是学生写的文字）
-_BUILTIN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
 
 
 def given_modules(cells):
@@ -92,7 +90,7 @@ class TrustedTests:
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         if errors:
             ename = str(errors[-1].get("ename", "Error"))
-            kept.append(_error(ename if ename in _BUILTIN_ERRORS else "Error", "这个单元运行时出错（说明不保留）"))
+            kept.append(_error(ename if ename in BUILTIN_ERRORS else "Error", "这个单元运行时出错（说明不保留）"))
         cell.outputs = kept
 
     def _update_display_id(self, content):

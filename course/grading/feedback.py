@@ -22,10 +22,11 @@ from traitlets import Integer, Unicode
 
 from ..checks.guard import HIDDEN_MARK_MIME
 
-__all__ = ["RedactHiddenOutputs", "HideHiddenTests"]
+__all__ = ["RedactHiddenOutputs", "HideHiddenTests", "BUILTIN_ERRORS"]
 
 REDACTED = "（隐藏）"
-_BUILTIN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
+# 内置异常的名字：学生自己定义的异常名也是学生写的文字，评分结果和反馈里只留这些（boundary.py、judge.py 也用）
+BUILTIN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
 
 
 class RedactHiddenOutputs(NbGraderPreprocessor):
@@ -70,7 +71,7 @@ class RedactHiddenOutputs(NbGraderPreprocessor):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 ename = str(out.get("ename", "Error"))
-                ename = ename if ename in _BUILTIN_ERRORS else "Error"
+                ename = ename if ename in BUILTIN_ERRORS else "Error"
                 kept.append(NotebookNode(output_type="error", ename=ename, evalue=self.after_hidden_notice,
                                          traceback=["%s: %s" % (ename, self.after_hidden_notice)]))
             elif HIDDEN_MARK_MIME not in (out.get("data") or {}):  # 隐藏测试标记本身不算被隐去的输出
