@@ -34,15 +34,21 @@ def quick(full, fast):
     return fast if grading_mode() else full
 
 
+def _spaced(text):
+    """“练习 1”后面接汉字时空一格：“先完成练习 1 并运行”，不是“先完成练习 1并运行”。"""
+    return text + " " if text and text[-1].isascii() and text[-1].isalnum() else text
+
+
 def _notice(exercise, what, exc):
     thing = "（%s）" % what if what else ""
+    used = "%s%s" % (exercise, thing)  # “练习 2（AddLayer）”
     if isinstance(exc, NotImplementedError):
-        return "⚠ 这个单元要用到%s%s，它还没有写完。先完成%s，再回来运行这个单元。" % (exercise, thing, exercise)
+        return "⚠ 这个单元要用到%s，它还没有写完。先完成%s，再回来运行这个单元。" % (used, exercise)
     if isinstance(exc, NameError):
-        return ("⚠ 这个单元要用到%s%s的结果，但前面的单元没有把它算出来（%s）。先完成%s并运行前面的单元，"
-                "再回来运行这个单元。" % (exercise, thing, exc, exercise))
-    return ("⚠ 这个单元要用到%s%s，运行时出错：%s: %s。先让%s的检查通过，再回来运行这个单元。"
-            % (exercise, thing, type(exc).__name__, exc, exercise))
+        return ("⚠ 这个单元要用到%s的结果，但前面的单元没有把它算出来（%s）。先完成%s并运行前面的单元，"
+                "再回来运行这个单元。" % (_spaced(used), exc, _spaced(exercise)))
+    return ("⚠ 这个单元要用到%s，运行时出错：%s: %s。先让%s的检查通过，再回来运行这个单元。"
+            % (used, type(exc).__name__, exc, _spaced(exercise)))
 
 
 class needs:

@@ -20,11 +20,12 @@ def test_needs_turns_unfinished_exercise_into_one_line(capsys):
 def test_needs_reports_missing_names_and_other_errors(capsys):
     with needs("练习 3"):
         undefined_name_from_a_failed_cell  # noqa: B018,F821
-    assert "先完成练习 3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "先完成练习 3 并运行" in out and "练习 3 的结果" in out  # 数字后接汉字时空一格
     with needs("练习 3"):
         None + 1
     out = capsys.readouterr().out
-    assert "TypeError" in out and "练习 3的检查通过" in out
+    assert "TypeError" in out and "练习 3 的检查通过" in out
 
 
 def test_needs_is_silent_when_done_and_lets_interrupts_through(capsys):
@@ -96,10 +97,32 @@ def test_check_choice_catches_each_kind_of_wrong_answer(capsys):
             check_choice(answer, "01-q1", "ABCD", right, hints)
 
 
+def test_check_choice_names_the_quiz_the_same_way_in_every_lesson(capsys):
+    """不露出内部题号（"05-q1"）；what 写成“概念题 2”还是不写，消息都是“第 N 道概念题”，数字两边有空格。"""
+    right = digest("05-q2", "C")
+    for what in (None, "概念题 2", "第 2 道概念题"):
+        with pytest.raises(CheckFailure) as unanswered:
+            check_choice(None, "05-q2", "ABCD", right, what=what)
+        text = str(unanswered.value)
+        assert text.startswith("第 2 道概念题还没有作答") and "05-q2" not in text, text
+        check_choice("C", "05-q2", "ABCD", right, what=what)
+        out = capsys.readouterr().out
+        assert "第 2 道概念题" in out and "05-q2" not in out
+
+
+def test_check_choice_hints_print_plain_text_not_latex():
+    right = digest("05-q2", "C")
+    hints = {"A": "正确的代码也常在 $10^{-7}$ ~ $10^{-4}$ 之间，误差约 $h^2$"}
+    with pytest.raises(CheckFailure) as wrong:
+        check_choice("A", "05-q2", "ABCD", right, hints)
+    text = str(wrong.value)
+    assert "1e-7 ~ 1e-4" in text and "h²" in text and "$" not in text and "^{" not in text, text
+
+
 def test_check_value_tolerance_and_messages(capsys):
     check_value(2.2, 2.2, "dApple")
     check_value(2.2001, 2.2, "dApple")
     assert capsys.readouterr().out.count("✔") == 2
-    for answer, message in [(None, "还没有作答"), ("2.2", "应当是一个数"), (2.0, "不对")]:
+    for answer, message in [(None, "dApple 还没有作答"), ("2.2", "应当是一个数"), (2.0, "dApple 不对")]:
         with pytest.raises(CheckFailure, match=message):
             check_value(answer, 2.2, "dApple", hint="看红色的数字")
