@@ -57,6 +57,9 @@ c.GenerateFeedback.preprocessors = [
     "course.grading.feedback_html.SanitizeStudentHTML",  # 学生输出和 Markdown 里的 <script> 等变成文字
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# 发布反馈：手工放进 submitted/ 的提交（例如从 LMS 下载的，没有 submission_secret.txt）跳过并用中文说明，
+# 不让 nbgrader release_feedback 在半路崩掉（course/grading/feedback_release.py）
+c.ExchangeFactory.release_feedback = "course.grading.feedback_release.ReleaseFeedback"
 
 # 学生按 Validate 按钮时看到的中文说明
 c.Validator.type_changed_warning = "有 {num_changed} 个单元的类型被改动了！\n现在测试也许能通过，但评分时会按原来的类型处理。\n"
