@@ -18,18 +18,28 @@ import builtins
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from traitlets import Integer, List, Unicode
 
 from ..checks.guard import HIDDEN_MARK_MIME
 
-__all__ = ["RedactHiddenOutputs", "HideHiddenTests", "BUILTIN_ERRORS"]
+__all__ = ["FeedbackPreprocessor", "RedactHiddenOutputs", "HideHiddenTests", "BUILTIN_ERRORS"]
 
 REDACTED = "（隐藏）"
 # 内置异常的名字：学生自己定义的异常名也是学生写的文字，评分结果和反馈里只留这些（boundary.py、judge.py 也用）
 BUILTIN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException))
 
 
-class RedactHiddenOutputs(NbGraderPreprocessor):
+class FeedbackPreprocessor(NbGraderPreprocessor):
+    """c.GenerateFeedback.preprocessors 里课程自己的预处理器的基类。
+
+    反馈用 nbconvert 的 HTMLExporter 导出，它的默认配置给 NbConvertBase 设了 display_data_priority。
+    nbconvert 的预处理器都继承 NbConvertBase，可 NbGraderPreprocessor 把这个 trait 重新声明成了不可配置的，
+    于是 traitlets 对每个直接继承它的预处理器都警告一次 “Config option display_data_priority not recognized”。
+    nbgrader 自己的 GetGrades 把它重新声明成可配置的，这里也一样（这些预处理器不用它，值照常收下）。"""
+    display_data_priority = List(NbGraderPreprocessor.class_traits()["display_data_priority"].default()).tag(config=True)
+
+
+class RedactHiddenOutputs(FeedbackPreprocessor):
     begin = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
     end = Unicode("END HIDDEN TESTS").tag(config=True)
     min_chars = Integer(6, help="短于这个长度的隐藏代码行不做替换（太短会误伤正常输出）").tag(config=True)
@@ -115,7 +125,7 @@ class RedactHiddenOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
-class HideHiddenTests(NbGraderPreprocessor):
+class HideHiddenTests(FeedbackPreprocessor):
     begin = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
     end = Unicode("END HIDDEN TESTS").tag(config=True)
     notice = Unicode("# （这里还有隐藏测试，反馈中不显示）").tag(config=True)

@@ -20,7 +20,8 @@ import hashlib
 import re
 
 import bleach
-from nbgrader.preprocessors import NbGraderPreprocessor
+
+from .feedback import FeedbackPreprocessor
 
 __all__ = ["SanitizeStudentHTML", "clean_output_html", "escape_markdown_html", "with_csp"]
 
@@ -79,7 +80,7 @@ def escape_markdown_html(source):
     return source, count
 
 
-class SanitizeStudentHTML(NbGraderPreprocessor):
+class SanitizeStudentHTML(FeedbackPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "markdown":
             cell.source, _ = escape_markdown_html(cell.source)
