@@ -4,6 +4,7 @@ JupyterLab 直接显示 SVG，中文标签用浏览器自己的字体，不需�
 节点和标签放在哪里由 course.layout 的分层布局决定；这里只负责量出每样东西有多大、再把它画出来：
 - 边上方是正向值（黑色），下方是反向值（红色，前面带 “←”），诊断图再往下写“应为 …”（绿色）；
 - 算错的边画成橙色粗虚线，标签旁边有一个 ✗ 记号，图下方自动加一行图例（红色只表示反向值）；
+- 颜色跟着 JupyterLab 的主题走（浅色、深色都看得清），见下面的 PALETTE；
 - 边的值若是字符串（例如形状 "(2, 3)"）就原样写出；caption 是画在图下方的几行说明；
 - 图比笔记本的一栏宽时按比例缩小（max-width: 100%），不会出现横向滚动条；
 - stack() 把几张 SVG 上下拼成一张（交互图的静态版本用它把计算图和函数曲线放在一起）。
@@ -14,20 +15,57 @@ from html import escape
 from .fmt import fmt
 from .layout import Box, layered
 
-__all__ = ["render", "stack", "text_width", "MARK_COLORS"]
+__all__ = ["render", "stack", "text_width", "paint", "PALETTE", "MARK_COLORS"]
 
 SIZE = 14  # 边上数字和说明文字的字号
 ASCENT, DESCENT = 1.16, 0.29  # 浏览器里 Noto Sans CJK 的行框：基线以上、以下各占几个字号
 LINE = round((ASCENT + DESCENT) * SIZE) + 1  # 标签块里相邻两行的距离
 R = 22  # 运算节点的半径
-FORWARD = "#1f2328"
-BACKWARD = "#d1242f"
-EXPECTED = "#1a7f37"
-# 边上的数字描一圈白边，压在线上也看得清
-HALO = ' stroke="#ffffff" stroke-width="4" stroke-linejoin="round" paint-order="stroke"'
-MARK_COLORS = {"active": "#f0a500", "wrong": "#e8590c", "ok": "#1a7f37", "legend": "#57606a"}
-EDGE_STYLE = {None: (FORWARD, 1.5, ""), "active": (MARK_COLORS["active"], 3, ""),
-              "ok": (MARK_COLORS["ok"], 3, ""), "wrong": (MARK_COLORS["wrong"], 3.5, ' stroke-dasharray="8 5"')}
+# 颜色：用途 -> (浅色, 深色)。浅色值写成属性（fill="…"），深色值只在深色的页面上通过 CSS 变量 --cg-用途 换上：
+# - 图内嵌在页面里（控件 widgets.HTML、nbconvert、nbgrader 反馈）：前景和底色直接用 JupyterLab 主题的变量
+#   --jp-content-font-color0、--jp-layout-color0；其余颜色在 JupyterLab 的深色主题里
+#   （body[data-jp-theme-light="false"]）换成深色值；没有这些变量的页面（静态 HTML、反馈）用浅色值，和以前一样；
+# - JupyterLab 把 image/svg+xml 显示成 <img>，图里看不到页面的变量，只看得到嵌入它的元素的配色
+#   （JupyterLab 在 body 上设 color-scheme，浏览器把它当作图里的 prefers-color-scheme）：深色时换成深色值；
+# - 图自己铺一层底色（bg），所以不管放在哪里，文字、边和底色总是配套的。
+# 对比度（WCAG）：文字对底色至少 4.5:1，边、箭头和圈至少 3:1；红色（反向值）和橙色（算错）两种主题里都分得开。
+# tests/test_graph_browser.py 在 Chromium 里按浅色、深色两种主题量这些对比度。
+PALETTE = {
+    "fg": ("#1f2328", "#e6edf3"),  # 正向值、标签、边、节点的圈、说明文字
+    "bg": ("#ffffff", "#111111"),  # 底色，也是数字外面描的一圈
+    "backward": ("#d1242f", "#ff6b6b"),  # 反向值（红）
+    "ok": ("#1a7f37", "#3fb950"),  # “应为 …”、与期望一致的边（绿）
+    "wrong": ("#bc4c00", "#ffa657"),  # 算错的边、✗ 记号（橙）
+    "active": ("#b07800", "#f0a500"),  # 逐步演示中当前的边和节点（琥珀色）
+    "active-fill": ("#fff7d6", "#3d2e00"),  # 当前节点的底色
+    "legend": ("#57606a", "#9198a1"),  # 图例（灰）
+}
+THEME_VARS = {"fg": "--jp-content-font-color0", "bg": "--jp-layout-color0"}  # 页面上有 JupyterLab 的变量时优先用
+MARK_COLORS = {k: PALETTE[k][0] for k in ("active", "wrong", "ok", "legend")}
+EDGE_STYLE = {None: ("fg", 1.5, ""), "active": ("active", 3, ""), "ok": ("ok", 3, ""),
+              "wrong": ("wrong", 3.5, ' stroke-dasharray="8 5"')}
+CAPTION_COLOR = {None: "fg", "active": "active", "wrong": "wrong", "ok": "ok", "legend": "legend"}
+_DARK = ";".join("--cg-%s:%s" % (k, dark) for k, (_, dark) in PALETTE.items())
+STYLE = ('<style>[data-jp-theme-light="false"] .cgraph{%s}'
+         "@media (prefers-color-scheme: dark){svg:root.cgraph,svg:root .cgraph{%s}}</style>" % (_DARK, _DARK))
+
+
+def _css(role):
+    value = "var(--cg-%s, %s)" % (role, PALETTE[role][0])
+    return "var(%s, %s)" % (THEME_VARS[role], value) if role in THEME_VARS else value
+
+
+def paint(**roles):
+    """颜色属性：paint(fill="fg", stroke="bg") -> ' fill="#1f2328" stroke="#ffffff" style="fill:var(…);stroke:var(…)"'。
+
+    属性给不认 CSS 变量的渲染器（转 PDF 之类）看；浏览器用 style 里跟着主题变的颜色。
+    """
+    attrs = "".join(' %s="%s"' % (prop, PALETTE[role][0]) for prop, role in roles.items())
+    return attrs + ' style="%s"' % ";".join("%s:%s" % (prop, _css(role)) for prop, role in roles.items())
+
+
+# 边上的数字描一圈底色，压在线上也看得清
+HALO = ' stroke-width="4" stroke-linejoin="round" paint-order="stroke"'
 CAPTION_H = 22  # 说明文字的行高
 MARGIN = 14
 FONT = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei', sans-serif"
@@ -72,17 +110,17 @@ def _node_font(label):
 
 
 def _label_lines(e, show_backward):
-    """一条边的标签块：[(class, 文字, 颜色, 基线相对边的偏移)]，从上到下。"""
+    """一条边的标签块：[(class, 文字, 颜色的用途, 基线相对边的偏移)]，从上到下。"""
     lines = []
     if e.value is not None:
-        lines.append(("forward", _show(e.value), FORWARD, -round(DESCENT * SIZE) - 3))
+        lines.append(("forward", _show(e.value), "fg", -round(DESCENT * SIZE) - 3))
     below = round(ASCENT * SIZE) + 3
     grad = e.grad if show_backward else None
     if grad is not None:
-        lines.append(("backward", "← " + _show(grad), BACKWARD, below))
+        lines.append(("backward", "← " + _show(grad), "backward", below))
         below += LINE
     if e.expected is not None:
-        lines.append(("expected", "应为 " + _show(e.expected), EXPECTED, below))
+        lines.append(("expected", "应为 " + _show(e.expected), "ok", below))
     return lines
 
 
@@ -163,14 +201,17 @@ def render(graph, width=None, show_backward=True, highlight=None, caption=None):
         '<svg xmlns="http://www.w3.org/2000/svg" class="cgraph" viewBox="0 0 %d %d" width="%d" height="%d" '
         'style="max-width:100%%;height:auto" font-family="%s" font-size="%d">'
         % (W, H, width or W, round(H * (width or W) / W), escape(FONT, quote=True), SIZE),
+        STYLE,
         "<defs>%s</defs>" % "".join(
             '<marker id="arr-%s" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="%d" markerHeight="%d" '
-            'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>'
-            % (name or "plain", 10 + 2 * (name is not None), 10 + 2 * (name is not None), color)
-            for name, (color, _, _) in EDGE_STYLE.items()),
+            'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"%s/></marker>'
+            % (name or "plain", 10 + 2 * (name is not None), 10 + 2 * (name is not None), paint(fill=role))
+            for name, (role, _, _) in EDGE_STYLE.items()),
+        '<rect class="bg" x="0" y="0" width="%d" height="%d"%s/>' % (W, H, paint(fill="bg")),
     ]
     if graph.title:
-        parts.append('<text x="10" y="26" font-size="16" font-weight="bold" class="title">%s</text>' % escape(graph.title))
+        parts.append('<text x="10" y="26" font-size="16" font-weight="bold"%s class="title">%s</text>'
+                     % (paint(fill="fg"), escape(graph.title)))
 
     for e, u, v in edges:
         chain = lay.chain[e]
@@ -181,24 +222,24 @@ def render(graph, width=None, show_backward=True, highlight=None, caption=None):
         x, y = X(v), Y(v)
         if v is sink:
             if out_text:
-                parts.append('<text x="%.1f" y="%.1f" class="output">%s</text>' % (col(v)[0] + 6, y + 5, escape(out_text)))
+                parts.append('<text x="%.1f" y="%.1f"%s class="output">%s</text>'
+                             % (col(v)[0] + 6, y + 5, paint(fill="fg"), escape(out_text)))
         elif v.kind == "input":
-            parts.append('<text x="%.1f" y="%.1f" text-anchor="end" class="input">%s</text>'
-                         % (col(v)[1] - 4, y + 5, escape(v.label)))
+            parts.append('<text x="%.1f" y="%.1f" text-anchor="end"%s class="input">%s</text>'
+                         % (col(v)[1] - 4, y + 5, paint(fill="fg"), escape(v.label)))
         else:
             active = highlight is not None and v is highlight
-            stroke = MARK_COLORS["active"] if active else FORWARD
             size, rx = _node_font(v.label)
-            fill = "#fff7d6" if active else "#ffffff"
             shape = ('<circle cx="%.1f" cy="%.1f" r="%d"' % (x, y, R) if rx == R else
                      '<ellipse cx="%.1f" cy="%.1f" rx="%.1f" ry="%d"' % (x, y, rx, R))
-            parts.append('%s fill="%s" stroke="%s" stroke-width="%d"/>' % (shape, fill, stroke, 3 if active else 1.5))
-            parts.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="%d" class="node">%s</text>'
-                         % (x, y + round(0.35 * size), size, escape(v.label)))
+            colors = paint(fill="active-fill", stroke="active") if active else paint(fill="bg", stroke="fg")
+            parts.append('%s%s stroke-width="%d"/>' % (shape, colors, 3 if active else 1.5))
+            parts.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="%d"%s class="node">%s</text>'
+                         % (x, y + round(0.35 * size), size, paint(fill="fg"), escape(v.label)))
 
     for i, (mark, text) in enumerate(lines):
-        parts.append('<text x="%d" y="%d" fill="%s" class="caption">%s</text>'
-                     % (MARGIN, y0 + CAPTION_H * i, MARK_COLORS.get(mark, FORWARD), escape(text)))
+        parts.append('<text x="%d" y="%d"%s class="caption">%s</text>'
+                     % (MARGIN, y0 + CAPTION_H * i, paint(fill=CAPTION_COLOR.get(mark, "fg")), escape(text)))
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -217,7 +258,7 @@ def _port_x(v, dy, side, X, col):
 def _edge(e, chain, lines, out_dy, in_dy, X, Y, col, sink):
     """一条边：从起点出发，在每一列里水平走，在两列之间用三次贝塞尔曲线过渡；标签写在第一个标签列。"""
     u, v = chain[0], chain[-1]
-    color, width, dash = EDGE_STYLE.get(e.mark, EDGE_STYLE[None])
+    role, width, dash = EDGE_STYLE.get(e.mark, EDGE_STYLE[None])
     sy = Y(u) + out_dy
     d = ["M%.1f,%.1f H%.1f" % (_port_x(u, out_dy, "out", X, col), sy, col(u)[1])]
     px, py = col(u)[1], sy
@@ -230,13 +271,13 @@ def _edge(e, chain, lines, out_dy, in_dy, X, Y, col, sink):
         d.append("H%.1f" % end)
         px, py = end, wy
     s = ['<g class="edge%s">' % (" " + e.mark if e.mark else ""),
-         '<path d="%s" fill="none" stroke="%s" stroke-width="%s"%s marker-end="url(#arr-%s)"/>'
-         % (" ".join(d), color, width, dash, e.mark or "plain")]
+         '<path d="%s" fill="none" stroke="%s" stroke-width="%s"%s style="stroke:%s" marker-end="url(#arr-%s)"/>'
+         % (" ".join(d), PALETTE[role][0], width, dash, _css(role), e.mark or "plain")]
     lab = chain[1]
     lx, ly = X(lab), Y(lab)
-    for cls, text, fill, dy in lines:
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="%s"%s class="%s">%s</text>'
-                 % (lx, ly + dy, fill, HALO, cls, escape(text)))
+    for cls, text, role, dy in lines:
+        s.append('<text x="%.1f" y="%.1f" text-anchor="middle"%s%s class="%s">%s</text>'
+                 % (lx, ly + dy, paint(fill=role, stroke="bg"), HALO, cls, escape(text)))
     if e.mark == "wrong":
         # ✗ 记号放在最下面一行文字的左边；没有文字时放在边的下方
         if lines:
@@ -244,9 +285,9 @@ def _edge(e, chain, lines, out_dy, in_dy, X, Y, col, sink):
             bx, by = lx - text_width(text) / 2 - BADGE / 2 - 2, ly + dy - round(0.35 * SIZE)
         else:
             bx, by = lx, ly + 10
-        s.append('<circle cx="%.1f" cy="%.1f" r="8" fill="%s" class="badge"/>' % (bx, by, MARK_COLORS["wrong"]))
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" font-weight="bold" fill="#ffffff" '
-                 'class="badge">✗</text>' % (bx, by + 4))
+        s.append('<circle cx="%.1f" cy="%.1f" r="8"%s class="badge"/>' % (bx, by, paint(fill="wrong")))
+        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" font-weight="bold"%s '
+                 'class="badge">✗</text>' % (bx, by + 4, paint(fill="bg")))
     s.append("</g>")
     return "".join(s)
 

@@ -6,6 +6,7 @@ import pytest
 
 from course.fmt import fmt
 from course.graph import Graph
+from course.svg import MARK_COLORS
 
 
 def apple_orange():
@@ -88,7 +89,7 @@ def test_marks_and_expected_values_are_drawn():
     assert "应为 2.2" in g.to_svg()
     # 算错的边：橙色粗虚线加 ✗，图例写在说明里；红色只用于反向值
     svg = g.to_svg()
-    assert 'class="edge wrong"' in svg and 'stroke="#e8590c" stroke-width="3.5" stroke-dasharray' in svg
+    assert 'class="edge wrong"' in svg and 'stroke="%s" stroke-width="3.5" stroke-dasharray' % MARK_COLORS["wrong"] in svg
     assert ">✗<" in svg and "图例" in svg
     edge.mark = None
     assert "图例" not in g.to_svg()

@@ -81,18 +81,24 @@ MEASURE = """() => {
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         pytest.skip("没有 /usr/bin/chromium，跳过浏览器截图")
     sync_api = pytest.importorskip("playwright.sync_api", reason="没有安装 playwright 的 Python 包")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM)
-        pg = browser.new_page(viewport={"width": 1040, "height": 800})
-        html = "".join('<div class="column" id="%s" style="width:1000px;overflow-x:auto;margin:8px 0">%s</div>'
-                       % (name, svg) for name, svg in pictures().items())
-        pg.set_content("<!doctype html><html><body style='margin:8px;background:#fff'>%s</body></html>" % html)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1040, "height": 800})
+    html = "".join('<div class="column" id="%s" style="width:1000px;overflow-x:auto;margin:8px 0">%s</div>'
+                   % (name, svg) for name, svg in pictures().items())
+    pg.set_content("<!doctype html><html><body style='margin:8px;background:#fff'>%s</body></html>" % html)
+    yield pg
+    pg.close()
 
 
 def test_screenshots_and_measured_labels(page):
@@ -123,3 +129,243 @@ def test_text_width_estimate_is_not_smaller_than_the_browser(page):
       const w = t.getBBox().width; svg.remove(); return w; })""", samples)
     for s, w in zip(samples, widths):
         assert w <= text_width(s) + 2, "%r 在浏览器里宽 %.1f 像素，估计只有 %.1f" % (s, w, text_width(s))
+
+
+# ---- 深色主题：量出每段文字、每条边和箭头的对比度 -----------------------------------------------
+# JupyterLab 的深色主题里（很多学生用它）图要和浅色主题里一样看得清。三种页面：
+#   plain：没有任何 JupyterLab 变量（nbconvert 的静态 HTML、nbgrader 的反馈）；
+#   light / dark：页面上有 JupyterLab 浅色 / 深色主题的 CSS 变量，body 上也有 JupyterLab 设的
+#                 data-jp-theme-light 和 color-scheme（变量的名字和值取自装好的 @jupyterlab/theme-*-extension）。
+# 每种页面里图有两种放法：内嵌的 <svg>（控件 widgets.HTML、nbconvert、反馈）和 JupyterLab 显示
+# image/svg+xml 的办法 <img src="data:image/svg+xml,...">。<img> 里的 SVG 看不到页面的变量，
+# 只能看到嵌入它的元素的 color-scheme（Chromium 把它当作图里的 prefers-color-scheme）：
+# 所以也把 SVG 单独当作文档打开、模拟同样的 prefers-color-scheme 来量，并核对 <img> 的底色确实跟着变了。
+THEMES = ("plain", "light", "dark")
+TEXT_MIN, GRAPHIC_MIN = 4.5, 3.0  # WCAG 2：文字 4.5:1，图形（边、箭头、节点的圈）3:1
+DARK_FALLBACK_VARS = {  # 找不到装好的 JupyterLab 主题文件时用的几个关键变量（JupyterLab 4 深色主题的值）
+    "--jp-layout-color0": "#111", "--jp-layout-color1": "#212121", "--jp-ui-font-color0": "#fff",
+    "--jp-ui-font-color1": "rgba(255,255,255,.87)", "--jp-content-font-color0": "#fff",
+    "--jp-content-font-color1": "#fff", "--jp-error-color1": "#f44336", "--jp-warn-color1": "#ff9800",
+    "--jp-success-color1": "#4caf50", "--jp-border-color1": "#616161",
+}
+LIGHT_FALLBACK_VARS = {
+    "--jp-layout-color0": "white", "--jp-layout-color1": "white", "--jp-ui-font-color0": "#000",
+    "--jp-ui-font-color1": "rgba(0,0,0,.87)", "--jp-content-font-color0": "#000",
+    "--jp-content-font-color1": "rgba(0,0,0,.87)", "--jp-error-color1": "#d32f2f", "--jp-warn-color1": "#f57c00",
+    "--jp-success-color1": "#388e3c", "--jp-border-color1": "#bdbdbd",
+}
+
+
+def jupyterlab_theme_css(name):
+    """JupyterLab 主题（"light" / "dark"）的 :root 变量，原样取自装好的 jupyterlab；找不到时用上面的几个。"""
+    import re
+    import sys
+
+    rel = Path("@jupyterlab") / ("theme-%s-extension" % name) / "index.css"
+    places = [Path(sys.prefix) / "share" / "jupyter" / "lab" / "themes" / rel]
+    try:
+        import jupyterlab
+
+        places.append(Path(jupyterlab.__file__).parent / "themes" / rel)
+    except ImportError:
+        pass
+    for p in places:
+        if p.is_file():
+            blocks = re.findall(r":root\s*\{([^}]*)\}", p.read_text(encoding="utf-8"))
+            if blocks and "--jp-layout-color0" in "".join(blocks):
+                return ":root{%s}" % ";".join(b.strip().rstrip(";") for b in blocks), str(p)
+    fallback = DARK_FALLBACK_VARS if name == "dark" else LIGHT_FALLBACK_VARS
+    return ":root{%s}" % ";".join("%s:%s" % kv for kv in fallback.items()), None
+
+
+def themed_pictures():
+    """要核对的图：Graph 的 SVG、逐步反向传播和交互控件的静态图、诊断图。"""
+    from course.diagnosis import diagnose_apple_orange
+    from course.example_graphs import apple_orange_graph
+    from course.explorers import chain_rule_explorer, shopping_explorer, sigmoid_explorer
+    from course.stepper import BackwardStepper
+    from test_diagnosis import AddLayer, MulSwapped
+
+    pics = {
+        "shopping_explorer": shopping_explorer()._repr_mimebundle_()["image/svg+xml"],
+        "chain_rule_explorer": chain_rule_explorer().view.value,
+        "sigmoid_explorer": sigmoid_explorer()._repr_mimebundle_()["image/svg+xml"],
+        "stepper_start": BackwardStepper(apple_orange_graph()).to_svg(),
+        "stepper_active": BackwardStepper(apple_orange_graph(), position=3).view.value,
+        "stepper_done": BackwardStepper(apple_orange_graph(), position=8).to_svg(),
+        "diagnosis_wrong": diagnose_apple_orange(MulSwapped, AddLayer).to_svg(),
+    }
+    base = pictures()
+    for k in ("lesson06_neuron", "lesson06_double_backward", "lesson04_softmax_with_loss"):
+        pics[k] = base[k]
+    return pics
+
+
+CONTRAST = """(pageBg) => {
+  const parse = s => {
+    const m = /rgba?\\(([^)]*)\\)/.exec(s || '');
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(parseFloat);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (fg, bg) => [0, 1, 2].map(i => fg[i] * fg[3] + bg[i] * (1 - fg[3])).concat([1]);
+  const lum = c => { const f = v => { v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const ratio = (fg, bg) => { const a = lum(over(fg, bg)), b = lum(bg); return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); };
+  const hex = c => '#' + c.slice(0, 3).map(v => Math.round(v).toString(16).padStart(2, '0')).join('');
+  const cs = el => getComputedStyle(el);
+  function backdrop(el) {  // 元素后面真正的底色：往上找第一个不透明的背景，最后是页面的底色
+    let bg = parse(pageBg);
+    const chain = [];
+    for (let e = el; e && e.nodeType === 1; e = e.parentElement) chain.push(e);
+    for (const e of chain.reverse()) {
+      const c = parse(cs(e).backgroundColor);
+      if (c && c[3] > 0) bg = over(c, bg);
+    }
+    return bg;
+  }
+  const out = [];
+  for (const svg of document.querySelectorAll('svg.cgraph')) {
+    const host = svg.closest('[data-name]');
+    const name = host ? host.dataset.name : (document.documentElement.dataset.name || '');
+    let bg = backdrop(svg.parentElement || svg);
+    for (const r of svg.querySelectorAll(':scope > rect')) {
+      const c = parse(cs(r).fill); if (c && c[3] > 0 && cs(r).display !== 'none') bg = over(c, bg);
+    }
+    const add = (kind, cat, what, fgStr, under) => {
+      const fg = parse(fgStr);
+      if (!fg) return;
+      out.push({name, kind, cat, what, ratio: ratio(fg, under), fg: hex(over(fg, under)), bg: hex(under)});
+    };
+    for (const t of svg.querySelectorAll('text')) {
+      if (!t.textContent.trim()) continue;
+      const s = cs(t), cls = t.getAttribute('class') || '';
+      let under = bg;
+      const prev = t.previousElementSibling;
+      if (prev && /^(circle|ellipse|rect)$/.test(prev.tagName)) {  // 写在一个图形上面（节点名字、✗ 记号）
+        const c = parse(cs(prev).fill); if (c) under = over(c, bg);
+      }
+      const halo = parse(s.stroke);
+      if (halo && halo[3] > 0 && parseFloat(s.strokeWidth) >= 2 && s.paintOrder.startsWith('stroke'))
+        under = over(halo, under);  // 描了一圈底色的数字：字在描边上面
+      const cat = /input|output|node/.test(cls) ? 'labels' : /forward|backward|expected/.test(cls) ? 'edge values'
+                : /badge/.test(cls) ? 'badges' : 'captions';
+      add('text', cat, t.textContent.trim().slice(0, 40) + ' [' + cls + ']', s.fill, under);
+    }
+    for (const p of svg.querySelectorAll('g.edge > path'))
+      add('graphic', 'edges', p.parentElement.getAttribute('class'), cs(p).stroke, bg);
+    const used = new Set([...svg.querySelectorAll('g.edge > path')].map(p => (p.getAttribute('marker-end') || '').replace(/^url\\(#|\\)$/g, '')));
+    for (const m of svg.querySelectorAll('marker'))
+      if (used.has(m.id)) for (const p of m.querySelectorAll('path')) add('graphic', 'arrowheads', m.id, cs(p).fill, bg);
+    for (const c of svg.querySelectorAll('circle:not(.badge), ellipse'))
+      add('graphic', 'node outlines', 'node', cs(c).stroke, bg);
+    for (const c of svg.querySelectorAll('circle.badge')) add('graphic', 'badges', 'badge', cs(c).fill, bg);
+  }
+  // 反向值（红）和算错的边（橙）的颜色：两种意思要分得开
+  const colors = {};
+  const first = (sel, prop) => { const e = document.querySelector(sel); return e ? hex(over(parse(cs(e)[prop]), [255, 255, 255, 1])) : null; };
+  colors.backward = first('svg.cgraph text.backward', 'fill');
+  colors.wrong = first('svg.cgraph g.edge.wrong > path', 'stroke');
+  colors.active = first('svg.cgraph g.edge.active > path', 'stroke');
+  return {items: out, colors};
+}"""
+
+
+def _lab(hexcolor):
+    def lin(v):
+        v /= 255
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(int(hexcolor[i:i + 2], 16)) for i in (1, 3, 5))
+    X, Y, Z = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b, \
+        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t):
+        return t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116
+
+    return 116 * f(Y) - 16, 500 * (f(X) - f(Y)), 200 * (f(Y) - f(Z))
+
+
+def _theme_page_html(theme, body):
+    if theme == "plain":
+        return "<!doctype html><html><head><meta charset='utf-8'></head><body style='margin:8px'>%s</body></html>" % body
+    css, _ = jupyterlab_theme_css(theme)
+    return ("<!doctype html><html><head><meta charset='utf-8'><style>%s\nbody{margin:8px;background:var(--jp-layout-color0);"
+            "color:var(--jp-content-font-color1)}</style></head><body data-jp-theme-light='%s' data-jp-theme-name='JupyterLab %s' "
+            "style='color-scheme:%s'>%s</body></html>"
+            % (css, "true" if theme == "light" else "false", theme.title(), theme, body))
+
+
+PAGE_BG = {"plain": "rgb(255, 255, 255)", "light": "rgb(255, 255, 255)", "dark": "rgb(17, 17, 17)"}
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_graph_colours_are_readable_in_light_and_dark_themes(browser, theme):
+    import urllib.parse
+
+    out = OUT / "themes"
+    out.mkdir(parents=True, exist_ok=True)
+    pics = themed_pictures()
+    scheme = "dark" if theme == "dark" else "light"
+    pg = browser.new_page(viewport={"width": 1040, "height": 800}, color_scheme="light")
+    measured = {}
+    try:
+        # 1) 内嵌的 <svg>（控件、nbconvert、反馈）
+        body = "".join('<div class="column" data-name="%s" id="%s" style="width:1000px;margin:8px 0">%s</div>'
+                       % (n, n, s) for n, s in pics.items())
+        pg.set_content(_theme_page_html(theme, body))
+        inline = pg.evaluate(CONTRAST, PAGE_BG[theme])
+        pg.screenshot(path=str(out / ("%s-inline.png" % theme)), full_page=True)
+        for n in ("stepper_start", "diagnosis_wrong", "shopping_explorer"):
+            pg.locator("#" + n).screenshot(path=str(out / ("%s-inline-%s.png" % (theme, n))))
+        # 2) JupyterLab 显示 image/svg+xml 的样子：<img src="data:image/svg+xml,...">
+        imgs = "".join('<div class="column" style="width:1000px;margin:8px 0"><img id="img-%s" src="data:image/svg+xml,%s"></div>'
+                       % (n, urllib.parse.quote(s)) for n, s in pics.items())
+        pg.set_content(_theme_page_html(theme, imgs))
+        pg.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        pg.screenshot(path=str(out / ("%s-img.png" % theme)), full_page=True)
+        shot_img = out / ("%s-img-stepper_start.png" % theme)
+        pg.locator("#img-stepper_start").screenshot(path=str(shot_img))
+        # <img> 里的 SVG 只看得到 prefers-color-scheme：把它单独当作文档打开，模拟同样的配色来量
+        pg.emulate_media(color_scheme=scheme)
+        as_image = {"items": [], "colors": {}}
+        for n, s in pics.items():
+            pg.goto("data:image/svg+xml," + urllib.parse.quote(s.replace("<svg", '<svg data-name="%s"' % n, 1)))
+            r = pg.evaluate(CONTRAST, PAGE_BG[theme])
+            for it in r["items"]:
+                it["name"] = n
+            as_image["items"] += r["items"]
+            as_image["colors"].update({k: v for k, v in r["colors"].items() if v})
+            if n == "stepper_start":
+                shot_doc = out / ("%s-doc-stepper_start.png" % theme)
+                pg.locator("svg").first.screenshot(path=str(shot_doc))
+    finally:
+        pg.close()
+    # 单独打开的 SVG 文档和页面里的 <img> 看起来一样：上面在文档里量到的，就是学生在 <img> 里看到的
+    from PIL import Image, ImageChops
+
+    a, b = Image.open(shot_img).convert("RGB"), Image.open(shot_doc).convert("RGB")
+    assert a.size == b.size, (a.size, b.size)
+    diff = ImageChops.difference(a, b).convert("L")
+    changed = sum(diff.histogram()[41:]) / (a.size[0] * a.size[1])
+    measured = {"inline": inline, "img": as_image}
+    summary = {}
+    for mode, m in measured.items():
+        for it in m["items"]:
+            key = "%s / %s / %s" % (mode, it["kind"], it["cat"])
+            if key not in summary or it["ratio"] < summary[key]["ratio"]:
+                summary[key] = it
+    (out / ("contrast-%s.json" % theme)).write_text(json.dumps({"min": summary, "colors": {k: v["colors"] for k, v in measured.items()},
+                                                                "all": measured}, ensure_ascii=False, indent=1), encoding="utf-8")
+    problems = ["%s %s：%s 在 %s 上只有 %.2f:1（%s）" % (mode, it["name"], it["fg"], it["bg"], it["ratio"], it["what"])
+                for mode, m in measured.items() for it in m["items"]
+                if it["ratio"] < (TEXT_MIN if it["kind"] == "text" else GRAPHIC_MIN)]
+    assert not problems, "%s 主题里看不清：\n%s" % (theme, "\n".join(problems[:40]))
+    for mode, m in measured.items():
+        cats = {it["cat"] for it in m["items"]}
+        assert {"labels", "edge values", "captions", "badges", "edges", "arrowheads", "node outlines"} <= cats, (mode, cats)
+        red, orange = m["colors"].get("backward"), m["colors"].get("wrong")
+        assert red and orange, m["colors"]
+        dist = sum((a - b) ** 2 for a, b in zip(_lab(red), _lab(orange))) ** 0.5
+        assert dist >= 20, "%s：反向值的红色 %s 和算错的橙色 %s 太像了（ΔE = %.1f）" % (mode, red, orange, dist)
+    assert changed < 0.01, "%s：<img> 里的图和单独打开的 SVG 不一样（%.1f%% 的像素不同）" % (theme, 100 * changed)

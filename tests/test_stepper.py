@@ -8,6 +8,7 @@ import pytest
 from course.example_graphs import apple_orange_graph, sigmoid_graph, square_of_sum_graph
 from course.graph import Graph
 from course.stepper import BackwardStepper
+from course.svg import MARK_COLORS
 
 
 @pytest.fixture(autouse=True)
@@ -133,7 +134,7 @@ def test_stepper_walks_the_apple_graph_one_edge_at_a_time():
         seen.append(edge.name)
         svg = s.to_svg()
         assert len(backward(svg)) == k + 1  # 走过的 k 条边 + 输出
-        assert svg.count('stroke="#f0a500"') == 2  # 只点亮当前的边和它终点的节点
+        assert svg.count('stroke="%s"' % MARK_COLORS["active"]) == 2  # 只点亮当前的边和它终点的节点
         assert s.status.value == "第 %d / 8 步" % k
     assert seen == ["dall_price", "dtax", "dapple_price", "dorange_price",
                     "dorange", "dorange_num", "dapple", "dapple_num"]
