@@ -43,7 +43,7 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "course.grading.sanitize.DeduplicateGradeIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
+    "course.grading.sanitize.OverwriteCells",  # nbgrader 的 OverwriteCells；没动过的测试单元不报校验和，改动、删掉的记进报告
     "course.grading.sanitize.RestoreCellOrder",  # 答案、测试、只读单元放回原来的顺序，删掉的只读单元补回
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

@@ -202,7 +202,7 @@ def test_report_explains_the_class(demo):
     assert re.search(r"chu_yun \| 03-activation-layers \| 无法读取.*不是有效的 notebook", problems)
     assert re.search(r"wei_ning \| 02-simple-layers \| 无法读取.*simple_layers-Copy1\.ipynb", problems)
     assert re.search(r"feng_yu \| 02-simple-layers \| 可疑代码", problems)
-    assert re.search(r"chen_jing \| 01-graph-chain-rule \| 单元被挪动或删掉.*顺序被打乱", problems)
+    assert re.search(r"chen_jing \| 01-graph-chain-rule \| 单元被挪动、改动或删掉.*顺序被打乱", problems)
     assert "zhao_lei" not in problems and "qian_fang" not in problems
     missing = md.split("## 缺交", 1)[1]
     assert re.search(r"02-simple-layers：[^\n]*wang_qiang", missing)

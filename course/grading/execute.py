@@ -84,7 +84,7 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
                     if cell.cell_type == "code" and utils.is_grade(cell):
                         cell.outputs = [_error("SubmissionError", unreadable)]
                 return nb, self.resources
-            restored = (nb.metadata.get(GRADING_META) or {}).get("restored")  # sanitize.RestoreCellOrder 写的
+            restored = (nb.metadata.get(GRADING_META) or {}).get("restored")  # sanitize.py 的 OverwriteCells、RestoreCellOrder 写的
             if restored:
                 self._report.add("cells-restored", _restored_detail(restored), level="info")
             if self.scan:
@@ -220,4 +220,8 @@ def _restored_detail(restored):
         parts.append("单元顺序被打乱，已按学生版复原")
     if restored.get("read_only"):
         parts.append("缺了只读单元 %s，已从学生版补回" % "、".join(map(str, restored["read_only"])))
+    if restored.get("tests_deleted"):  # sanitize.OverwriteCells 写的
+        parts.append("测试单元 %s 被删掉了，已补回并照常计分" % "、".join(map(str, restored["tests_deleted"])))
+    if restored.get("tests_changed"):
+        parts.append("单元 %s 的内容被改动过，已换回原样" % "、".join(map(str, restored["tests_changed"])))
     return "；".join(parts) or "单元已按学生版复原"

@@ -10,7 +10,9 @@ RobustExecute 把“超时、内核退出并重启、输出被截断、可疑代
     python -m course grading-report [作业]
 
 可疑代码扫描是静态的：在学生能改动的单元里找篡改评分的常见写法（改写检查函数、numpy、
-builtins、traceback 显示、sys.exit/os._exit、读取隐藏测试源码……）。它只报告、不扣分：
+builtins、traceback 显示、sys.exit/os._exit、读取隐藏测试源码、课程文件夹里答案和成绩库的路径……）。
+沙箱挡住的文件访问本身不在报告里：学生代码在自己的内核里得到 FileNotFoundError / PermissionError，
+评分程序看不到（没有审计通道，异常还可能被 try 吞掉），所以只能按源码提醒。它只报告、不扣分：
 扣分由隐藏测试决定，报告让教师知道该去看哪份作业。
 """
 import datetime
@@ -26,7 +28,7 @@ REPORT_DIR = ".grading-reports"
 # 事件种类的中文说明（教师看的总结和演示报告用）
 EVENT_TITLES = {
     "unreadable": "无法读取，按缺交处理",
-    "cells-restored": "单元被挪动或删掉，已按学生版复原",
+    "cells-restored": "单元被挪动、改动或删掉，已按学生版复原",
     "timeout": "单元超时，已中断",
     "kernel-restart": "内核退出或没有回应，已重启",
     "gave-up": "内核重启次数用完，余下的单元没有执行",
@@ -51,6 +53,12 @@ SUSPICIOUS = [
      r"\bgc\.get_(objects|referrers)\b|\bctypes\b", "读取调用者的代码或内存（可能在找隐藏测试）"),
     (r"\bcourse\.checks\.guard\b|_SNAP\b", "针对评分复原机制"),
     (r"^\s*(?!self\.)[A-Za-z_]\w*(\.\w+)+\s*=\s*lambda\b", "用 lambda 替换别的模块或对象的函数"),
+    # 课程文件夹里的路径：答案（source/）、成绩库、别人的提交和评分结果、评分报告、课程配置。评分沙箱里这些都读不到，
+    # 学生代码碰了壁也只在自己的内核里得到一个异常（多半被 try 吞掉），评分程序看不到；这里只是按源码提醒
+    (r"""["'][^"'\n]*(?:(?<![\w.-])source[/\\]|[/\\]source(?![\w.-])|gradebook\.db|"""
+     r"""(?<![\w.-])(?:submitted|autograded|feedback|exchange)[/\\]|\.grading-reports|nbgrader_config)|"""
+     r"""\b(?:join|Path|open|listdir|scandir|glob|walk)\s*\([^)\n]*(["'])(?:source|submitted|autograded)\1""",
+     "代码里写着课程文件夹的路径（答案 source/、成绩库、别人的作业）：评分沙箱里读不到，这里只按源码提醒"),
 ]
 _COMPILED = [(re.compile(p), why) for p, why in SUSPICIOUS]
 

@@ -6,6 +6,15 @@ DeduplicateGradeIds
     这里保留最后一个副本（它一定不早于原单元的位置），其余副本删除 nbgrader 元数据，
     变回普通单元：照常执行，但不计分，也不会搞坏整个提交。重复的 nbformat 单元 id 也一并修复。
 
+OverwriteCells
+    代替 nbgrader 的 OverwriteCells（同样的配置节 c.OverwriteCells）：测试和只读单元照样换回原样、删掉的测试单元
+    照样补回，只是
+    - 没动过的测试单元不再报 “Attribute 'checksum' for cell … has changed!”。成绩库里的校验和是按 source/ 里的
+      单元（带隐藏测试）算的，学生版里的同一个单元去掉了隐藏测试，所以每份提交的每个带隐藏测试的测试单元都会
+      “变了”，这条警告说的并不是学生改了什么。这里拿提交里的单元和学生版里的比：一样就不报；
+    - 真被改动、被删掉的测试单元记下来（notebook 元数据 GRADING_META 的 "restored"），评分报告里写一条
+      cells-restored，python -m course grading-report 会列出来。
+
 RestoreCellOrder
     答案、测试和只读单元放回学生版里的顺序，删掉的只读单元补回（见类的说明）。
 """
@@ -14,11 +23,12 @@ import uuid
 
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import OverwriteCells as _StockOverwriteCells
 
 from .release import read_release, release_notebook_path
 from .submissions import GRADING_META
 
-__all__ = ["DeduplicateGradeIds", "RestoreCellOrder"]
+__all__ = ["DeduplicateGradeIds", "OverwriteCells", "RestoreCellOrder"]
 
 
 class DeduplicateGradeIds(NbGraderPreprocessor):
@@ -49,6 +59,51 @@ def _tracked_id(cell):
     if utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell):
         return meta.get("grade_id")
     return None
+
+
+def _note_restored(nb, **found):
+    """把复原了什么记进 notebook 元数据（RobustExecute 据此在评分报告里写 cells-restored）。"""
+    nb.metadata.setdefault(GRADING_META, {}).setdefault("restored", {}).update(found)
+
+
+class OverwriteCells(_StockOverwriteCells):
+    """nbgrader 的 OverwriteCells，校验和的警告只在学生真改了单元时出现，改动和删掉的测试单元记进评分报告（见模块说明）。
+
+    类名与 nbgrader 的相同，配置（c.OverwriteCells.add_missing_cells 等）照常生效。学生版读不到时和原版一样。"""
+
+    def preprocess(self, nb, resources):
+        release = read_release(release_notebook_path(self, resources))
+        self._released = {} if release is None else {
+            _tracked_id(c): c.source for c in release.cells if utils.is_locked(c) and _tracked_id(c) is not None}
+        self._changed = []
+        info = resources.get("nbgrader", {})
+        self._who = "%s/%s/%s" % (info.get("student", "?"), info.get("assignment", "?"), info.get("notebook", "?"))
+        present = {_tracked_id(c) for c in nb.cells if utils.is_grade(c)}
+        nb, resources = super().preprocess(nb, resources)
+        deleted = [gid for gid in self._released if gid not in present and
+                   any(utils.is_grade(c) and _tracked_id(c) == gid for c in release.cells)] if release else []
+        if deleted:
+            self.log.warning("[%s] 提交里缺了测试单元 %s：评分时已补回，照常计分", self._who, "、".join(deleted))
+        found = {"tests_changed": self._changed, "tests_deleted": deleted}
+        if any(found.values()):
+            _note_restored(nb, **{k: v for k, v in found.items() if v})
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        gid = _tracked_id(cell)
+        self._untouched = self._released.get(gid) == cell.source if gid in self._released else None
+        return super().preprocess_cell(cell, resources, index)
+
+    def report_change(self, name, attr, old, new):
+        if attr != "checksum":
+            return super().report_change(name, attr, old, new)
+        if self._untouched:  # 和学生版里的一样：差的只是学生版里去掉的隐藏测试
+            self.log.debug("单元 %s 与学生版相同（校验和不同只因为隐藏测试），换回带隐藏测试的原样", name)
+            return
+        if self._untouched is False or not self._released:
+            self.log.warning("[%s] 单元 %s 的内容被改动过：评分时已换回原样", self._who, name)
+            if name not in self._changed:
+                self._changed.append(name)
 
 
 class RestoreCellOrder(NbGraderPreprocessor):
@@ -97,6 +152,5 @@ class RestoreCellOrder(NbGraderPreprocessor):
             if moved:
                 self.log.warning("提交里的单元顺序被打乱，已按学生版复原")
             nb.cells = head + [cell for _, cells in segments for cell in cells]
-            meta = nb.metadata.setdefault(GRADING_META, {})
-            meta["restored"] = {"moved": moved, "read_only": restored}
+            _note_restored(nb, moved=moved, read_only=restored)
         return nb, resources
