@@ -8,7 +8,8 @@
     python -m course autograde all --force                已经评过的提交也重新评（nbgrader 的 --force）
 
 评分时显示进度条（已评好的学生/总数、失败几名、预计还要多久），最后打印中文总结：评好了多少、
-哪些没评上以及原因（nbgrader 的错误、评分报告里的事件）、平均每名学生用了多久。每批的完整输出在
+没有 --force 时跳过了哪些已经评过的提交、哪些没评上以及原因（nbgrader 的错误、评分报告里的事件）、
+平均每名学生用了多久。每批的完整输出在
 autograded/.autograde-logs/<时间>/。成绩库用课程配置里的那个（COURSE_DB_URL：sqlite 或 PostgreSQL）。
 退出码：0 全部评好，1 有提交没评上或成绩库不一致，2 参数不对。
 """
@@ -29,6 +30,7 @@ from .report import EVENT_TITLES, REPORT_DIR, collect
 __all__ = ["UsageError", "Plan", "Outcome", "make_plan", "grade", "summary", "add_arguments", "run", "ungraded"]
 
 ALL = "all"
+MAX_LISTED = 30  # 总结里逐份列出的跳过的提交最多这么多
 SERIOUS = ("unreadable", "gave-up", "kernel-restart", "replay", "timeout", "guard", "output-truncated")
 
 
@@ -59,6 +61,7 @@ class Outcome:
     failed: dict  # {(学号, 作业): 原因}
     events: list  # [(学号, 作业, notebook, 事件)]：评分报告里的事件（这次评分记下的）
     problems: list  # 成绩库一致性检查发现的问题
+    skipped: dict = field(default_factory=dict)  # {(学号, 作业): 原因}：没有 --force 时 nbgrader 跳过的（已经评过）
 
 
 def _course_config(course):
@@ -197,6 +200,22 @@ def _error_reasons(result):
     return out
 
 
+SKIP_MARK = "Skipping existing assignment: "  # nbgrader 的 BaseConverter.init_destination 跳过一份提交时写的日志
+SKIP_REASON = "已经评过：autograded/ 里已有它的评分结果，提交也没有更新的 timestamp.txt"
+
+
+def _skipped(result):
+    """这一批里 nbgrader 跳过的（已经评过的）提交：{(学号, 作业)}。"""
+    out = set()
+    for line in result.tail(2_000_000).splitlines():
+        _, mark, path = line.partition(SKIP_MARK)
+        if mark:
+            parts = os.path.normpath(path.strip()).split(os.sep)
+            if len(parts) >= 2:
+                out.add((parts[-2], parts[-1]))
+    return out
+
+
 def _fresh_reports(plan, since):
     """{学号: 这次评分写出的评分报告数}（RobustExecute 每评完一份 notebook 写一份）。"""
     base = os.path.join(plan.autograded, REPORT_DIR)
@@ -223,7 +242,7 @@ def grade(plan, jobs, *, env=None, log_dir=None, progress=None, on_batch=None, p
                                       datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     expected = {sid: sum(len(plan.notebooks[a]) for a in done) for sid, done in plan.submitted.items()}
     lock = threading.Lock()
-    finished, failed, reasons = set(), set(), {}
+    finished, failed, reasons, skipped = set(), set(), {}, set()
     start_wall, start = time.time() - 1, time.perf_counter()
 
     def done(res):
@@ -232,6 +251,7 @@ def grade(plan, jobs, *, env=None, log_dir=None, progress=None, on_batch=None, p
         why = _error_reasons(res) if bad else {}
         with lock:
             finished.update(res.task.students)
+            skipped.update(p for p in _skipped(res) if p in pairs)
             for pair in bad:
                 failed.add(pair)
                 reasons[pair] = why.get(pair) or "nbgrader 退出码 %d，见日志 %s" % (res.returncode, res.log_path)
@@ -269,7 +289,8 @@ def grade(plan, jobs, *, env=None, log_dir=None, progress=None, on_batch=None, p
               and rep.get("student") in plan.submitted and rep.get("time", "") >= since for ev in rep["events"]]
     wanted = {a: {sid for sid, done in plan.submitted.items() if a in done} for a in plan.assignments}
     problems = dbsafe.consistency_problems(plan.db_url, plan.course_id, wanted)
-    return Outcome(seconds, box["results"], {p: reasons[p] for p in sorted(failed)}, events, problems)
+    return Outcome(seconds, box["results"], {p: reasons[p] for p in sorted(failed)}, events, problems,
+                   {p: SKIP_REASON for p in sorted(skipped - failed)})
 
 
 def summary(plan, outcome, jobs):
@@ -278,9 +299,17 @@ def summary(plan, outcome, jobs):
     lines = ["评分结束：%d 名学生、%d 份作业、共 %d 份提交；%d 个进程，用时 %s，平均每名学生 %.1f 秒。"
              % (n_students, len(plan.assignments), len(pairs), jobs, clock(outcome.seconds),
                 outcome.seconds / max(n_students, 1))]
-    bad_students = {sid for sid, _ in outcome.failed}
-    lines.append("评好了：%d 份提交（%d 名学生的全部提交）。" % (len(pairs) - len(outcome.failed),
-                                                   n_students - len(bad_students)))
+    skipped = {p: why for p, why in outcome.skipped.items() if p not in outcome.failed}
+    not_fresh = {sid for sid, _ in outcome.failed} | {sid for sid, _ in skipped}
+    lines.append("评好了：%d 份提交（%d 名学生的全部提交）。" % (len(pairs) - len(outcome.failed) - len(skipped),
+                                                   n_students - len(not_fresh)))
+    if skipped:
+        lines.append("跳过了：%d 份提交，它们已经评过（autograded/ 里已有评分结果，提交也没有更新的 timestamp.txt），"
+                     "成绩库里的分数没有变；要重新评，加 --force：" % len(skipped))
+        shown = sorted(skipped)[:MAX_LISTED]
+        lines += ["  %-16s %s" % pair for pair in shown]
+        if len(skipped) > len(shown):
+            lines.append("  ……另有 %d 份" % (len(skipped) - len(shown)))
     if outcome.failed:
         lines.append("没评上：%d 份提交（成绩库里没有它们完整的分数）：" % len(outcome.failed))
         lines += ["  %-16s %s：%s" % (sid, a, why) for (sid, a), why in outcome.failed.items()]
