@@ -123,3 +123,46 @@ def test_grading_report_lists_deleted_tests_and_paths_into_the_course_folder(cou
     eve = out.split("ps1 / eve /", 1)[1].split("ps1 / ", 1)[0]
     assert "单元 test_mul_forward 的内容被改动过" in eve, out
     assert "ps1 / alice /" not in out and "ps1 / bob /" not in out
+
+
+# ---- 7. 教师的评分流程写下的每一样东西都被 git 忽略（README 让教师提交 release/，成绩不能跟着进去）
+
+def _workflow_outputs():
+    """README 的教师流程在仓库里写下的文件（相对仓库根目录），目录名按课程配置和 nbgrader 的默认值。"""
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    cd = CourseDirectory(config=cfg)
+    rel = lambda p: os.path.relpath(p, ROOT)  # noqa: E731
+    db = rel(cd.db_url[len("sqlite:///"):])
+    exchange = rel(cfg.Exchange.root)
+    s, a = "xiaoming", "01-graph-chain-rule"
+    return [
+        db, db + "-journal", db + "-wal", db + "-shm",  # generate_assignment、autograde、formgrader
+        "%s/backprop-zh/outbound/%s/graph_chain_rule.ipynb" % (exchange, a),  # release_assignment
+        "%s/backprop-zh/inbound/%s+%s+2024-01-01/graph_chain_rule.ipynb" % (exchange, s, a),  # submit
+        "%s/backprop-zh/feedback/0123abcd.html" % exchange,  # release_feedback
+        "%s/%s/%s/graph_chain_rule.ipynb" % (cd.submitted_directory, s, a),  # collect
+        "%s/%s/%s/timestamp.txt" % (cd.submitted_directory, s, a),
+        "%s/%s/%s/graph_chain_rule.ipynb" % (cd.autograded_directory, s, a),  # autograde
+        "%s/.grading-reports/%s/%s/graph_chain_rule.json" % (cd.autograded_directory, a, s),  # 评分报告
+        "%s/.autograde-logs/20240101-000000/batch-01.log" % cd.autograded_directory,  # python -m course autograde
+        "%s/%s/%s/graph_chain_rule.html" % (cd.feedback_directory, s, a),  # generate_feedback
+        "grades.csv", "grades-01.csv",  # nbgrader export（默认 --to grades.csv）
+        ".nbgrader.log",  # nbgrader 的日志文件（设了 NbGrader.logfile 时）
+        "demo-run/grades.csv", "demo-run/report/report.html",  # python -m course grade-demo
+        "dist/course-0.1.0-py3-none-any.whl", "build/lib/course/__init__.py",  # 学生版 wheel
+        "jupyterhub.sqlite", "jupyterhub_cookie_secret",  # 在仓库里试着启动 Hub 时
+        "source/%s/.ipynb_checkpoints/graph_chain_rule-checkpoint.ipynb" % a,  # 教师在 JupyterLab 里编辑
+    ]
+
+
+def test_everything_the_instructor_workflow_writes_is_git_ignored():
+    paths = _workflow_outputs()
+    proc = subprocess.run(["git", "check-ignore", "--stdin", "-z"], cwd=ROOT, input="\0".join(paths) + "\0",
+                          capture_output=True, text=True)
+    ignored = set(filter(None, proc.stdout.split("\0")))
+    assert [p for p in paths if p not in ignored] == []
+    assert subprocess.run(["git", "check-ignore", "-q", "release/%s/x.ipynb" % "01-graph-chain-rule"],
+                          cwd=ROOT).returncode == 1  # release/ 要提交，不能被忽略
