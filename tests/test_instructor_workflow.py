@@ -166,3 +166,16 @@ def test_everything_the_instructor_workflow_writes_is_git_ignored():
     assert [p for p in paths if p not in ignored] == []
     assert subprocess.run(["git", "check-ignore", "-q", "release/%s/x.ipynb" % "01-graph-chain-rule"],
                           cwd=ROOT).returncode == 1  # release/ 要提交，不能被忽略
+
+
+# ---- 9b. grading-selftest 逐行用中文说明：被挡住的越权是好事，不打印 “FAIL”
+
+def test_selftest_lines_say_in_chinese_what_each_result_means():
+    from course.grading.selftest import probe_lines
+
+    lines = probe_lines({"read_source": "FAIL PermissionError", "delete_other": "OK", "write_own": "OK"}, False)
+    text = "\n".join(lines)
+    assert "FAIL" not in text and "OK" not in text
+    assert "✔ 读 source/ 里的答案：被挡住了（PermissionError），好" in text
+    assert "✘ 删除别的学生的提交：没有挡住！" in text
+    assert "✔ 在自己的作业文件夹里写文件：可以" in text and "没有收到，好" in text

@@ -253,6 +253,47 @@ def sandbox_probe_code(root, other_student, port, grader_pid):
     ) % (json.dumps(paths), port, grader_pid)
 
 
+# 越权提交试的每一件事（sandbox_probe_code 里的名字）：自检时逐行用中文说明结果
+PROBES = {
+    "read_source": "读 source/ 里的答案",
+    "list_source": "列出 source/ 文件夹",
+    "read_release": "读课程文件夹里的学生版 release/",
+    "read_gradebook": "读成绩库",
+    "write_gradebook": "改写成绩库",
+    "delete_gradebook": "删除成绩库",
+    "delete_other": "删除别的学生的提交",
+    "read_other_graded": "读别的学生的评分结果",
+    "write_outside": "在自己的作业文件夹以外写文件",
+    "network": "联网（连接评分程序开的端口）",
+    "signal_grader": "给评分进程发信号",
+    "env_secret": "读评分进程的环境变量",
+    "read_repo_source": "从课程包旁边找到仓库的 source/",
+    "import_demo_answers": "导入演示班级的答案写法 course.demo",
+    "import_reference_layers": "导入参考实现的层",
+    "import_checks": "导入检查函数 course.checks",
+    "load_reference_bytecode": "直接加载参考实现的字节码",
+}
+ALLOWED = {"write_own": "在自己的作业文件夹里写文件"}  # 这一项应当做得到
+
+
+def probe_lines(result, connected):
+    """越权提交的结果，每项一行中文：挡住了（好）/ 没挡住（坏）；应当做得到的事做到了（好）/ 做不到（坏）。"""
+    lines = []
+    for key, value in sorted(result.items()):
+        failed = value.startswith("FAIL")
+        error = value.split(" ", 1)[1] if failed and " " in value else ""
+        if key in ALLOWED:
+            lines.append("  %s %s：%s" % ("✔" if not failed else "✘", ALLOWED[key],
+                                         "可以（应当可以）" if not failed else "做不到（%s），评分时学生代码写不了自己的文件夹" % error))
+        else:
+            what = PROBES.get(key, key)
+            lines.append("  %s %s：%s" % ("✔" if failed else "✘", what,
+                                         "被挡住了（%s），好" % error if failed else "没有挡住！"))
+    lines.append("  %s %s：%s" % ("✘" if connected else "✔", "联网（评分程序那边是否收到连接）",
+                                  "收到了连接！" if connected else "没有收到，好"))
+    return lines
+
+
 def selftest(tmp, config):
     """在 tmp 里建课程（用 config 这份 nbgrader_config.py），交参考答案和一份试图越权的提交，
     评分并打印结果。返回是否一切如预期。"""
@@ -284,9 +325,9 @@ def selftest(tmp, config):
     print(sandbox.describe()[1])
     print("nbgrader autograde 退出码：%d" % res.returncode)
     print("参考答案得分：%s" % scores(root, "honest"))
-    for k, v in sorted(result.items()):
-        print("  %-18s %s" % (k, v))
-    print("  %-18s %s" % ("tcp_accepted", connected))
+    print("一份越权提交试着做这些事（✔ 表示结果如预期：越权的被挡住，写自己的文件夹可以）：")
+    for line in probe_lines(result, connected):
+        print(line)
     ok = (res.returncode == 0 and sum(scores(root, "honest").values()) == 10 and not connected
           and all(v.startswith("FAIL") for k, v in result.items() if k != "write_own")
           and result.get("write_own") == "OK")
