@@ -179,3 +179,20 @@ def test_selftest_lines_say_in_chinese_what_each_result_means():
     assert "✔ 读 source/ 里的答案：被挡住了（PermissionError），好" in text
     assert "✘ 删除别的学生的提交：没有挡住！" in text
     assert "✔ 在自己的作业文件夹里写文件：可以" in text and "没有收到，好" in text
+
+
+# ---- 9e. python -m course.demo.bench 执行参考答案时不再每个内核打印一遍 “TCP without encryption”
+
+def test_bench_lessons_run_without_the_tcp_warning(tmp_path):
+    from nbformat.v4 import new_code_cell, new_notebook
+    import nbformat
+
+    folder = tmp_path / "source" / "a1"
+    folder.mkdir(parents=True)
+    nbformat.write(new_notebook(cells=[new_code_cell("print(1 + 1)")]), str(folder / "a.ipynb"))
+    code = ("import sys\nfrom course.demo.bench import run_lessons\n"
+            "res = run_lessons(sys.argv[1], ['a1'], 60, False)\nassert res[0][2] is None, res\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, LANG="C.UTF-8"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "without encryption" not in proc.stdout + proc.stderr

@@ -168,7 +168,10 @@ def run_lessons(course, assignments, timeout, grading):
                 try:
                     # 执行完就结束内核，和评分时 RobustExecute 一样（shutdown_kernel="immediate"）：学生和 nbgrader
                     # 都不等内核体面地退出（nbclient 默认的 graceful 每份还要多等 0.2～0.3 秒）
+                    # 内核的日志只留错误：ipykernel 每次启动都警告 “Kernel is running over TCP without encryption”，
+                    # 而这里的内核只监听本机的 127.0.0.1，由同一个进程连上、用完就关，这条警告什么也说明不了
                     NotebookClient(nb, timeout=timeout, kernel_name="python3", shutdown_kernel="immediate",
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"],
                                    resources={"metadata": {"path": folder}}).execute()
                 except Exception as exc:  # 记下来，照样计时
                     lines = str(exc).strip().splitlines()
