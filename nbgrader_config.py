@@ -15,11 +15,12 @@ c.CourseDirectory.course_id = "backprop-zh"
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.db_url = os.environ.get("COURSE_DB_URL", "sqlite:///" + str(ROOT / "gradebook.db"))
 # 这些文件可能夹带答案（jupytext 的 .md/.py 双胞胎、检查点、备份），不能进入 release/。
+# .py 只挡 notebook 的双胞胎（与 source/ 里某个 notebook 同名）：第 05、06 课给出的 layers.py 要随作业发下。
 # 不能写 *.txt：收作业、评分、发反馈时 nbgrader 要保留提交里的 timestamp.txt 和 submission_secret.txt
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
-    "*.md", "*.py", "*.bak", "*~", ".*",
-]
+    "*.md", "*.bak", "*~", ".*",
+] + sorted({nb.stem + ".py" for nb in (ROOT / "source").glob("*/*.ipynb")})
 
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE_DIR", str(ROOT / "exchange"))
 c.Exchange.path_includes_course = True

@@ -2,8 +2,9 @@
 
 自学（pip install -r requirements.txt）照常装整个课程包，这个文件什么也不改。学生版按 release/ 里每一课的
 代码单元（课程给出的和公开的检查单元；学生版里没有答案）导入的 course 模块，连同它们（顶层和函数里）导入的，
-算出要装的部分；其余的一律不装：演示班级的各种答案写法（course/demo）、参考网络（course/net.py）、
-评测和演示用的命令（course/bench.py …）都不在里面。
+算出要装的部分；其余的一律不装：评测和演示用的命令（course/bench.py …）都不在里面。
+答案所在的文件夹（ANSWER_FOLDERS：course/reference 的参考实现、course/demo 的各种答案写法）按文件夹排除：
+学生版要用的模块哪怕只在函数里导入了它们，构建就停下来报错，而不是悄悄把答案装进去。
 """
 import ast
 import glob
@@ -32,6 +33,9 @@ def _course_imports(tree, level):
     return out
 
 
+ANSWER_FOLDERS = ("reference", "demo")
+
+
 def _files(part):
     path = os.path.join(PACKAGE, part + ".py")
     return ([path], 1) if os.path.isfile(path) else (sorted(glob.glob(os.path.join(PACKAGE, part, "*.py"))), 2)
@@ -49,16 +53,22 @@ def student_parts():
                     todo |= _course_imports(ast.parse("".join(cell["source"])), None)
                 except SyntaxError:
                     pass
-    seen = set()
+    seen, needed_by = set(), {}
     while todo:
         part = todo.pop()
         if part in seen:
             continue
+        if part in ANSWER_FOLDERS:
+            raise SystemExit("学生版的课程包不能含答案：course/%s 被 %s 导入了（setup.py 的 ANSWER_FOLDERS）"
+                             % (part, needed_by.get(part, "release/ 里的 notebook")))
         seen.add(part)
         files, level = _files(part)
         for f in files:
             with open(f, encoding="utf-8") as fh:
-                todo |= _course_imports(ast.parse(fh.read()), level)
+                found = _course_imports(ast.parse(fh.read()), level)
+            for name in found - seen:
+                needed_by.setdefault(name, os.path.relpath(f, HERE))
+            todo |= found
     return seen
 
 

@@ -17,7 +17,7 @@ from .cliargs import positive_float as _positive_float
 from .cliargs import positive_int as _positive_int
 from .data import load_digits_dataset
 from .gradcheck import rel_error
-from .net import PARAM_KEYS, TwoLayerNet, train
+from .reference.net import PARAM_KEYS, TwoLayerNet, train
 
 __all__ = ["main", "DEFAULTS"]
 

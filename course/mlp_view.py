@@ -1,10 +1,11 @@
-"""第 06 课的小网络（学生用 Value 写的 MLP）：把它的权重读成数组，交给 course.layers 的层，再画出分界线。
+"""第 06 课的小网络（学生用 Value 写的 MLP）：把它的权重读成数组，和前几课的层对照，再画出分界线。
 
 学生的 MLP 按练习的约定组织：model.layers[k].neurons[j] 是第 k 层第 j 个神经元，
 它的 .w[i] 和 .b 是 Value。同一组权重放进 Affine → Relu → … → Affine，算出的分数和梯度应当一模一样：
 - weights_of(model)            [(W, b), ...]，W: (n_in, n_out)，b: (n_out,)
 - scores_with_layers(weights, X)   X: (N, D) -> 每个样本的分数 (N,)，在整张网格上画分界线时很快
-- compare_with_layers(model, X, y) 打印引擎的梯度与 Affine、Relu 层的 dW、db 的最大相对误差
+- compare_with_layers(model, X, y, layers_hinge) 打印引擎的梯度与 Affine、Relu 层的 dW、db 的最大相对误差；
+  layers_hinge 是这一课作业文件夹里 layers.py 的 mlp_hinge_reference（层不在学生版的课程包里）
 - plot_training(model, X, y, history) 左边是分界线和数据点，右边是损失和识别精度的变化
 """
 import numbers
@@ -12,7 +13,6 @@ import numbers
 import numpy as np
 
 from .gradcheck import rel_error
-from .lesson import grading_mode
 from .plotting import label, use_chinese_font
 
 __all__ = ["weights_of", "grads_of_model", "scores_with_layers", "accuracy", "compare_with_layers", "plot_training"]
@@ -64,16 +64,16 @@ def accuracy(weights, X, y):
     return float(np.mean((scores_with_layers(weights, X) > 0) == (y > 0)))
 
 
-def compare_with_layers(model, X, y):
-    """model 已经对 hinge_loss(model, X, y) 做过 backward()：逐层打印引擎的梯度与 Affine、Relu 层的最大相对误差。"""
-    # 参考的层在用到时才导入：评分内核里看不到 course.layers（course/grading/answers.py），而评分时不做这个对照
-    if not grading_mode():
-        from .layers import mlp_hinge_reference
-    else:
-        raise RuntimeError("nbgrader 评分时不和参考的层对照（演示不计分）")
+def compare_with_layers(model, X, y, layers_hinge):
+    """model 已经对 hinge_loss(model, X, y) 做过 backward()：逐层打印引擎的梯度与 Affine、Relu 层的最大相对误差。
 
+    layers_hinge(weights, X, y) -> (损失, [(dW, db), ...], margin)：用 Affine、Relu 层算一遍（layers.py 的 mlp_hinge_reference）。
+    """
+    if not callable(layers_hinge):
+        raise TypeError("compare_with_layers 的第 4 个参数应当是函数 mlp_hinge_reference（from layers import "
+                        "mlp_hinge_reference），收到的是 %s" % type(layers_hinge).__name__)
     y = np.where(np.asarray(y) > 0, 1.0, -1.0)
-    loss, want, _ = mlp_hinge_reference(weights_of(model), X, y)
+    loss, want, _ = layers_hinge(weights_of(model), X, y)
     got = grads_of_model(model)
     print("合页损失：Affine、Relu 层算出 %.6f" % loss)
     for k, ((dW, db), (gW, gb)) in enumerate(zip(want, got), start=1):

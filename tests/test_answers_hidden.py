@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL = list(answers.ANSWER_PARTS)
 # 每一课评分内核里看得见的课程模块：给出的单元评分时真正导入的，连同它们（递归，含函数里的导入）导入的。
 # 画图、回放、反向传播的引擎（svg、layout、backprop、trace、value_graph）一课也看不到；
-# 第 05 课给出的代码用参考的层搭网络，course.layers 照常可见；第 06 课只在自学时用参考的层对照
+# 参考答案（course/reference/）一课也看不到：第 05、06 课给出的代码用作业文件夹里的 layers.py
 WIDGETS = ["example_graphs", "explorers", "fmt", "gradcheck", "graph", "lazy", "lesson", "liveview", "plots",
            "plotting", "stepper", "widgets"]
 VISIBLE = {
@@ -23,12 +23,12 @@ VISIBLE = {
     "02-simple-layers": WIDGETS,
     "03-activation-layers": WIDGETS,
     "04-affine-softmax": WIDGETS,
-    "05-backprop-network": ["data", "fmt", "gradcheck", "graph", "layers", "lesson", "plots", "plotting"],
+    "05-backprop-network": ["data", "fmt", "gradcheck", "graph", "lesson", "plots", "plotting"],
     "06-autodiff": sorted(WIDGETS + ["autodiff_graph", "mlp_view", "toydata"]),
 }
 EXPECTED = {a: [p for p in ALL if p not in v] for a, v in VISIBLE.items()}
 # 练习要写的算法所在的模块：哪一课的评分内核里都不该有
-ENGINES = ("backprop", "trace", "value_graph", "svg", "layout", "checks", "net", "diagnosis", "demo")
+ENGINES = ("backprop", "trace", "value_graph", "svg", "layout", "checks", "reference", "diagnosis", "demo")
 BLOCK = """
 import importlib.abc as _abc, sys as _sys
 class _Hidden(_abc.MetaPathFinder):
@@ -52,7 +52,7 @@ def test_each_lesson_hides_the_answer_modules_its_given_code_does_not_need(assig
 
 def test_every_course_module_is_hidden_unless_a_lesson_needs_it():
     """默认盖住：课程包里新加的模块不用登记，不在哪一课的需要里就看不到；评分插件（内核一端的通信）除外。"""
-    assert "grading" not in ALL and {"layers", "backprop", "trace", "value_graph", "svg", "demo"} <= set(ALL)
+    assert "grading" not in ALL and {"reference", "backprop", "trace", "value_graph", "svg", "demo"} <= set(ALL)
     assert set(ALL) | {"grading"} == set(answers.package_parts())
 
 
@@ -86,17 +86,18 @@ def test_imports_inside_functions_of_course_modules_count(tmp_path):
                                                   encoding="utf-8")
     assert answers.visible_closure({"a"}, str(tmp_path)) == {"a", "b", "c"}
     assert answers.visible_closure({"pkg"}, str(tmp_path)) == {"pkg", "a", "b", "c"}
-    # 真正的课程包：第 04 课的形状图只在自学时用参考的层，第 01–03 课的 Graph 评分时不用反向传播的引擎
-    assert "layers" not in answers.visible_closure({"example_graphs"})
+    # 真正的课程包：第 04 课的形状图不用参考的层，第 01–03 课的 Graph 评分时不用反向传播的引擎
+    assert "reference" not in answers.visible_closure({"example_graphs"})
     assert not {"backprop", "svg", "layout", "trace"} & answers.visible_closure({"graph", "widgets"})
     assert not {"value_graph", "trace"} & answers.visible_closure({"autodiff_graph"})
 
 
 def test_lesson05_kernel_sees_no_course_module_with_a_forward_pass():
-    """第 05 课评分内核里看得到的课程模块都没有网络的 predict/loss：练习 1 没有现成的可以继承。"""
+    """第 05 课评分内核里看得到的课程模块都没有网络的 predict/loss：练习 1 没有现成的可以继承。
+    作业文件夹里的 layers.py（第 03、04 课的层）也没有。"""
     nb = nbformat.read(ROOT / "release" / "05-backprop-network" / "two_layer_net.ipynb", as_version=4)
     visible = answers.visible_closure(answers.given_course_modules(nb.cells) | {"__init__"})
-    assert "layers" in visible and "net" not in visible
+    assert "reference" not in visible
     package, checked = ROOT / "course", set()
     for name in visible:  # 名字也可能是 course/__init__.py 里的对象（from course import Graph），那就不是模块
         files = [package / (name + ".py")] if (package / (name + ".py")).exists() else \
@@ -105,13 +106,15 @@ def test_lesson05_kernel_sees_no_course_module_with_a_forward_pass():
             text = f.read_text(encoding="utf-8")
             assert "def predict" not in text and "lastLayer" not in text, f
             checked.add(name)
-    assert {"__init__", "layers", "gradcheck", "lesson", "data"} <= checked
+    assert {"__init__", "gradcheck", "lesson", "data"} <= checked
+    given = (ROOT / "release" / "05-backprop-network" / "layers.py").read_text(encoding="utf-8")
+    assert "class Affine" in given and "def predict" not in given and "lastLayer" not in given
 
 
 def test_dependencies_are_followed():
-    assert {"checks", "layers", "net"} <= answers.visible_closure({"diagnosis"})
-    assert "checks" not in answers.visible_closure({"mlp_view"})
-    assert "layers" not in answers.visible_closure({"mlp_view"})  # 参考的层只在自学时的 compare_with_layers 里导入
+    assert "checks" in answers.visible_closure({"diagnosis"})
+    assert "reference" not in answers.visible_closure({"diagnosis"})  # 检查不用参考答案
+    assert not {"checks", "reference"} & answers.visible_closure({"mlp_view"})  # 对照用的层由 notebook 传进来
 
 
 def test_part_paths_cover_files_folders_and_bytecode(tmp_path):

@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from course import layers
+from course.reference import layers
 from course.checks import CheckFailure
 from course.checks.activations import (
     check_relu_backward, check_relu_forward, check_sigmoid_backward, check_sigmoid_forward, check_sigmoid_steps,
@@ -327,7 +327,7 @@ def test_failure_message_shows_inputs_and_values_but_no_source():
     (Relu(), "不要传 Relu()"),
     (3, "你传入的是 int"),
     (None, "是 None"),
-    (layers.Relu, "来自模块 course.layers"),
+    (layers.Relu, "来自模块 course.reference.layers"),
 ])
 def test_bad_argument_to_relu_checks(bad, hint):
     for check_fn in (check_relu_forward, check_relu_backward):
@@ -337,7 +337,7 @@ def test_bad_argument_to_relu_checks(bad, hint):
 
 
 def test_bad_argument_to_sigmoid_checks():
-    with pytest.raises(CheckFailure, match="来自模块 course.layers"):
+    with pytest.raises(CheckFailure, match="来自模块 course.reference.layers"):
         check_sigmoid_forward(layers.Sigmoid, report=False)
     with pytest.raises(CheckFailure, match="不要传 Sigmoid"):
         check_sigmoid_backward(Sigmoid(), report=False)

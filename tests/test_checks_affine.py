@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from course import layers
+from course.reference import layers
 from course.checks import CheckFailure
 from course.checks.affine import (
     check_affine_backward_dx, check_affine_db, check_affine_dW, check_affine_forward, check_affine_nd,
@@ -57,7 +57,7 @@ def test_correct_implementations_pass_silently(capsys):
 
 
 def test_reference_layer_is_rejected_and_report_false_is_silent(capsys):
-    with pytest.raises(CheckFailure, match="来自模块 course.layers"):
+    with pytest.raises(CheckFailure, match="来自模块 course.reference.layers"):
         check_affine_forward(layers.Affine, report=False)
     check_affine_db(Affine, seed=5, report=False)
     assert capsys.readouterr() == ("", "")
@@ -226,7 +226,7 @@ def test_failure_message_shows_inputs_and_values_but_no_source():
     (Affine(np.ones((2, 3)), np.zeros(3)), "你传入的是 Affine 类型的对象"),
     (3, "你传入的是 int"),
     (None, "是 None"),
-    (layers.Affine, "来自模块 course.layers"),
+    (layers.Affine, "来自模块 course.reference.layers"),
 ])
 def test_bad_argument_to_affine_checks(bad, hint):
     for check_fn in ALL_CHECKS:

@@ -2,6 +2,7 @@
 import math
 import warnings
 
+import numpy as np
 import pytest
 
 from course.autodiff_graph import expected_grads, graph_nodes, to_graph
@@ -679,10 +680,22 @@ def test_unknown_op_name_is_a_programming_error():
 
 
 # ---- 参考计算和画图 ---------------------------------------------------------------
-def test_layers_reference_reproduces_the_book():
-    price, grads = apps.layers_apple_orange(100.0, 2.0, 150.0, 3.0, 1.1)
+def test_shop_values_reproduce_the_book_and_the_layers():
+    from course.reference.layers import AddLayer, MulLayer
+    price, grads = apps.shop_with_layers(100.0, 2.0, 150.0, 3.0, 1.1)
     assert price == pytest.approx(715.0)
     assert grads == pytest.approx((2.2, 110.0, 3.3, 165.0, 650.0))
+    # 随机的输入上与第 02 课的层逐个一致
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        a, an, o, on, t = rng.uniform(1, 300, 5)
+        m1, m2, add, m3 = MulLayer(), MulLayer(), AddLayer(), MulLayer()
+        p = m3.forward(add.forward(m1.forward(a, an), m2.forward(o, on)), t)
+        dall, dtax = m3.backward(1.0)
+        da, do = add.backward(dall)
+        want = m1.backward(da) + m2.backward(do) + (dtax,)
+        got_price, got = apps.shop_with_layers(a, an, o, on, t)
+        assert got_price == pytest.approx(p) and got == pytest.approx(want)
 
 
 def test_reference_grads_match_numerical_and_engine():

@@ -242,19 +242,20 @@ def test_broken_hinge_loss(name, fn, hint):
     assert hint in str(err.value), str(err.value)
 
 
-def test_hinge_loss_is_judged_by_the_layers():
-    """检查里的参考答案本身：Affine、Relu 层的梯度与数值微分一致。"""
-    from course.gradcheck import numerical_gradient
-    rng = np.random.default_rng(0)
-    weights = mlp.random_weights(rng, [2, 3, 1])
-    X, y = rng.uniform(-1, 1, (5, 2)), np.array([1.0, -1, 1, -1, 1])
-    _, grads, _ = mlp.layers_reference(weights, X, y)
-    W = weights[0][0]
-
-    def f(w):
-        return mlp.layers_reference([(w.reshape(W.shape), weights[0][1]), weights[1]], X, y)[0]
-    num = numerical_gradient(f, W.ravel().copy()).reshape(W.shape)
-    assert np.allclose(grads[0][0], num, atol=1e-6)
+def test_hinge_reference_agrees_with_the_layers():
+    """检查里的期望值（numpy 正向 + 数值微分）与第 05 课的 Affine、Relu 层反向传播得到的 dW、db 一致。"""
+    from course.reference.layers import mlp_hinge_reference
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        weights = mlp.random_weights(rng, [2, 4, 3, 1])
+        X, y = rng.uniform(-1.5, 1.5, (6, 2)), np.where(rng.random(6) < 0.5, -1.0, 1.0)
+        loss, grads, margin = mlp.hinge_reference(weights, X, y)
+        if mlp._near_kinks(weights, X, margin):
+            continue
+        want_loss, want, want_margin = mlp_hinge_reference(weights, X, y)
+        assert loss == pytest.approx(want_loss) and np.allclose(margin, want_margin)
+        for (dW, db), (wW, wb) in zip(grads, want):
+            assert np.allclose(dW, wW, rtol=1e-6, atol=1e-9) and np.allclose(db, wb, rtol=1e-6, atol=1e-9)
 
 
 # ---- 写错的 sgd_step --------------------------------------------------------------------
@@ -370,13 +371,16 @@ def test_mlp_view_reads_the_students_network_and_matches_the_layers(capsys):
     assert [W.shape for W, _ in weights] == [(2, 3), (3, 3), (3, 1)]
     scores = mlp_view.scores_with_layers(weights, X)
     assert np.allclose(scores, [model(list(x))[0].data for x in X])
-    mlp_view.compare_with_layers(model, X, y)
+    from course.reference.layers import mlp_hinge_reference
+    mlp_view.compare_with_layers(model, X, y, mlp_hinge_reference)
     out = capsys.readouterr().out
     errors = [float(t) for t in __import__("re").findall(r"相对误差 ([\d.e+-]+)", out)]
     assert len(errors) == 6 and max(errors) < 1e-7, out  # 接近 0 的梯度：分母取 1e-8，舍入误差显示成 1e-9 左右
     assert 0 <= mlp_view.accuracy(weights, X, y) <= 1
     with pytest.raises(TypeError, match="练习 8"):
         mlp_view.weights_of(object())
+    with pytest.raises(TypeError, match="mlp_hinge_reference"):
+        mlp_view.compare_with_layers(model, X, y, None)
 
 
 def test_plot_training_draws_without_warnings():

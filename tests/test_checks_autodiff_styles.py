@@ -7,6 +7,7 @@ karpathy 的 micrograd（engine.py 的样子：_prev 是 set、relu 的 _op 是 
 其余练习用 source/ 里的参考答案。
 """
 import math
+import sys
 import warnings
 
 import nbformat
@@ -219,6 +220,9 @@ def _namespace(engine):
     """执行 notebook 的导入单元、给定的引擎和其余练习的参考答案，返回命名空间。"""
     nb = _notebook()
     ns = {"__name__": "__main__"}
+    lesson = str(SOURCE / "06-autodiff")  # 像 notebook 的内核一样，能导入作业文件夹里的 layers.py
+    if lesson not in sys.path:
+        sys.path.append(lesson)
     exec(compile(nb.cells[[c.get("id") for c in nb.cells].index("setup")].source, "<setup>", "exec"), ns)
     exec(compile(engine, "<engine>", "exec"), ns)
     for cell in nb.cells:

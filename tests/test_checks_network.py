@@ -7,7 +7,7 @@ import pytest
 from course.checks import CheckFailure
 from course.checks import network as nw
 from course.gradcheck import rel_error
-from course.net import TwoLayerNet as RefNet
+from course.reference.net import TwoLayerNet as RefNet
 from conftest import student
 
 

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from course import layers as ref
+from course.reference import layers as ref
 from course.checks import CheckFailure
 from course.checks.apple_orange import check_apple_orange_backward, check_apple_orange_forward
 from course.checks.simple_layers import check_add_backward, check_add_forward, check_mul_backward, check_mul_forward
@@ -233,7 +233,7 @@ def test_add_forward_mistakes():
     (Mul(), "不要写 MulLayer()"),
     (42, "要传入一个类"),
     (None, "是 None"),
-    (ref.MulLayer, "来自模块 course.layers"),
+    (ref.MulLayer, "来自模块 course.reference.layers"),
 ])
 def test_bad_arguments_to_layer_checks(bad, hint):
     fails_with(check_mul_forward, bad, hint)

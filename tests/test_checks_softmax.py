@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from course import layers
+from course.reference import layers
 from course.checks import CheckFailure
 from course.checks.softmax import (
     check_cross_entropy_labels, check_cross_entropy_onehot, check_softmax, check_softmax_stable,
@@ -202,9 +202,9 @@ def test_broken_cross_entropy_gets_its_own_hint(name, fn, check_fn, hint, kw):
     (check_softmax, type("Softmax", (), {}), "需要函数 softmax 本身"),
     (check_softmax, 3.0, "你传入的是 float"),
     (check_softmax_stable, None, "是 None"),
-    (check_softmax, layers.softmax, "来自模块 course.layers"),
+    (check_softmax, layers.softmax, "来自模块 course.reference.layers"),
     (check_cross_entropy_onehot, "abc", "你传入的是 str"),
-    (check_cross_entropy_labels, layers.cross_entropy_error, "来自模块 course.layers"),
+    (check_cross_entropy_labels, layers.cross_entropy_error, "来自模块 course.reference.layers"),
 ])
 def test_bad_argument_to_checks(check_fn, bad, hint):
     with pytest.raises(CheckFailure) as info:

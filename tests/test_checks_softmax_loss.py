@@ -4,9 +4,9 @@ import warnings
 import numpy as np
 import pytest
 
-from course import layers
+from course.reference import layers
 from course.checks import CheckFailure
-from course.checks.softmax_loss import check_softmax_with_loss_backward, check_softmax_with_loss_forward, reference_parts
+from course.checks.softmax_loss import PARTS, check_softmax_with_loss_backward, check_softmax_with_loss_forward, reference_parts
 from conftest import student
 
 
@@ -175,7 +175,7 @@ def test_book_numbers_appear_in_the_backward_check():
 @pytest.mark.parametrize("check_fn, bad, hint", [
     (check_softmax_with_loss_forward, SoftmaxWithLoss(), "你传入的是 SoftmaxWithLoss 类型的对象"),
     (check_softmax_with_loss_backward, softmax, "你传入的是 function 类型的对象"),
-    (check_softmax_with_loss_backward, layers.SoftmaxWithLoss, "来自模块 course.layers"),
+    (check_softmax_with_loss_backward, layers.SoftmaxWithLoss, "来自模块 course.reference.layers"),
     (check_softmax_with_loss_forward, None, "是 None"),
 ])
 def test_bad_argument_to_checks(check_fn, bad, hint):
@@ -296,6 +296,10 @@ def test_reference_parts_restores_after_an_error_and_leaves_other_names_alone():
     mine, other = ns["softmax"], ns["np"]
     with pytest.raises(ZeroDivisionError):
         with reference_parts(ns["SoftmaxWithLoss"]):
-            assert ns["softmax"] is layers.softmax and ns["cross_entropy_error"] is layers.cross_entropy_error
+            assert ns["softmax"] is PARTS["softmax"] and ns["cross_entropy_error"] is PARTS["cross_entropy_error"]
+            x = np.random.default_rng(0).standard_normal((3, 4))  # 检查自己的版本与参考的层一致
+            assert np.allclose(ns["softmax"](x), layers.softmax(x))
+            assert np.isclose(ns["cross_entropy_error"](layers.softmax(x), np.array([0, 3, 1])),
+                              layers.cross_entropy_error(layers.softmax(x), np.array([0, 3, 1])))
             1 / 0
     assert ns["softmax"] is mine and ns["np"] is other and "cross_entropy_error" not in ns

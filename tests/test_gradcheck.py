@@ -5,7 +5,7 @@ import pytest
 from course.gradcheck import (
     check_backward, eval_numerical_gradient_array, numerical_diff, numerical_gradient, rel_error,
 )
-from course.layers import Affine, Relu, Sigmoid
+from course.reference.layers import Affine, Relu, Sigmoid
 
 
 def test_numerical_diff_central_difference():

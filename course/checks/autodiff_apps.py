@@ -1,7 +1,7 @@
 """第 06 课《自动微分》的检查函数（三）：用学生的 Value 搭出前几课的计算图，与手写的层对照。
 
-练习 5：苹果和橘子的购物图 buy_apple_orange，对照 course.layers 的 MulLayer、AddLayer   check_apple_orange
-        用 Value 的基本运算搭出的 sigmoid，对照 course.layers.Sigmoid                 check_sigmoid
+练习 5：苹果和橘子的购物图 buy_apple_orange，对照第 02 课乘法层、加法层给出的值   check_apple_orange
+        用 Value 的基本运算搭出的 sigmoid，对照第 03 课 Sigmoid 层的公式 dout·y·(1 − y)  check_sigmoid
 练习 6：一个神经元 tanh(w1·x1 + w2·x2 + b)，对照数值微分                            check_neuron
 """
 import math
@@ -9,11 +9,10 @@ import math
 import numpy as np
 
 from ..gradcheck import numerical_gradient
-from ..layers import AddLayer, MulLayer, Sigmoid
 from ._core import check, diagnose, expect_close, fail, own_class, passed, rng_for
 from .autodiff import expect_node, grads_of, run, value_class
 
-__all__ = ["check_apple_orange", "check_sigmoid", "check_neuron", "layers_apple_orange"]
+__all__ = ["check_apple_orange", "check_sigmoid", "check_neuron", "shop_with_layers"]
 
 BOOK = (100.0, 2.0, 150.0, 3.0, 1.1)
 NAMES = ("apple", "apple_num", "orange", "orange_num", "tax")
@@ -23,17 +22,13 @@ NEW_LEAVES = ("输入节点的 grad 全是 0：运算要直接用传进来的节
               "不要用 .data 取出数来另建 Value，否则新节点和输入之间没有边，梯度传不回去。")
 
 
-def layers_apple_orange(apple, apple_num, orange, orange_num, tax):
-    """第 02 课的做法：四个层依次正向传播，再按相反的顺序手动反向传播。返回 (price, 五个输入的导数)。"""
-    mul_apple, mul_orange, add_fruit, mul_tax = MulLayer(), MulLayer(), AddLayer(), MulLayer()
-    apple_price = mul_apple.forward(apple, apple_num)
-    orange_price = mul_orange.forward(orange, orange_num)
-    price = mul_tax.forward(add_fruit.forward(apple_price, orange_price), tax)
-    dall_price, dtax = mul_tax.backward(1.0)
-    dapple_price, dorange_price = add_fruit.backward(dall_price)
-    dapple, dapple_num = mul_apple.backward(dapple_price)
-    dorange, dorange_num = mul_orange.backward(dorange_price)
-    return price, (dapple, dapple_num, dorange, dorange_num, dtax)
+def shop_with_layers(apple, apple_num, orange, orange_num, tax):
+    """第 02 课的层在购物图上给出的值：返回 (price, 五个输入的导数)。
+
+    乘法节点传回翻转的输入，加法节点原样传下去：税前总价的导数是 tax，再分给苹果和橘子两条支路。
+    """
+    all_price = apple * apple_num + orange * orange_num
+    return all_price * tax, (tax * apple_num, tax * apple, tax * orange_num, tax * orange, all_price)
 
 
 def _multiples(got, want):
@@ -67,7 +62,7 @@ def check_apple_orange(buy_apple_orange, Value, *, seed=0, report=True, n_random
         leaves = [Value(v) for v in case]
         price = expect_node(run(lambda: buy_apple_orange(*leaves), "buy_apple_orange(...)"), Value,
                             "buy_apple_orange 的返回值")
-        want_price, want = layers_apple_orange(*case)
+        want_price, want = shop_with_layers(*case)
         expect_close(price.data, want_price, "price.data（与 MulLayer、AddLayer 算出的对照）", inputs=inputs,
                      hint="price = (apple * apple_num + orange * orange_num) * tax")
         run(price.backward, "price.backward()")
@@ -87,13 +82,12 @@ def check_sigmoid(sigmoid, Value, *, seed=0, report=True, n_random=4):
     for x in [2.0, -3.0, 0.0] + [float(v) for v in rng.uniform(-6, 6, n_random)]:
         v, g = Value(x), float(rng.uniform(0.5, 2))
         out = expect_node(run(lambda: sigmoid(v), "sigmoid(Value(%g))" % x), Value, "sigmoid 的返回值")
-        layer = Sigmoid()
-        want = float(layer.forward(np.array([x]))[0])
+        want = 1.0 / (1.0 + math.exp(-x))  # 第 03 课的 Sigmoid 层：y = 1 / (1 + exp(-x))
         expect_close(out.data, want, "sigmoid(Value(%g)).data（与 Sigmoid 层对照）" % x, inputs=dict(x=x),
                      hint=diagnose(out.data, [(1 / (1 + math.exp(x)), "指数应当是 -x：1 / (1 + (-x).exp())。")]))
         loss = run(lambda: out * g, "sigmoid(x) * g")
         run(loss.backward, "(sigmoid(x) * g).backward()")
-        dx = float(layer.backward(np.array([g]))[0])
+        dx = g * want * (1.0 - want)  # Sigmoid 层的 backward：dout * y * (1 - y)
         hint = diagnose(v.grad, [(0.0, "x 的 grad 是 0：sigmoid 要用 Value 的运算（-x、exp、+、/）搭出来，"
                                        "不能用 math.exp(x.data) 算出数再包成新的 Value。")],
                         "Sigmoid 层的反向传播是 dout * y * (1 - y)，检查搭图用到的每个运算。")

@@ -2,7 +2,7 @@
 
 练习 7：Neuron 的 __call__ 和 parameters()                         check_neuron_class
 练习 8：Layer、MLP 的 __call__ 和 parameters()                     check_layer_mlp
-练习 9：平均合页损失 hinge_loss，对照 course.layers 的 Affine、Relu  check_hinge_loss
+练习 9：平均合页损失 hinge_loss，对照 numpy 算出的损失和数值微分   check_hinge_loss
         一步梯度下降 sgd_step（先清零，再 backward，再更新）         check_sgd_step
 
 每一项只查自己那一部分：查 Layer、MLP 时，把里面的神经元、层换成检查自带的参考实现
@@ -14,12 +14,12 @@ import math
 import numpy as np
 
 from ..grading.peer import getattrs
-from ..layers import Affine, Relu, mlp_hinge_reference as layers_reference
+from ..gradcheck import numerical_gradient
 from ._core import call, check, diagnose, expect_close, fail, own_class, passed, rng_for, same_shape
 from .autodiff import expect_node, grads_of, value_class
 
 __all__ = ["check_neuron_class", "check_layer_mlp", "check_hinge_loss", "check_sgd_step",
-           "RefNeuron", "RefLayer", "RefMLP", "layers_reference"]
+           "RefNeuron", "RefLayer", "RefMLP", "hinge_reference"]
 
 ENGINE = "先让练习 1–3（Value 的运算和 backward）的测试通过。"
 
@@ -83,6 +83,46 @@ class RefMLP:
 
     def parameters(self):
         return [p for layer in self.layers for p in layer.parameters()]
+
+
+def _hinge_forward(weights, X, y):
+    """numpy 算一遍：隐藏层 ReLU，最后一层线性；返回 (平均合页损失, 每个样本的 1 - y·s)。"""
+    out = np.asarray(X, dtype=np.float64)
+    for k, (W, b) in enumerate(weights):
+        out = out @ W + b
+        if k < len(weights) - 1:
+            out = np.maximum(out, 0.0)
+    margin = 1.0 - y * out[:, 0]
+    return float(np.mean(np.maximum(margin, 0.0))), margin
+
+
+def hinge_reference(weights, X, y):
+    """返回 (平均合页损失, [(dW, db), ...], 每个样本的 1 - y·s)。梯度由数值微分得到，不靠反向传播。
+
+    损失在各参数上是分段线性的；数据离合页和 ReLU 的拐点都不太近时，中心差分就是精确的梯度（到舍入误差）。
+    """
+    flat = np.concatenate([np.r_[W.ravel(), b] for W, b in weights])
+
+    def unpack(v):
+        out, i = [], 0
+        for W, b in weights:
+            out.append((v[i:i + W.size].reshape(W.shape), v[i + W.size:i + W.size + b.size]))
+            i += W.size + b.size
+        return out
+    loss, margin = _hinge_forward(weights, X, y)
+    grads = unpack(numerical_gradient(lambda v: _hinge_forward(unpack(v), X, y)[0], flat))
+    return loss, grads, margin
+
+
+def _near_kinks(weights, X, margin, gap=1e-3):
+    """有样本的 1 - y·s 或隐藏层的输入离 0 不到 gap：数值微分会跨过拐点。"""
+    out = np.asarray(X, dtype=np.float64)
+    near = np.min(np.abs(margin)) < gap
+    for W, b in weights[:-1]:
+        out = out @ W + b
+        near = near or np.min(np.abs(out)) < gap
+        out = np.maximum(out, 0.0)
+    return bool(near)
 
 
 def random_weights(rng, sizes):
@@ -254,7 +294,7 @@ def check_layer_mlp(Layer, MLP, Value, *, seed=0, report=True, sizes=((2, 3), (3
 # ---- 练习 9：合页损失与参考层对照、一步梯度下降 ---------------------------------------------
 @check
 def check_hinge_loss(hinge_loss, Value, *, seed=0, report=True, n=6, sizes=(2, 4, 3, 1)):
-    """hinge_loss(model, X, y) 的值，以及 backward() 之后每个参数的 grad，与 Affine、Relu 层算出的 dW、db 一致。"""
+    """hinge_loss(model, X, y) 的值，以及 backward() 之后每个参数的 grad，与 numpy 的计算和数值微分一致。"""
     Value = value_class(Value)
     if isinstance(hinge_loss, type) or not callable(hinge_loss):
         fail("hinge_loss 应当是一个函数，你传入的是 %s。" % type(hinge_loss).__name__, show=False)
@@ -264,14 +304,14 @@ def check_hinge_loss(hinge_loss, Value, *, seed=0, report=True, n=6, sizes=(2, 4
         weights = random_weights(rng, list(sizes))
         X = rng.uniform(-1.5, 1.5, (n, sizes[0]))
         y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-        loss_want, grads_want, margin = layers_reference(weights, X, y)
-        if np.min(np.abs(margin)) > 1e-3 and np.any(margin > 0):
+        loss_want, margin = _hinge_forward(weights, X, y)
+        if not _near_kinks(weights, X, margin) and np.any(margin > 0):
             break
     model = RefMLP(Value, weights)
     loss = expect_node(call(hinge_loss, model, X, y, what="hinge_loss(model, X, y)"), Value, "hinge_loss 的返回值")
     s = margin  # 1 - y·s
     inputs = dict(N=n)
-    expect_close(loss.data, loss_want, "hinge_loss(model, X, y).data（与 Affine、Relu 层算出的对照）", inputs=inputs,
+    expect_close(loss.data, loss_want, "hinge_loss(model, X, y).data（与 numpy 算出的对照）", inputs=inputs,
                  hint=diagnose(loss.data, [
                      (loss_want * n, "损失要对 N 个样本取平均：总和再乘 1.0 / N。"),
                      (float(np.mean(s)), "每个样本的损失是 relu(1 - y·s)：margin 为负（分对了且离得够远）时要截成 0。"),
@@ -283,11 +323,12 @@ def check_hinge_loss(hinge_loss, Value, *, seed=0, report=True, n=6, sizes=(2, 4
              hint="hinge_loss 里已经调用过 backward() 了：函数只负责算出损失并返回，反向传播是调用者的事。")
     call(loss.backward, what="hinge_loss(...).backward()")
     got = grads_of(params, "参数")
+    grads_want = hinge_reference(weights, X, y)[1]
     want = np.concatenate([np.r_[dW[:, j], db[j]] for dW, db in grads_want for j in range(dW.shape[1])])
-    expect_close(got, want, "各参数的 grad（与 Affine、Relu 层反向传播得到的 dW、db 对照）", inputs=inputs,
+    expect_close(got, want, "各参数的 grad（与数值微分对照）", inputs=inputs,
                  rtol=1e-6, atol=1e-9, hint="损失的值对了，梯度却不对：" + ENGINE)
     if report:
-        passed("hinge_loss 的值和梯度与 Affine、Relu 层一致")
+        passed("hinge_loss 的值和梯度与数值微分一致")
 
 
 def _count_backward(loss):

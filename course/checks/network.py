@@ -2,7 +2,8 @@
 
 梯度确认函数和 SGD 一步更新的检查在 course.checks.training，这里一并导出，方便 notebook 从一处导入。
 
-梯度的“正确答案”来自 course.net 的参考网络（与数值微分一致），参数和数据都由 seed 生成。
+期望值来自检查自己的 FormulaNet（course/checks/_twolayer.py）：正向用 numpy 公式，梯度用数值微分，
+检查里没有反向传播的写法；参数和数据都由 seed 生成。
 为了说清楚反向传播错在哪里，检查时把学生网络里的各层换成只做记录的替身（_Spy），
 看 gradient() 有没有先做正向传播、各层的 backward 按什么顺序被调用。
 """
@@ -12,9 +13,9 @@ import numpy as np
 
 from ..fmt import fmt_shape
 from ..gradcheck import rel_error
-from ..layers import softmax
-from ..net import PARAM_KEYS, TwoLayerNet as _RefNet
 from ._core import call, check, diagnose, expect_array, expect_number, fail, own_class, passed, rng_for
+from ._twolayer import PARAM_KEYS, FormulaNet
+from .softmax import _softmax
 from .training import check_gradient_check, check_sgd_step  # noqa: F401  第 05 课的另两个练习
 
 __all__ = ["check_two_layer_net_forward", "check_two_layer_net_gradient", "check_fixed_network",
@@ -66,7 +67,7 @@ def _setup(cls, name, seed, sizes, batch, one_hot):
     D, H, C = sizes
     net = call(cls, D, H, C, 0.01, what="%s(%d, %d, %d, 0.01)" % (name, D, H, C))
     params = getattr(net, "params", None)
-    ref = _RefNet(D, H, C, seed=0)
+    ref = FormulaNet(D, H, C, seed=0)
     if not isinstance(params, Mapping) or any(np.shape(params.get(k)) != ref.params[k].shape for k in PARAM_KEYS):
         fail("%s 的实例应有 params 字典，键为 W1, b1, W2, b2，形状依次为 (%d, %d)、(%d,)、(%d, %d)、(%d,)。"
              % (name, D, H, H, H, C, C), show=False,
@@ -94,16 +95,6 @@ def _install_spies(net):
         net.layers[name] = _Spy(name, net.layers[name], log)
     net.lastLayer = _Spy("lastLayer", net.lastLayer, log)
     return log
-
-
-def _ref_grads(ref, x, t, skip=()):
-    """参考梯度；skip 里的层在反向传播时被跳过（用来认出“漏掉 Relu1”的结果）。"""
-    ref.loss(x, t)
-    dout = ref.lastLayer.backward(1)
-    for name, layer in reversed(ref.layers.items()):
-        if name not in skip:
-            dout = layer.backward(dout)
-    return {key: getattr(ref.layers[LAYER_OF[key]], ATTR_OF[key]).copy() for key in PARAM_KEYS}
 
 
 def _flow_hint(log):
@@ -140,7 +131,7 @@ def check_two_layer_net_forward(cls, *, seed=0, report=True, sizes=(5, 4, 3), ba
         hidden = np.maximum(x @ ref.params["W1"] + ref.params["b1"], 0)
         no_relu = (x @ ref.params["W1"] + ref.params["b1"]) @ ref.params["W2"] + ref.params["b2"]
         hint = diagnose(scores, [
-            (softmax(expected), "predict 只需要给出 Affine2 的输出（得分），softmax 由 lastLayer 在 loss 里完成。"),
+            (_softmax(expected), "predict 只需要给出 Affine2 的输出（得分），softmax 由 lastLayer 在 loss 里完成。"),
             (no_relu, "predict 漏掉了 Relu1：用 for layer in self.layers.values() 走完全部三层。"),
             (hidden @ ref.params["W2"], "少加了 b2：不要自己写矩阵乘法，调用各层的 forward。"),
         ], "用 for layer in self.layers.values(): x = layer.forward(x) 依次经过每一层。")
@@ -192,7 +183,7 @@ def _check_gradient(cls, name, seed, sizes, batch, one_hot):
     if missing:
         fail("gradient(x, t) 返回的字典缺少键 %s（你的键是 %s）。" % (", ".join(missing), ", ".join(map(str, grads))),
              show=False, hint="grads 的键要和 params 的键一一对应：W1, b1, W2, b2。")
-    expected = _ref_grads(ref, x, t)
+    expected = ref.grads(x, t)
     for key in PARAM_KEYS:
         shape = ref.params[key].shape
         got_shape = np.shape(grads[key])
@@ -205,7 +196,7 @@ def _check_gradient(cls, name, seed, sizes, batch, one_hot):
         else:
             hint = "%s 的梯度在 self.layers['%s'].%s，形状和 params['%s'] 相同。" % (key, LAYER_OF[key], ATTR_OF[key], key)
         expect_array(grads[key], shape, "grads['%s']" % key, hint=hint)
-    skip_relu = _ref_grads(ref, x, t, skip=("Relu1",))
+    skip_relu = ref.grads_skipping_relu(x, t)
     for key in PARAM_KEYS:
         got = np.asarray(grads[key], dtype=np.float64)
         if np.allclose(got, expected[key], rtol=1e-6, atol=1e-9):
@@ -219,7 +210,7 @@ def _check_gradient(cls, name, seed, sizes, batch, one_hot):
             (skip_relu[key], "反向传播跳过了 Relu1：dout 从 Affine2 出来后要先经过 Relu1.backward，再进入 Affine1。"),
         ]
         hint = diagnose(got, candidates) or _flow_hint(log) or "写出每一层的 backward，检查 dout 是怎样一层层传回来的。"
-        num = ref.numerical_gradient(x, t)[key]
+        num = expected[key]
         fail("grads['%s'] 与数值微分得到的梯度不一致（相对误差 %.2g；网络 %d-%d-%d，x 的形状 %s）。"
              % ((key, rel_error(got, num)) + tuple(sizes) + (fmt_shape(x.shape),)), expected[key], got, hint)
 

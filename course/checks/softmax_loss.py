@@ -5,14 +5,13 @@
 t = (0, 1, 0) 时 y = (0.3, 0.2, 0.5) → (0.3, -0.8, 0.5)，y = (0.01, 0.99, 0) → (0.01, -0.01, 0)。
 
 学生的层和书里一样，直接调用 notebook 里的 softmax 和 cross_entropy_error（练习 2、3）。检查期间
-reference_parts() 把这两个名字临时换成课程的参考实现，结束后换回：练习 2、3 里的错误只扣那两个练习的分，
+reference_parts() 把这两个名字临时换成检查自己的正确版本（course.checks.softmax 里的 _softmax、_cee），结束后换回：练习 2、3 里的错误只扣那两个练习的分，
 不在这一层上再扣一次。
 """
 import contextlib
 
 import numpy as np
 
-from .. import layers as _ref
 from ..grading import peer
 from ..gradcheck import numerical_gradient
 from ._core import call, check, diagnose, expect_array, expect_number, fail, passed, rng_for
@@ -23,7 +22,7 @@ __all__ = ["check_softmax_with_loss_forward", "check_softmax_with_loss_backward"
 SELF_T_HINT = "forward(x, t) 要把 t 存成 self.t，backward 里用 self.t 和 self.y，不要读全局变量。"
 
 
-PARTS = {"softmax": _ref.softmax, "cross_entropy_error": _ref.cross_entropy_error}
+PARTS = {"softmax": _softmax, "cross_entropy_error": _cee}
 _MISSING = object()
 
 
@@ -39,7 +38,7 @@ def _namespaces(cls):
 
 @contextlib.contextmanager
 def reference_parts(SoftmaxWithLoss):
-    """with reference_parts(SoftmaxWithLoss): ... —— 块内 softmax、cross_entropy_error 是课程的参考实现。
+    """with reference_parts(SoftmaxWithLoss): ... —— 块内 softmax、cross_entropy_error 是检查自己的正确版本。
 
     换的是定义这个类的地方（notebook 里就是全局变量）的这两个名字，块结束后原样换回（原来没有的就删掉）。
     """

@@ -4,13 +4,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..gradcheck import rel_error
-from ..net import PARAM_KEYS, TwoLayerNet as _RefNet
+from ._twolayer import PARAM_KEYS, FormulaNet
 from ._core import call, check, diagnose, expect_number, fail, own_class, passed, rng_for, same_shape
 
 __all__ = ["check_gradient_check", "check_sgd_step"]
 
 
-class _PlantedNet(_RefNet):
+class _PlantedNet(FormulaNet):
     """故意带错的网络：b1 的梯度多乘了 3，W2 的一个元素偏了一点。用来确认 gradient_check 真的在比较。"""
 
     def gradient(self, x, t):
@@ -36,7 +36,7 @@ def check_gradient_check(fn, *, seed=0, report=True, sizes=(5, 4, 3), batch=4):
     D, H, C = sizes
     for planted in (False, True):
         rng = rng_for(seed + planted)
-        net = (_PlantedNet if planted else _RefNet)(D, H, C, weight_init_std=0.5, seed=rng)
+        net = (_PlantedNet if planted else FormulaNet)(D, H, C, weight_init_std=0.5, seed=rng)
         net.params["b1"][...] = 0.5 * rng.standard_normal(H)
         x = rng.standard_normal((batch, D))
         t = np.eye(C)[rng.integers(0, C, batch)]

@@ -378,17 +378,29 @@ def _copy_extra_files(converter, assignment_id, student_id):
         files = files[:MAX_FILES]
     if not complete:
         refused.append("文件夹里的文件和文件夹超过 %d 个：只看了前 %d 个，其余的没有复制" % (MAX_ENTRIES, MAX_ENTRIES))
+    instructor = converter._input_directory == converter.coursedir.source_directory
     for path in files:
         rel = os.path.relpath(path, source)
         target = os.path.join(dest, rel)
         try:
-            total += safe_copy(path, target, min(MAX_FILE_MB * 2 ** 20, budget - total))
+            origin = _course_link(path, converter.coursedir.root) if instructor else path
+            total += safe_copy(origin, target, min(MAX_FILE_MB * 2 ** 20, budget - total))
             converter.log.info("Copying %s -> %s", path, target)
         except Refused as exc:
             refused.append("%s 没有复制：%s" % (rel, exc))
         except OSError as exc:
             refused.append("%s 没有复制（%s）" % (rel, exc))
     _record(converter, assignment_id, student_id, refused)
+
+
+def _course_link(path, root):
+    """教师的 source/ 里指向课程文件夹以内一个普通文件的符号链接，换成它指向的文件（例如第 05、06 课的
+    layers.py 指向 course/reference/layers.py）；别的路径原样返回（是链接的，safe_copy 照样拒绝）。"""
+    if not os.path.islink(path):
+        return path
+    target, top = os.path.realpath(path), os.path.realpath(root)
+    inside = os.path.commonpath([target, top]) == top
+    return target if inside and os.path.isfile(target) and not os.path.islink(target) else path
 
 
 def _keep_in_output(converter, assignment_id, student_id):

@@ -241,7 +241,7 @@ def sandbox_probe_code(root, other_student, port, grader_pid):
         # 演示班级的答案写法（course/demo/styles.py）不能从学生的内核里导入
         "_try('import_demo_answers', lambda: __import__('course.demo.styles'))\n"
         # 测试单元在评分进程里运行，内核用不着参考实现和检查函数：它们也导入不了，字节码也读不到
-        "_try('import_reference_layers', lambda: __import__('course.layers', fromlist=['MulLayer']).MulLayer)\n"
+        "_try('import_reference_layers', lambda: __import__('course.reference.layers', fromlist=['MulLayer']).MulLayer)\n"
         "_try('import_checks', lambda: __import__('course.checks._core', fromlist=['x']).expect_close)\n"
         "def _pyc():\n"
         "    import glob, importlib.machinery\n"

@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .gradcheck import numerical_gradient as _numerical_gradient
+from ..gradcheck import numerical_gradient as _numerical_gradient
 from .layers import Affine, Relu, SoftmaxWithLoss
 
 __all__ = ["TwoLayerNet", "PARAM_KEYS", "sgd_step", "train"]

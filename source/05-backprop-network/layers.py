@@ -1,0 +1,1 @@
+../../course/reference/layers.py
