@@ -111,6 +111,9 @@ def main(argv=None):
                    help="不重新下载：共用当前环境的第三方包，只有课程包是学生版（同一台机器上的 Hub）")
     from . import student_env as _student_env
     p.set_defaults(func=_student_env.main)
+    p = sub.add_parser("class-binder", help="生成给一个班用的 Binder 仓库：学生版的 notebook 和课程包，没有答案")
+    p.add_argument("dest", help="新仓库的文件夹（不存在或为空）")
+    p.set_defaults(func=_student_env.binder_main)
     for action in sub.choices.values():
         action.error = _Parser.error.__get__(action)
     args = parser.parse_args(argv)
