@@ -61,6 +61,9 @@ c.GenerateFeedback.preprocessors = [
 # 发布反馈：手工放进 submitted/ 的提交（例如从 LMS 下载的，没有 submission_secret.txt）跳过并用中文说明，
 # 不让 nbgrader release_feedback 在半路崩掉（course/grading/feedback_release.py）
 c.ExchangeFactory.release_feedback = "course.grading.feedback_release.ReleaseFeedback"
+# 收作业：不跟随学生放进交换目录的符号链接，文件个数有上限，超大的文件夹只少收、不让整次 collect 中断，
+# 学号不是普通名字（例如 “..”）的不收（course/grading/collect.py）
+c.ExchangeFactory.collect = "course.grading.collect.Collect"
 
 # 学生按 Validate 按钮时看到的中文说明
 c.Validator.type_changed_warning = "有 {num_changed} 个单元的类型被改动了！\n现在测试也许能通过，但评分时会按原来的类型处理。\n"

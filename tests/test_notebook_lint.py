@@ -26,8 +26,14 @@ def test_assignment_folders_are_ascii_ordered_and_hold_one_notebook():
     for i, name in enumerate(names, start=1):
         assert re.fullmatch(r"\d\d-[a-z0-9-]+", name), name
         assert name.startswith("%02d-" % i), "作业文件夹应从 01 起连续编号：%s" % names
-        files = [p.name for p in (SOURCE / name).iterdir() if p.name != ".ipynb_checkpoints"]
-        assert len(files) == 1 and files[0].endswith(".ipynb"), "%s 里只能有一个 notebook：%s" % (name, files)
+        files = [p for p in (SOURCE / name).iterdir() if p.name != ".ipynb_checkpoints"]
+        notebooks = [p.name for p in files if p.name.endswith(".ipynb")]
+        assert len(notebooks) == 1, "%s 里只能有一个 notebook：%s" % (name, notebooks)
+        # 别的文件只能是随作业发下的 layers.py：指向课程包里参考实现的链接，不另存一份
+        for p in files:
+            if not p.name.endswith(".ipynb"):
+                assert p.name == "layers.py" and p.is_symlink(), "%s 里多了 %s" % (name, p.name)
+                assert p.resolve() == (SOURCE.parent / "course" / "reference" / "layers.py").resolve()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

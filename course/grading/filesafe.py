@@ -25,6 +25,8 @@ requirements.txt 钉死了这个版本；升级 nbgrader 时要对照它的 conv
   留下的符号链接和特殊文件，学生代码在工作目录里写下的文件超出个数或总大小上限的部分也删掉（prune）；
 - 读 timestamp.txt 时只打开一次，在打开的文件上确认它是普通文件（检查和读取之间没有空当）。
 读提交的 notebook 本身由 submissions.SafeNotebookExporter 用 open_regular() 打开。
+收作业（nbgrader collect：交换目录 inbound → submitted/）用 copy_submission（collect.py）：同样不跟随链接、
+个数有上限；nbgrader 的 max_file_size、max_dir_size 照旧，只是超出的部分不复制，而不是让整次 collect 中断。
 不复制、被删掉的东西记为评分事件（python -m course grading-report 里的 “（文件）”）。
 """
 import errno
@@ -38,7 +40,7 @@ from .feedback_html import with_csp
 from .report import Report
 
 __all__ = ["Refused", "open_regular", "safe_copy", "sweep", "prune", "list_files", "is_ignored", "read_timestamp",
-           "install", "FILES_NOTEBOOK", "FEEDBACK_FILES_NOTEBOOK"]
+           "copy_submission", "install", "FILES_NOTEBOOK", "FEEDBACK_FILES_NOTEBOOK"]
 
 MAX_FILE_MB = 20  # 一个附带文件的上限（MiB）：课程的附带文件都很小
 MAX_TOTAL_MB = 50  # 一份作业全部附带文件的上限（MiB）
@@ -391,6 +393,39 @@ def _copy_extra_files(converter, assignment_id, student_id):
         except OSError as exc:
             refused.append("%s 没有复制（%s）" % (rel, exc))
     _record(converter, assignment_id, student_id, refused)
+
+
+def copy_submission(src, dest, exclude, max_file_bytes, max_total_bytes, include=("*",)):
+    """收作业：把交换目录里的一份提交 src 复制成 dest（dest 还不存在），返回 [没有复制的说明]。
+
+    nbgrader 自己的文件（timestamp.txt ……）先复制，再是 notebook（最多 MAX_NOTEBOOKS 个），再是其余文件
+    （最多 MAX_FILES 个），都按名字顺序；符号链接和特殊文件不复制；单个文件超过 max_file_bytes、
+    累计超过 max_total_bytes 的不复制。时间与条目数成正比，最多看 MAX_ENTRIES 个条目。"""
+    files, complete = list_files(src, list(exclude), MAX_ENTRIES)
+    if tuple(include) != ("*",):
+        files = [f for f in files if any(fnmatch.fnmatch(os.path.basename(f), g) for g in include)]
+    rel = {f: os.path.relpath(f, src) for f in files}
+    own = sorted(f for f in files if rel[f] in NBGRADER_FILES)
+    notebooks = sorted(f for f in files if f.endswith(".ipynb") and f not in own)
+    others = sorted(f for f in files if f not in own and not f.endswith(".ipynb"))
+    notes = []
+    if not complete:
+        notes.append("文件夹里的文件和文件夹超过 %d 个：只看了前 %d 个" % (MAX_ENTRIES, MAX_ENTRIES))
+    for group, limit, what in ((notebooks, MAX_NOTEBOOKS, "notebook"), (others, MAX_FILES, "附带文件")):
+        if len(group) > limit:
+            notes.append("%s最多收 %d 个：另外 %d 个没有收（例如 %s）" % (what, limit, len(group) - limit,
+                                                                rel[group[limit]]))
+            del group[limit:]
+    os.makedirs(dest, exist_ok=True)
+    total, refused = 0, []
+    for path in own + notebooks + others:
+        try:
+            total += safe_copy(path, os.path.join(dest, rel[path]), min(max_file_bytes, max_total_bytes - total))
+        except Refused as exc:
+            refused.append("%s 没有收：%s" % (rel[path], exc))
+        except OSError as exc:
+            refused.append("%s 没有收（%s）" % (rel[path], exc))
+    return notes + _summarised(refused, "文件没有收")
 
 
 def _course_link(path, root):

@@ -1,0 +1,55 @@
+"""收作业（nbgrader collect，c.ExchangeFactory.collect）：一份提交只影响它自己。
+
+交换目录的 inbound/ 谁都能写：学生不经 `nbgrader submit` 也能在那里放一个文件夹。nbgrader 0.9.6 收作业时
+用 shutil.copytree 复制整个文件夹：
+- 顺着符号链接复制，指向教师文件（成绩库、source/ 里的答案）的链接被复制成 submitted/ 里的普通文件；
+- 文件个数没有上限；
+- 文件夹超过 max_dir_size 时抛 RuntimeError，整次 collect 停在这名学生，排在后面的学生都没收；
+- 学号取自文件夹名 “学号+作业+时间”，名为 “..” 的文件夹会被收到 submitted/ 外面去。
+这里先丢掉学号不是普通名字的记录（写明原因），再换掉复制这一步（filesafe.copy_submission）：不跟随链接、个数有上限，超出大小的文件不收，
+没收的写进日志和评分报告（python -m course grading-report 里的 “（收作业）”），其余照 nbgrader 原样。
+"""
+import os
+
+from nbgrader.exchange.default.collect import ExchangeCollect
+
+from .filesafe import copy_submission
+from .report import Report
+
+__all__ = ["Collect", "COLLECT_NOTEBOOK"]
+
+COLLECT_NOTEBOOK = "（收作业）"  # 评分报告里这类事件的 “notebook” 名
+
+
+def plain_name(name):
+    """学号能不能当作 submitted/ 下面的一个文件夹名：非空，不是 . 或 ..，不含路径分隔符和控制字符。"""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0") \
+        and all(c.isprintable() for c in name)
+
+
+class Collect(ExchangeCollect):
+    """同 nbgrader 的 ExchangeCollect，只是丢掉学号不对的记录，每份提交用 copy_submission 复制。"""
+
+    def init_src(self):
+        super().init_src()
+        bad = [r for r in self.src_records if not plain_name(r["username"])]
+        if bad:
+            self.log.warning("交换目录里有 %d 个提交的学号不是普通的名字，没有收：%s",
+                             len(bad), "、".join(repr(r["filename"]) for r in bad[:5]))
+        self.src_records = [r for r in self.src_records if plain_name(r["username"])]
+
+    def do_copy(self, src, dest, log=None):
+        cd = self.coursedir
+        notes = copy_submission(src, dest, cd.ignore, cd.max_file_size * 1000, cd.max_dir_size * 1000,
+                                include=cd.include)
+        if not notes:
+            return
+        student = os.path.basename(os.path.dirname(os.path.normpath(dest)))
+        report = Report(self.log, student, cd.assignment_id, COLLECT_NOTEBOOK)
+        for note in notes:
+            self.log.warning("[收作业 %s/%s] %s", student, cd.assignment_id, note)
+            report.events.append({"kind": "file-refused", "cell": None, "grade_id": None, "detail": note})
+        try:
+            report.write(os.path.normpath(cd.format_path(cd.autograded_directory, ".", ".")))
+        except OSError as exc:
+            self.log.warning("收作业的事件写不进报告：%s", exc)
