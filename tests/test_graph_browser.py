@@ -271,6 +271,23 @@ CONTRAST = """(pageBg) => {
 }"""
 
 
+def picture_difference(path_a, path_b):
+    """两张截图里明显不同的像素占多少（0 到 1）。元素放在半个像素的位置上时截图会错开一个像素，所以各个方向都试一下。"""
+    from PIL import Image, ImageChops
+
+    a, b = Image.open(path_a).convert("RGB"), Image.open(path_b).convert("RGB")
+    assert abs(a.size[0] - b.size[0]) <= 1 and abs(a.size[1] - b.size[1]) <= 1, (a.size, b.size)
+    w, h = min(a.size[0], b.size[0]) - 1, min(a.size[1], b.size[1]) - 1
+    best = 1.0
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            pa = a.crop((max(dx, 0), max(dy, 0), w + min(dx, 0) + max(dx, 0), h + min(dy, 0) + max(dy, 0)))
+            pb = b.crop((max(-dx, 0), max(-dy, 0), w + min(dx, 0) + max(-dx, 0), h + min(dy, 0) + max(-dy, 0)))
+            diff = ImageChops.difference(pa, pb).convert("L")
+            best = min(best, sum(diff.histogram()[41:]) / (pa.size[0] * pa.size[1]))
+    return best
+
+
 def _lab(hexcolor):
     def lin(v):
         v /= 255
@@ -342,12 +359,7 @@ def test_graph_colours_are_readable_in_light_and_dark_themes(browser, theme):
     finally:
         pg.close()
     # 单独打开的 SVG 文档和页面里的 <img> 看起来一样：上面在文档里量到的，就是学生在 <img> 里看到的
-    from PIL import Image, ImageChops
-
-    a, b = Image.open(shot_img).convert("RGB"), Image.open(shot_doc).convert("RGB")
-    assert a.size == b.size, (a.size, b.size)
-    diff = ImageChops.difference(a, b).convert("L")
-    changed = sum(diff.histogram()[41:]) / (a.size[0] * a.size[1])
+    changed = picture_difference(shot_img, shot_doc)
     measured = {"inline": inline, "img": as_image}
     summary = {}
     for mode, m in measured.items():
@@ -369,3 +381,73 @@ def test_graph_colours_are_readable_in_light_and_dark_themes(browser, theme):
         dist = sum((a - b) ** 2 for a, b in zip(_lab(red), _lab(orange))) ** 0.5
         assert dist >= 20, "%s：反向值的红色 %s 和算错的橙色 %s 太像了（ΔE = %.1f）" % (mode, red, orange, dist)
     assert changed < 0.01, "%s：<img> 里的图和单独打开的 SVG 不一样（%.1f%% 的像素不同）" % (theme, 100 * changed)
+
+
+LAB_CELLS = [
+    "from course.example_graphs import apple_orange_graph\nfrom course.stepper import BackwardStepper\n"
+    "from course.diagnosis import diagnose_apple_orange\napple_orange_graph()",
+    "BackwardStepper(apple_orange_graph(), position=3)",
+    "from test_diagnosis import AddLayer, MulSwapped\ndiagnose_apple_orange(MulSwapped, AddLayer)",
+]
+
+
+def test_graphs_in_jupyterlab_dark_theme(browser, tmp_path):
+    """真的 JupyterLab，设成深色主题：image/svg+xml 的图（<img>）和控件里内嵌的图都换成深色的配色。
+
+    内嵌的图直接量对比度；<img> 里量不到，就把同一段 SVG 单独打开（模拟深色的 prefers-color-scheme），
+    和 <img> 的截图逐像素比较：一样，说明上面 test_graph_colours_are_readable_in_light_and_dark_themes[dark]
+    量过的就是学生看到的。
+    """
+    import base64
+    import urllib.parse
+
+    import nbformat
+
+    import browser_helpers as bh
+
+    out = OUT / "themes"
+    out.mkdir(parents=True, exist_ok=True)
+    root, state = tmp_path / "root", tmp_path / "state"
+    root.mkdir()
+    shutil.copy2(Path(__file__).with_name("test_diagnosis.py"), root / "test_diagnosis.py")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in LAB_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "graphs.ipynb")
+    themes = state / "settings" / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
+    themes.parent.mkdir(parents=True, exist_ok=True)
+    themes.write_text(json.dumps({"theme": "JupyterLab Dark"}), encoding="utf-8")
+    with bh.JupyterLab(root, state, tmp_path / "lab.log") as lab:
+        pg = browser.new_page(viewport={"width": 1300, "height": 1800})
+        try:
+            pg.set_default_timeout(bh.UI_TIMEOUT_MS)
+            pg.goto(lab.lab_url("graphs.ipynb"))
+            pg.locator(bh.NOTEBOOK).wait_for()
+            bh.wait_kernel_idle(pg)
+            bh.run_all(pg)
+            pg.locator(".widget-html-content svg.cgraph").first.wait_for()
+            assert pg.evaluate("() => [document.body.dataset.jpThemeLight, document.body.style.colorScheme]") == ["false", "dark"]
+            pg.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
+                                 ".filter(i => i.complete && i.naturalWidth > 0).length >= 2")
+            pg.screenshot(path=str(out / "jupyterlab-dark.png"), full_page=True)
+            bg = pg.evaluate("() => getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor")
+            inline = pg.evaluate(CONTRAST, bg)
+            bad = [it for it in inline["items"] if it["ratio"] < (TEXT_MIN if it["kind"] == "text" else GRAPHIC_MIN)]
+            assert inline["items"] and not bad, bad[:10]
+            imgs = pg.locator(".jp-OutputArea-output img")
+            srcs = imgs.evaluate_all("els => els.map(e => e.getAttribute('src'))")
+            assert len(srcs) == 2, srcs
+            for i, src in enumerate(srcs):
+                shot = out / ("jupyterlab-dark-img%d.png" % i)
+                imgs.nth(i).screenshot(path=str(shot))
+                head, _, body = src.partition(",")
+                svg = base64.b64decode(body).decode() if head.endswith(";base64") else urllib.parse.unquote(body)
+                doc = browser.new_page(viewport={"width": 1300, "height": 1800}, color_scheme="dark")
+                try:
+                    doc.goto("data:image/svg+xml," + urllib.parse.quote(svg))
+                    doc.locator("svg").first.screenshot(path=str(out / ("jupyterlab-dark-doc%d.png" % i)))
+                finally:
+                    doc.close()
+                changed = picture_difference(shot, out / ("jupyterlab-dark-doc%d.png" % i))
+                assert changed < 0.01, "JupyterLab 深色主题里第 %d 张 <img> 图和深色配色的 SVG 不一样（%.1f%%）" % (i, 100 * changed)
+        finally:
+            pg.close()
