@@ -207,9 +207,12 @@ class Graph:
         return self.to_svg()
 
 
-# 评分时（内核里没有 course.svg）图的位置上显示的说明
-NOT_DRAWN = ('<svg xmlns="http://www.w3.org/2000/svg" width="260" height="24">'
-             '<text x="4" y="16" font-size="13">（nbgrader 评分时不画计算图）</text></svg>')
+# 评分时（内核里没有 course.svg）图的位置上显示的说明；颜色和 course.svg 一样跟着主题（深色时换成浅色的字）
+NOT_DRAWN = ('<svg xmlns="http://www.w3.org/2000/svg" class="cgraph-note" width="260" height="24">'
+             '<style>[data-jp-theme-light="false"] .cgraph-note{--cg-fg:#e6edf3}'
+             '@media (prefers-color-scheme: dark){svg:root.cgraph-note{--cg-fg:#e6edf3}}</style>'
+             '<text x="4" y="16" font-size="13" fill="#1f2328" '
+             'style="fill:var(--jp-content-font-color0, var(--cg-fg, #1f2328))">（nbgrader 评分时不画计算图）</text></svg>')
 
 
 def _exp(x):
