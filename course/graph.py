@@ -30,6 +30,7 @@ class Node:
         self.inputs = list(inputs)
         self.value = value
         self.grad = None  # 最终输出对这个节点的导数（所有出边反向值之和）
+        self.mark = None  # 诊断用：None 或 "wrong"（节点收齐的梯度不对，course.value_graph 设置）
         self._local = local  # 课程代码自己给的局部导数：values -> [∂out/∂in_i]
         self.rule = rule  # 内置运算的名字和常数，例如 ("pow", 2)；公式在 course/backprop.py
 

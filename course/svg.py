@@ -3,7 +3,8 @@
 JupyterLab 直接显示 SVG，中文标签用浏览器自己的字体，不需要 graphviz 之类的外部程序。
 节点和标签放在哪里由 course.layout 的分层布局决定；这里只负责量出每样东西有多大、再把它画出来：
 - 边上方是正向值（黑色），下方是反向值（红色，前面带 “←”），诊断图再往下写“应为 …”（绿色）；
-- 算错的边画成橙色粗虚线，标签旁边有一个 ✗ 记号，图下方自动加一行图例（红色只表示反向值）；
+- 算错的边画成橙色粗虚线，标签旁边有一个 ✗ 记号；节点自己收齐的梯度不对（node.mark == "wrong"）时，
+  输入节点的名字、运算节点的圆圈标成橙色并带一个 ✗；图下方自动加一行图例（红色只表示反向值）；
 - 颜色跟着 JupyterLab 的主题走（浅色、深色都看得清），见下面的 PALETTE；
 - 边的值若是字符串（例如形状 "(2, 3)"）就原样写出；caption 是画在图下方的几行说明；
 - 图比笔记本的一栏宽时按比例缩小（max-width: 100%），不会出现横向滚动条；
@@ -70,6 +71,7 @@ CAPTION_H = 22  # 说明文字的行高
 MARGIN = 14
 FONT = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei', sans-serif"
 LEGEND = "图例：橙色粗虚线加 ✗ 的边是算错的反向值，下方绿字“应为 …”是它应有的值；红色数字是反向值（导数）"
+NODE_LEGEND = "名字或圆圈标成橙色加 ✗ 的节点：它自己收齐的 grad 不对（叶子写成“∂得到≠应为”）；没有标出的边，值都是对的"
 
 
 def text_width(text, size=SIZE):
@@ -141,6 +143,8 @@ def render(graph, width=None, show_backward=True, highlight=None, caption=None):
     lines = [(None, t) if isinstance(t, str) else (t[0], str(t[1])) for t in lines]
     if any(e.mark == "wrong" for e in graph.edges):
         lines.append(("legend", LEGEND + ("，绿色的边与期望一致" if any(e.mark == "ok" for e in graph.edges) else "")))
+    if any(_wrong(v) for v in graph.nodes):
+        lines.append(("legend", ("" if lines and lines[-1][0] == "legend" else "图例：") + NODE_LEGEND))
 
     nodes = graph.topo_order()
     edges = [(e, e.src, e.dst) for e in graph.edges]
@@ -156,10 +160,10 @@ def render(graph, width=None, show_backward=True, highlight=None, caption=None):
     def box(v):
         if v is sink:
             return Box(text_width(out_text) + 10, 12, 10)
-        if v.kind == "input":
-            return Box(text_width(v.label) + 8, round(ASCENT * SIZE) - 4, round(DESCENT * SIZE) + 6)
+        if v.kind == "input":  # 标成橙色的名字左边还有一个 ✗
+            return Box(text_width(v.label) + 8 + BADGE * _wrong(v), round(ASCENT * SIZE) - 4, round(DESCENT * SIZE) + 6)
         _, rx = _node_font(v.label)
-        return Box(2 * rx + 4, R + 2, R + 2)
+        return Box(2 * rx + 4, R + 2 + 20 * _wrong(v), R + 2)  # 标成橙色的圆圈上方还有一个 ✗
 
     lay = layered(nodes, edges, lambda v: v.kind, box,
                   lambda e: _label_box(labels[id(e)], e.mark == "wrong"))
@@ -225,17 +229,32 @@ def render(graph, width=None, show_backward=True, highlight=None, caption=None):
                 parts.append('<text x="%.1f" y="%.1f"%s class="output">%s</text>'
                              % (col(v)[0] + 6, y + 5, paint(fill="fg"), escape(out_text)))
         elif v.kind == "input":
-            parts.append('<text x="%.1f" y="%.1f" text-anchor="end"%s class="input">%s</text>'
-                         % (col(v)[1] - 4, y + 5, paint(fill="fg"), escape(v.label)))
+            right = col(v)[1] - 4
+            if _wrong(v):  # 名字写成橙色粗体，左边一个 ✗
+                parts.append('<g class="node wrong"><text x="%.1f" y="%.1f" text-anchor="end" font-weight="bold"%s '
+                             'class="input">%s</text>%s</g>'
+                             % (right, y + 5, paint(fill="wrong"), escape(v.label),
+                                _badge(right - text_width(v.label) - BADGE / 2 - 2, y)))
+            else:
+                parts.append('<text x="%.1f" y="%.1f" text-anchor="end"%s class="input">%s</text>'
+                             % (right, y + 5, paint(fill="fg"), escape(v.label)))
         else:
             active = highlight is not None and v is highlight
+            flagged = _wrong(v) and not active  # 圆圈画成橙色粗虚线，正上方一个 ✗
             size, rx = _node_font(v.label)
             shape = ('<circle cx="%.1f" cy="%.1f" r="%d"' % (x, y, R) if rx == R else
                      '<ellipse cx="%.1f" cy="%.1f" rx="%.1f" ry="%d"' % (x, y, rx, R))
-            colors = paint(fill="active-fill", stroke="active") if active else paint(fill="bg", stroke="fg")
-            parts.append('%s%s stroke-width="%d"/>' % (shape, colors, 3 if active else 1.5))
+            if active:
+                colors, width = paint(fill="active-fill", stroke="active"), 3
+            elif flagged:
+                colors, width = paint(fill="bg", stroke="wrong") + EDGE_STYLE["wrong"][2], 3
+            else:
+                colors, width = paint(fill="bg", stroke="fg"), 1.5
+            parts.append('%s%s%s stroke-width="%s"/>' % ('<g class="node wrong">' if flagged else "", shape, colors, width))
             parts.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="%d"%s class="node">%s</text>'
                          % (x, y + round(0.35 * size), size, paint(fill="fg"), escape(v.label)))
+            if flagged:
+                parts.append(_badge(x, y - R - 11) + "</g>")
 
     for i, (mark, text) in enumerate(lines):
         parts.append('<text x="%d" y="%d"%s class="caption">%s</text>'
@@ -285,11 +304,20 @@ def _edge(e, chain, lines, out_dy, in_dy, X, Y, col, sink):
             bx, by = lx - text_width(text) / 2 - BADGE / 2 - 2, ly + dy - round(0.35 * SIZE)
         else:
             bx, by = lx, ly + 10
-        s.append('<circle cx="%.1f" cy="%.1f" r="8"%s class="badge"/>' % (bx, by, paint(fill="wrong")))
-        s.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" font-weight="bold"%s '
-                 'class="badge">✗</text>' % (bx, by + 4, paint(fill="bg")))
+        s.append(_badge(bx, by))
     s.append("</g>")
     return "".join(s)
+
+
+def _wrong(v):
+    return getattr(v, "mark", None) == "wrong"
+
+
+def _badge(bx, by):
+    """✗ 记号：橙色的圆点里一个白色的 ✗，圆心在 (bx, by)。"""
+    return ('<circle cx="%.1f" cy="%.1f" r="8"%s class="badge"/>' % (bx, by, paint(fill="wrong"))
+            + '<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" font-weight="bold"%s '
+              'class="badge">✗</text>' % (bx, by + 4, paint(fill="bg")))
 
 
 _SIZE = re.compile(r'<svg\b[^>]*?\bwidth="([\d.]+)(pt|px)?"[^>]*?\bheight="([\d.]+)(pt|px)?"', re.S)

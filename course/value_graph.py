@@ -4,7 +4,10 @@
 ._op（运算名），可选 .label。所以第 06 课的 Value、micrograd 之类的小引擎都能画。
 边的上方是正向值，下方是这条边上传回去的反向值：终点节点的 grad × 局部导数（和前几课一致）。
 遍历节点、按运算名重算局部导数都交给 course.trace（Graph.from_value 用的也是它），
-不用引擎自己的闭包，于是引擎哪里算错了，图上就能标出来：带 ✗ 的橙色粗虚线下面写着“应为多少”。
+不用引擎自己的闭包，于是引擎哪里算错了，图上就能标出来，标法分两种：
+- 一条边传回的值本身不对（终点的 grad 错了，乘上局部导数也就错了）：这条边画成带 ✗ 的橙色粗虚线，下面写着“应为多少”；
+- 传进一个节点的各条边都对，只是加在一起的结果（节点的 grad）不对，比如闭包里把 += 写成了 =，
+  或者节点在梯度收齐之前就往下传了：标的是这个节点（名字或圆圈变成橙色，带 ✗），它的边照常画。
 
 第 06 课的 notebook 经 course.autodiff_graph 调用这里；nbgrader 评分时学生的内核里看不到本模块
 （遍历加拓扑排序就是练习 backward 的答案），评分进程里的检查函数照常用它。
@@ -52,7 +55,8 @@ def to_graph(root, names=None, title=None, output_label=None, check=True):
     """把 root 所在的计算图画成 Graph（在 notebook 里作为单元的最后一个表达式就会显示）。
 
     names: {名字: 节点}，给叶子节点起名字；没给名字的叶子用 .label，再没有就写出它的值（常数）
-    check: 为 True 时，与 expected_grads 不一致的反向值标成带 ✗ 的橙色粗虚线，并写出应为多少
+    check: 为 True 时，与 expected_grads 不一致的反向值标成带 ✗ 的橙色粗虚线，并写出应为多少；
+           grad 与 expected_grads 不一致的节点标成橙色带 ✗（node.mark = "wrong"），它的出边只按自己的值标
     有名字的叶子被用了不止一次时，名字后面写上它的 grad（∂…），因为这时它不等于任何一条边上的值；
     叶子的 grad 算错了，就写成“∂得到≠应为”。
     运算都认识时，返回的图也能交给 BackwardStepper 一步一步回放（回放时按局部导数重算）。
@@ -75,10 +79,8 @@ def to_graph(root, names=None, title=None, output_label=None, check=True):
             node.label = _leaf_label(node.label, v, want.get(id(v)), id(v) in named and uses.get(id(v), 0) > 1)
     for v in order:
         own, right = getattr(v, "grad", None), want.get(id(v))
-        if node_of[id(v)].kind == "input" and isinstance(own, numbers.Real) and right is not None \
-                and not _close(own, right):
-            for e in g.out_edges(node_of[id(v)]):
-                e.mark = "wrong"  # 叶子的 grad 与它该收到的梯度之和对不上
+        if check and isinstance(own, numbers.Real) and right is not None and not _close(own, right):
+            node_of[id(v)].mark = "wrong"  # 节点收齐的梯度不对：标节点，不标它那些值没错的出边
         local = local_derivatives(v) if node_of[id(v)].kind == "op" else None
         for e in g.in_edges(node_of[id(v)]):
             if local is None or not isinstance(own, numbers.Real):

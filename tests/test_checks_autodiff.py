@@ -727,13 +727,44 @@ def test_to_graph_shows_engine_grads_and_marks_mistakes():
     out = a * a + a
     out.backward()
     assert to_graph(out, names=dict(a=a)).find("a").label == "a ∂4"  # 用了三次：写出总和 2a + 1
+
+
+def test_to_graph_marks_a_wrongly_accumulated_node_not_its_correct_edges():
+    """闭包用 = 时，两条边传回的值都对（各 2），错的是 a 收齐的 grad：标节点 a，不标这两条边。"""
     broken = variant(__add__=add_with(assign_add))
     a = broken(3.0)
     c = (a + a) * 2.0
     c.backward()
     g = to_graph(c, names=dict(a=a))
-    assert [e.mark for e in g.out_edges(g.find("a"))] == ["wrong", "wrong"]
-    assert "∂2≠4" in g.find("a").label  # 两条边各传回 2，a.grad 却只剩 2
+    node_a = g.find("a")
+    assert [e.grad for e in g.out_edges(node_a)] == [2.0, 2.0]
+    assert [e.mark for e in g.out_edges(node_a)] == [None, None]
+    assert node_a.mark == "wrong" and "∂2≠4" in node_a.label  # 两条边各传回 2，a.grad 却只剩 2
+    assert not any(e.mark for e in g.edges) and [n.mark for n in g.nodes].count("wrong") == 1
+    svg = g.to_svg()
+    assert svg.count('class="node wrong"') == 1 and 'class="edge wrong"' not in svg and "图例：名字或圆圈" in svg
+
+
+def test_to_graph_marks_an_edge_whose_own_value_is_wrong():
+    """不清零又 backward() 一次：加法节点残留了梯度（节点标出），它传回去的值也错了（边标出，写“应为”）。"""
+    x = Value(0.5)
+    s = x + 1.0
+    f = s * 3.0
+    f.backward()
+    f.backward()  # f 的 grad 重新设为 1：× 传给 s 的值 3 是对的，s 却收到了 3 + 3
+    g = to_graph(f, names=dict(x=x))
+    plus, times = g.nodes[2], g.nodes[4]
+    assert (plus.label, times.label) in (("+", "×"), ("+", "*"))
+    into_times = g.edge(plus, times)
+    assert into_times.grad == 3.0 and into_times.mark is None and times.mark is None
+    assert plus.mark == "wrong"  # s.grad = 6，应为 3
+    into_plus = g.edge(g.find("x"), plus)
+    assert into_plus.grad == 6.0 and into_plus.mark == "wrong" and into_plus.expected == 3.0
+    assert g.find("x").mark == "wrong"  # x.grad = 3 + 6 = 9，应为 3
+    svg = g.to_svg()
+    # 两个常数叶子（1 和 3）的 grad 也累加了两遍：x、1、3、+ 四个节点标出，× 和它的出边没有
+    assert svg.count('class="node wrong"') == [n.mark for n in g.nodes].count("wrong") == 4
+    assert 'class="edge wrong"' in svg and "应为 3" in svg
 
 
 def test_to_graph_leaves_room_for_long_names():

@@ -13,7 +13,7 @@ import pytest
 from course.autodiff_graph import to_graph
 from course.graph import Graph
 from graph_samples import random_graph
-from test_graph_layout import _double_backward, _neuron
+from test_graph_layout import _assign_fork, _double_backward, _late_fork, _neuron
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-artifacts" / "graphs"
@@ -42,6 +42,8 @@ def pictures():
     return {
         "lesson06_neuron": to_graph(out, names=leaves, title="一个神经元：tanh(w1·x1 + w2·x2 + b)").to_svg(),
         "lesson06_double_backward": _double_backward(),
+        "lesson06_assign_fork": _assign_fork().to_svg(),
+        "lesson06_late_fork": _late_fork().to_svg(),
         "lesson04_softmax_with_loss": softmax_with_loss(),
         "random20_a": random_graph(14, 20).to_svg(),
         "random20_b": Graph.from_value(_random20()).to_svg(),
@@ -112,6 +114,44 @@ def test_screenshots_and_measured_labels(page):
         assert m["n"] >= 5, name
         assert m["overlaps"] == [], "%s：浏览器里这些文字重叠了 %s" % (name, m["overlaps"])
         assert m["width"] <= 1000.5 and not m["scroll"], "%s 比 1000 像素的一栏还宽" % name
+
+
+MARKS = """(name) => {
+  const svg = document.querySelector('#' + name + ' svg');
+  const edges = [...svg.querySelectorAll('g.edge')].filter(g => g.querySelector('text.backward')).map(g => ({
+    wrong: g.classList.contains('wrong'), dashed: !!g.querySelector('path[stroke-dasharray]'),
+    grad: g.querySelector('text.backward').textContent, badge: !!g.querySelector('.badge')}));
+  const nodes = [...svg.querySelectorAll('g.node.wrong')].map(g => {
+    const t = g.querySelector('text.input, text.node'), b = g.querySelector('circle.badge').getBBox();
+    const c = g.querySelector('circle:not(.badge), ellipse');
+    return {label: t.textContent, fill: getComputedStyle(t).fill, bold: getComputedStyle(t).fontWeight >= 600,
+            outline: c ? getComputedStyle(c).stroke : null, badgeSeen: b.width > 0};
+  });
+  return {edges, nodes};
+}"""
+
+
+def test_correct_edges_into_a_wrongly_accumulated_node_are_not_marked(page):
+    """第 06 课的两个诊断演示在浏览器里的样子：值对的边照常画（不带 ✗、不是虚线），grad 不对的叶子 a 标成橙色带 ✗；
+    另一张图里值本身错了的边仍然是带 ✗ 的橙色粗虚线。截图在 test-artifacts/graphs/lesson06_*.png。"""
+    OUT.mkdir(parents=True, exist_ok=True)
+    orange = "rgb(188, 76, 0)"  # course.svg 的 PALETTE["wrong"] 浅色值
+    for name in ("lesson06_assign_fork", "lesson06_late_fork", "lesson06_double_backward"):
+        page.locator("#" + name).screenshot(path=str(OUT / (name + ".png")))
+    fork = page.evaluate(MARKS, "lesson06_assign_fork")
+    into_a = [e for e in fork["edges"] if e["grad"] in ("← 3", "← 1")]
+    assert len(into_a) >= 2 and not any(e["wrong"] or e["dashed"] or e["badge"] for e in fork["edges"]), fork
+    assert [n["label"] for n in fork["nodes"]] == ["a ∂3≠4"], fork["nodes"]
+    assert fork["nodes"][0]["fill"] == orange and fork["nodes"][0]["bold"] and fork["nodes"][0]["badgeSeen"]
+    late = page.evaluate(MARKS, "lesson06_late_fork")
+    assert any(e["grad"] == "← -2.6845" for e in late["edges"]) and not any(e["wrong"] for e in late["edges"]), late
+    assert sorted(n["label"].split()[0] for n in late["nodes"]) == ["a", "b"]
+    assert any("∂-2≠-2.68" in n["label"] for n in late["nodes"])
+    double = page.evaluate(MARKS, "lesson06_double_backward")
+    wrong = [e for e in double["edges"] if e["wrong"]]
+    assert wrong and all(e["dashed"] and e["badge"] for e in wrong), double["edges"]
+    assert any(not e["wrong"] and not e["dashed"] for e in double["edges"])  # 输出前的两条边是对的
+    assert any(n["outline"] == orange for n in double["nodes"])  # 残留了梯度的加法节点：橙色的圈
 
 
 def test_text_width_estimate_is_not_smaller_than_the_browser(page):

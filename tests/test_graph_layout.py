@@ -107,6 +107,8 @@ def _course_svgs():
     out, leaves = _neuron()
     yield "neuron_to_graph", to_graph(out, names=leaves, title="一个神经元：tanh(w1·x1 + w2·x2 + b)").to_svg()
     yield "double_backward", _double_backward()
+    yield "assign_fork", _assign_fork().to_svg()
+    yield "late_fork", _late_fork().to_svg()
 
 
 def _neuron():
@@ -124,6 +126,43 @@ def _double_backward():
     f.backward()
     f.backward()
     return to_graph(f, names=dict(x=x, y=y), title="不清零又 backward() 一次：几乎处处都不对了").to_svg()
+
+
+def _assign_fork():
+    """第 06 课的 ValueWithAssign：加法的闭包用 = 覆盖梯度。a 的两条边传回 3 和 1（都对），a.grad 却只留下最后写进去的 3。"""
+
+    class ValueWithAssign(Value):
+        def __add__(self, other):
+            other = other if isinstance(other, Value) else ValueWithAssign(other)
+            out = ValueWithAssign(self.data + other.data, (self, other), "+")
+
+            def _backward():
+                self.grad = out.grad
+                other.grad = out.grad
+            out._backward = _backward
+            return out
+
+    a, b = ValueWithAssign(2.0), ValueWithAssign(-1.0)
+    f = (b + a) * (a + 1)
+    f.backward()
+    return to_graph(f, names=dict(a=a, b=b), title="闭包用 = 时：a 从两个加法各收到一份梯度，只留下了一份")
+
+
+def _late_fork():
+    """第 06 课“一层层处理”（广度优先）：c 在经过 d 的那份梯度到达之前就往下传了，a、b 少了一份。"""
+    a, b = Value(1.5, label="a"), Value(-2.0, label="b")
+    c = a * b
+    out = c + ((c * 0.5 + 1.0) * 0.8).tanh()
+    out.grad = 1.0
+    queue, seen = [out], {out}
+    while queue:
+        v = queue.pop(0)
+        v._backward()
+        for child in v._prev:
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return to_graph(out, names=dict(a=a, b=b), title="一层层处理的结果：a、b 收齐的梯度少了一份")
 
 
 COURSE = list(_course_svgs())

@@ -1,4 +1,4 @@
-"""检查没通过时，在报错之前先把诊断图显示出来：学生算出的反向值写在计算图上，第一个出错的信号标红。
+"""检查没通过时，在报错之前先把诊断图显示出来：学生算出的反向值写在计算图上，第一个出错的信号标成带 ✗ 的橙色粗虚线。
 
 图和比较由 course.diagnosis 负责，这里只做两件事：
 - shop_graph / shop_diagnosis：把一组“买苹果和橘子”的反向值（键 all_price、tax、apple ...）写到
@@ -55,7 +55,7 @@ def shop_diagnosis(case, dout, grads, values=None):
         return None
     ref = apple_orange_graph(*(float(case[k]) for k in INPUTS), backward=False)
     ref.backward(dout=float(dout))
-    g.title = "你算出的反向值（上游导数 dout = %s）：第一个出错的信号标红" % fmt(dout, 5)
+    g.title = "你算出的反向值（上游导数 dout = %s）：第一个出错的信号标成橙色" % fmt(dout, 5)
     return diagnose_graph(g, ref)
 
 
