@@ -6,23 +6,32 @@
 这样哪怕 backward() 还没写，也能知道闭包对不对。运算名 _op 只是画图用的标签：'ReLU'、'relu'、'max'、
 'add' 都行，从不扣分；画图认不出的名字只在公开检查里提醒一句。backward()、分叉、zero_grad 和随机计算图
 见 course.checks.autodiff_backward；与前几课的层对照、神经元见 course.checks.autodiff_apps。
+学生版里还没写的方法仍然 raise NotImplementedError；别的检查经 run、call 用到它时，说的是“先完成练习 N”，
+而不是把正在检查的这一项说成“还没有实现”。
 """
 import math
 import numbers
+import re
 
 import numpy as np
 
 from ..grading.peer import getattrs
 from ..trace import local_rule
-from ._core import call, check, diagnose, expect_close, fail, own_class, passed, rng_for
+from ._core import CheckFailure, _student_line, call as _call, check, diagnose, expect_close, fail, own_class, \
+    passed, rng_for
 
-__all__ = ["check_add_mul", "check_unary_ops", "value_class", "run", "expect_node", "grads_of", "probe_assign",
-           "ASSIGN", "WRAP"]
+__all__ = ["check_add_mul", "check_unary_ops", "value_class", "run", "call", "unfinished", "expect_node", "grads_of",
+           "probe_assign", "ASSIGN", "WRAP"]
 
 ASSIGN = "闭包里写成了 self.grad = ... ，应当是 self.grad += ... ：同一个节点可能从好几处收到梯度（分叉），要加起来，不能覆盖。"
 WRAP = "普通的数要先包成 Value：other = other if isinstance(other, Value) else Value(other)。"
 NO_UPSTREAM = "忘了乘上游传来的 out.grad：链式法则是“上游值 × 局部导数”。"
 PLAIN_NUMBER_ERRORS = ("'int' object", "'float' object", "operand type(s) for +", "operand type(s) for *")
+# 引擎里每个要学生写的方法，和写它的练习（学生版里它们一开始都是 raise NotImplementedError()）
+EXERCISE_OF = {"__add__": ("Value 的 __add__", "练习 1"), "__mul__": ("Value 的 __mul__", "练习 1"),
+               "__pow__": ("Value 的 __pow__", "练习 2"), "exp": ("Value 的 exp", "练习 2"),
+               "tanh": ("Value 的 tanh", "练习 2"), "relu": ("Value 的 relu", "练习 2"),
+               "backward": ("Value 的 backward", "练习 3"), "zero_grad": ("zero_grad", "练习 4")}
 SWAPPED = "乘法节点传回的是“翻转值”：self 得到 other.data * out.grad，other 得到 self.data * out.grad。"
 HINTS = {
     "pow": [(lambda x, k, t: k * x ** k, "幂的导数是 k * x**(k - 1)，你写成了 k * x**k。"),
@@ -61,18 +70,53 @@ def value_class(Value):
 
 
 def run(fn, what):
-    """运行学生代码；“普通的数没有包成 Value”单独给提示，其余交给 call 转成中文说明。"""
+    """运行学生代码 fn()。两种情况单独说明：普通的数没有包成 Value；用到的引擎方法还没写（先完成练习 N）。
+    其余交给 course.checks._core.call 转成中文说明。"""
     __tracebackhide__ = True
     try:
         return fn()
+    except CheckFailure:
+        raise
     except Exception as exc:  # noqa: BLE001  学生代码里的任何错误都要变成能看懂的说明
         text = str(exc)
         if isinstance(exc, (AttributeError, TypeError)) and any(s in text for s in PLAIN_NUMBER_ERRORS):
             fail("运行 %s 时出错：%s: %s" % (what, type(exc).__name__, text), show=False, hint=WRAP)
+        method = unfinished(exc)
+        if method is not None:
+            name, exercise = EXERCISE_OF[method]
+            fail("%s：要用到 %s（%s），它还没有写完（仍然抛出 NotImplementedError）。先完成%s，再回来运行这个检查。"
+                 % (what, name, exercise, exercise), show=False)
 
         def again():
             raise exc
-        return call(again, what=what)
+        return _call(again, what=what)
+
+
+def call(fn, *args, what, **kwargs):
+    """像 course.checks._core.call 一样调用学生的 fn(*args, **kwargs)，出错时的说明同 run。"""
+    __tracebackhide__ = True
+    if not callable(fn):
+        return _call(fn, *args, what=what, **kwargs)  # “不是可以调用的函数”
+    return run(lambda: fn(*args, **kwargs), what)
+
+
+def unfinished(exc):
+    """exc 是学生版里还没写的引擎方法抛出的 NotImplementedError 时，返回方法名（EXERCISE_OF 的键），否则 None。
+
+    在内核里运行时看 traceback 最里层的帧；评分时学生代码在另一个进程里，只能从那边写来的位置说明
+    （“……（在 __add__ 里）”）读出方法名。
+    """
+    if not isinstance(exc, NotImplementedError):
+        return None
+    tb, name = exc.__traceback__, None
+    while tb is not None:
+        name, tb = tb.tb_frame.f_code.co_name, tb.tb_next
+    if getattr(exc, "remote_where", None):
+        found = re.findall(r"（在 (\w+) 里）", exc.remote_where)
+        name = found[-1] if found else None
+    elif not _student_line(exc):  # 最里层不是 notebook 里的代码（比如课程自己的函数）
+        return None
+    return name if name in EXERCISE_OF else None
 
 
 def expect_node(out, Value, what, inputs=()):

@@ -19,8 +19,8 @@ import numpy as np
 from ..value_graph import graph_nodes
 from ..gradcheck import numerical_gradient
 from ..grading.peer import getattrs
-from ._core import call, check, diagnose, expect_close, fail, passed, rng_for
-from .autodiff import ASSIGN, grads_of, probe_assign, run, value_class
+from ._core import check, diagnose, expect_close, fail, passed, rng_for
+from .autodiff import ASSIGN, call, grads_of, probe_assign, run, value_class
 
 __all__ = ["check_backward", "check_forks", "check_reused_nodes", "check_zero_grad", "check_random_graphs",
            "random_program", "run_program", "reference_grads", "check_program"]

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..grading.peer import getattrs
 from ..gradcheck import numerical_gradient
-from ._core import call, check, diagnose, expect_close, fail, own_class, passed, rng_for, same_shape
-from .autodiff import expect_node, grads_of, value_class
+from ._core import check, diagnose, expect_close, fail, own_class, passed, rng_for, same_shape
+from .autodiff import call, expect_node, grads_of, value_class
 
 __all__ = ["check_neuron_class", "check_layer_mlp", "check_hinge_loss", "check_sgd_step",
            "RefNeuron", "RefLayer", "RefMLP", "hinge_reference"]
