@@ -4,6 +4,7 @@
     python -m course sandbox-status          评分沙箱在本机能不能用、资源上限是多少
     python -m course grading-report [作业]    autograde 时记下的异常事件（超时、内核重启、可疑代码……）
     python -m course grading-selftest         在临时文件夹里用真正的 nbgrader 跑一遍评分自检
+    python -m course class-report [作业|all]  班级报告：分数分布、通过率、全班最常见的错误、缺交、谁需要帮助（HTML + CSV）
     python -m course grade-demo               演示班级：在工作副本里走完 nbgrader 的整个流程（course/demo）
     python -m course binder-link [--write-readme]  Binder 链接和徽章（按 git 的 origin；维护者用）
 
@@ -86,6 +87,11 @@ def main(argv=None):
     _autograde.add_arguments(p)
     p.set_defaults(func=_autograde.run)
     p = sub.add_parser("sandbox-status", help="评分沙箱在本机能不能用（能用时退出码 0）")
+    p = sub.add_parser("class-report", help="班级报告：分数分布、各测试通过率、全班最常见的错误（按检查的诊断）、缺交、"
+                                            "评分事件、谁需要帮助；一页离线的中文 HTML 和几份 CSV")
+    from . import class_report as _class_report
+    _class_report.add_arguments(p)
+    p.set_defaults(func=_class_report.run)
     p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
     p.set_defaults(func=cmd_sandbox_status)
     p = sub.add_parser("grading-report", help="列出 autograde 记下的异常事件")

@@ -27,9 +27,14 @@ VISIBLE_NOTE = "公开测试通过；提交后还有隐藏测试"
 class CheckFailure(AssertionError):
     """检查没有通过。信息是给学生看的中文说明。
 
+    属性 check（检查函数名）、hint（提示）、expected / got（值的简短写法）是给评分报告的纯数据，
+    由 fail() 和 @check 填写，没有时是 None。
+
     在 JupyterLab、Validate 和 nbgrader 的反馈里，IPython 用 _render_traceback_ 的结果代替整段
     traceback：学生只看到这段说明，看不到检查函数内部的调用栈。单元照样以错误结束，nbgrader 照样判它不得分。
     """
+
+    check = hint = expected = got = None
 
     def _render_traceback_(self):
         return ["\x1b[1;31m✘ 检查没有通过\x1b[0m"] + str(self).splitlines()
@@ -44,7 +49,20 @@ def fail(what, expected=None, got=None, hint=None, inputs=None, show=True):
         lines.append("  得到：%s" % fmt(got))
     if hint:
         lines.append("  提示：" + hint)
-    raise CheckFailure("\n".join(lines))
+    exc = CheckFailure("\n".join(lines))
+    # 给评分报告的纯数据（course/grading/mistakes.py 在评判进程里读）：提示和两个值的简短写法
+    exc.hint = hint or None
+    if show:
+        exc.expected, exc.got = _short(expected), _short(got)
+    raise exc
+
+
+def _short(value, limit=160):
+    try:
+        text = " ".join(fmt(value).split())
+    except Exception:
+        return None
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def passed(what):
@@ -66,7 +84,10 @@ def check(func):
                 warnings.simplefilter("ignore")
                 return func(*args, **kwargs)
         except CheckFailure as exc:
-            raise CheckFailure(str(exc)) from None
+            again = CheckFailure(str(exc))
+            again.__dict__.update(exc.__dict__)
+            again.check = func.__name__  # 测试单元调用的那个检查（最外层）
+            raise again from None
 
     return wrapper
 

@@ -99,6 +99,8 @@ def check_value(answer, expected, what, hint=None, rtol=1e-3, atol=1e-6, report=
         fail("%s还没有作答：把你的答案写成一个数。" % subject, show=False)
     got = expect_number(answer, what)
     if abs(got - float(expected)) > atol + rtol * abs(float(expected)):
-        raise CheckFailure("%s不对：你填的是 %s。%s" % (subject, answer, ("\n  提示：" + plain_text(hint)) if hint else ""))
+        exc = CheckFailure("%s不对：你填的是 %s。%s" % (subject, answer, ("\n  提示：" + plain_text(hint)) if hint else ""))
+        exc.hint, exc.expected, exc.got = (plain_text(hint) or None) if hint else None, "%g" % float(expected), "%g" % got
+        raise exc
     if report:
         passed(what)

@@ -207,6 +207,8 @@ class TrustedTests:
                 raw, trouble = client.run_cell(cell.source, conn, float(self.timeout or 180))
                 outputs = [_node(o) for o in raw]
             except judge.JudgeError as exc:
+                # 没有通过的检查：评判进程从检查自己的异常对象上读出，JudgeClient 已逐项检查过
+                self._report.set_mistakes(index, grade_id(cell), client.last_mistakes)
                 self._report.add("judge", str(exc)[:600], index, grade_id(cell))
                 # 细节（可能带着评判进程的 stderr）只进评分报告，学生看到的是固定的一句
                 outputs, trouble = [_error("JudgeError", "评判这个测试单元时出了问题（超时、退出或判决格式不对），"

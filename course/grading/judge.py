@@ -18,7 +18,8 @@ nbgrader 进程 ↔ 评判进程（一个 Unix socketpair，4 字节长度 + JSO
     ← {"outputs": [{"t": "stream", "name": "stdout"|"stderr", "text": …}
                    | {"t": "mark"}                              隐藏测试从这里开始
                    | {"t": "error", "ename": …, "evalue": …, "traceback": [...]}],
-       "trouble": null | "timeout" | "dead"}
+       "trouble": null | "timeout" | "dead",
+       "mistakes": [{"check", "hint", "hidden", "expected", "got"}]}   没有通过的检查（mistakes.py），进评分报告
     → {"op": "bye"}
 
 评判进程对内核：每个测试单元开始时，一条 names 请求按固定的名单（学生单元里定义过的全部名字，
@@ -43,6 +44,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from . import mistakes
 
 __all__ = ["JudgeClient", "JudgeError", "bound_names", "main", "MAX_OUTPUTS"]
 
@@ -185,7 +188,9 @@ class JudgeClient:
         return self.proc is not None and self.proc.poll() is None
 
     def run_cell(self, source, conn, timeout):
-        """交给评判进程一个测试单元和连着内核的套接字。返回 (outputs: list[dict], trouble)。"""
+        """交给评判进程一个测试单元和连着内核的套接字。返回 (outputs: list[dict], trouble)；
+        没有通过的检查的记录（检查过的纯数据）放在 self.last_mistakes。"""
+        self.last_mistakes = []
         if not self.alive():
             self.close()
             self.start()
@@ -200,7 +205,12 @@ class JudgeClient:
             code = self.proc.poll() if self.proc else None
             self.close()
             raise JudgeError("评判进程退出了（退出码 %s）%s" % (code, self._tail()))
-        return validate_reply(reply)
+        outputs, trouble = validate_reply(reply)
+        try:
+            self.last_mistakes = mistakes.validate(reply.get("mistakes"), source)
+        except mistakes.InvalidRecords as exc:
+            raise JudgeError("评判进程送回的检查记录格式不对（%s）" % exc) from None
+        return outputs, trouble
 
     def _tail(self):
         tail = self._stderr_tail.decode("utf-8", "replace").strip()
@@ -321,6 +331,7 @@ class Judge:
         self.wire, self.mark_mime = wire, HIDDEN_MARK_MIME
         self.ns = None
         self.modules, self.names, self.asked, self.max_output = {}, [], frozenset(), 200_000
+        self.records = []
 
     def init(self, msg):
         wire = self.wire
@@ -355,6 +366,7 @@ class Judge:
         peer.deadline = time.monotonic() + timeout
         out, err = _Capped(self.max_output), _Capped(self.max_output)
         outputs = []
+        self.records = []
 
         def flush():
             for name, buf in (("stdout", out), ("stderr", err)):
@@ -393,6 +405,8 @@ class Judge:
                 except BaseException as exc:  # 测试没有通过（或者测试代码本身出错）：照 nbgrader 的规矩记为错误输出
                     flush()
                     outputs.append(self._error_output(exc, hidden))
+                    record = mistakes.record_from(exc, hidden, source)  # 从检查自己的异常对象上读，不看输出
+                    self.records = [record] if record else []
                     return outputs[-MAX_OUTPUTS:], None
                 flush()
         except wire.ChannelTimeout:
@@ -458,10 +472,11 @@ def main(argv=None):
                                               float(msg.get("timeout") or 180))
         except Exception as exc:  # 评判进程自己的意外：这个单元不得分，说明原因
             outputs, trouble = [_err("JudgeError", "评判测试时出错：%s" % type(exc).__name__)], None
+            judge.records = []
         finally:
             with contextlib.suppress(OSError):
                 conn.close()
-        send_msg(sock, {"outputs": outputs, "trouble": trouble})
+        send_msg(sock, {"outputs": outputs, "trouble": trouble, "mistakes": judge.records})
 
 
 if __name__ == "__main__":

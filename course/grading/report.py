@@ -5,6 +5,10 @@ RobustExecute 把“超时、内核退出并重启、输出被截断、可疑代
 
     autograded/.grading-reports/<作业>/<学生>/<notebook>.json
 
+报告里还有 mistakes：每个没有通过的测试单元里，哪项检查没有通过、给了什么提示（mistakes.py，
+由评判进程从检查函数自己的异常对象上读出，不看学生的输出）。python -m course class-report 据此
+数出全班最常见的错误。
+
 （以点开头的文件夹不会被 nbgrader 当成学生，也不会进入反馈。）汇总查看：
 
     python -m course grading-report [作业]
@@ -89,6 +93,7 @@ class Report:
         self.log = log
         self.student, self.assignment, self.notebook = student, assignment, notebook
         self.events = []
+        self.mistakes = []  # 没有通过的检查（mistakes.py）：班级报告数常见错误用
         self.sandbox = None
 
     def add(self, kind, detail, cell=None, grade_id=None, level="warning"):
@@ -96,11 +101,17 @@ class Report:
         where = " 单元 %s" % (grade_id or "#%s" % cell) if cell is not None or grade_id else ""
         getattr(self.log, level)("[评分 %s/%s/%s]%s：%s", self.student, self.assignment, self.notebook, where, detail)
 
+    def set_mistakes(self, cell, grade_id, records):
+        """这个测试单元里没有通过的检查（评判进程送来、已经检查过的纯数据），不写日志：它是平常的事。
+        单元再运行一次（内核重启后）时，新的记录代替旧的。"""
+        self.mistakes = [m for m in self.mistakes if m.get("cell") != cell]
+        self.mistakes += [dict(record, cell=cell, grade_id=grade_id) for record in records]
+
     def as_dict(self):
         return {
             "student": self.student, "assignment": self.assignment, "notebook": self.notebook,
             "sandbox": self.sandbox, "time": datetime.datetime.now().isoformat(timespec="seconds"),
-            "events": self.events,
+            "events": self.events, "mistakes": self.mistakes,
         }
 
     def write(self, autograded_root):
