@@ -518,7 +518,7 @@ def test_training_sgd_step_does_not_broadcast_a_parameter_resized_in_place():
     assert message.split("\n")[0] == "sgd_step 之后 params['b1'] 的值不对。"
 
 
-def test_autodiff_mlp_sgd_step_does_not_broadcast_the_parameter_values(monkeypatch):
+def test_autodiff_mlp_train_step_does_not_broadcast_the_parameter_values(monkeypatch):
     from conftest import student
     from course.checks import autodiff_mlp
 
@@ -545,9 +545,9 @@ def test_autodiff_mlp_sgd_step_does_not_broadcast_the_parameter_values(monkeypat
 
     big = np.zeros(HUGE)
     monkeypatch.setattr(autodiff_mlp, "_datas", lambda values, what: big)  # 读回的参数值是 (4000000, 1) 的数组
-    peak, message = _peak(lambda: autodiff_mlp.check_sgd_step(sgd_backward_twice, Value, report=False, n_params=4))
+    peak, message = _peak(lambda: autodiff_mlp.check_train_step(sgd_backward_twice, Value, report=False, n_params=4))
     assert peak < BUDGET, peak
-    assert message.split("\n")[0] == "第 1 次 sgd_step 之后参数的值 的形状应为 (4,)，你的是 (4000000, 1)。"
+    assert message.split("\n")[0] == "第 1 次 train_step 之后参数的值 的形状应为 (4,)，你的是 (4000000, 1)。"
 
 
 def test_control_broadcasting_the_huge_answer_costs_memory():

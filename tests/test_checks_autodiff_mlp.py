@@ -1,4 +1,4 @@
-"""第 06 课的小网络：Neuron、Layer、MLP、hinge_loss、sgd_step 的检查，二维玩具数据，和画图用的小工具。
+"""第 06 课的小网络：Neuron、Layer、MLP、hinge_loss、train_step 的检查，二维玩具数据，和画图用的小工具。
 
 正确的实现（source/ 里的参考答案，配上 micrograd 写法的 Value）通过且不出声；每种常见错误都被抓住，
 提示说中要害；一个部分写错，别的部分的检查照样通过（每个错误只扣它那一部分的分）。
@@ -17,7 +17,7 @@ from test_checks_autodiff_styles import MICROGRAD, _namespace
 
 _, NS = _namespace(MICROGRAD)
 Value, Neuron, Layer, MLP = NS["Value"], NS["Neuron"], NS["Layer"], NS["MLP"]
-hinge_loss, sgd_step, zero_grad = NS["hinge_loss"], NS["sgd_step"], NS["zero_grad"]
+hinge_loss, train_step, zero_grad = NS["hinge_loss"], NS["train_step"], NS["zero_grad"]
 
 
 def subclass(base, **methods):
@@ -31,8 +31,8 @@ CORRECT = [
     lambda: mlp.check_layer_mlp(Layer, MLP, Value, seed=3, sizes=((4, 1), (3, 5, 2, 2))),
     lambda: mlp.check_hinge_loss(hinge_loss, Value),
     lambda: mlp.check_hinge_loss(hinge_loss, Value, seed=9, n=12, sizes=(2, 5, 1)),
-    lambda: mlp.check_sgd_step(sgd_step, Value),
-    lambda: mlp.check_sgd_step(sgd_step, Value, seed=4, n_params=9),
+    lambda: mlp.check_train_step(train_step, Value),
+    lambda: mlp.check_train_step(train_step, Value, seed=4, n_params=9),
 ]
 
 
@@ -66,7 +66,7 @@ def hinge_loss_vectorless(model, X, y):
 
 
 @student
-def sgd_with_zero_grad(params, loss, lr):
+def step_with_zero_grad(params, loss, lr):
     zero_grad(loss)  # 练习 4：整张图清零，参数也在里面
     loss.backward()
     for p in params:
@@ -77,7 +77,7 @@ def test_other_correct_styles_pass():
     mlp.check_neuron_class(subclass(Neuron, __call__=neuron_call_sum), Value, report=False)
     mlp.check_layer_mlp(Layer, subclass(MLP, __call__=mlp_call_micrograd), Value, report=False)
     mlp.check_hinge_loss(hinge_loss_vectorless, Value, report=False)
-    mlp.check_sgd_step(sgd_with_zero_grad, Value, report=False)
+    mlp.check_train_step(step_with_zero_grad, Value, report=False)
 
 
 # ---- 写错的 Neuron ----------------------------------------------------------------------
@@ -258,16 +258,16 @@ def test_hinge_reference_agrees_with_the_layers():
             assert np.allclose(dW, wW, rtol=1e-6, atol=1e-9) and np.allclose(db, wb, rtol=1e-6, atol=1e-9)
 
 
-# ---- 写错的 sgd_step --------------------------------------------------------------------
+# ---- 写错的 train_step --------------------------------------------------------------------
 @student
-def sgd_no_zero(params, loss, lr):
+def step_no_zero(params, loss, lr):
     loss.backward()
     for p in params:
         p.data -= lr * p.grad
 
 
 @student
-def sgd_zero_after_backward(params, loss, lr):
+def step_zero_after_backward(params, loss, lr):
     loss.backward()
     for p in params:
         p.grad = 0.0
@@ -276,7 +276,7 @@ def sgd_zero_after_backward(params, loss, lr):
 
 
 @student
-def sgd_rebinds(params, loss, lr):
+def step_rebinds(params, loss, lr):
     for p in params:
         p.grad = 0.0
     loss.backward()
@@ -285,7 +285,7 @@ def sgd_rebinds(params, loss, lr):
 
 
 @student
-def sgd_ascent(params, loss, lr):
+def step_ascent(params, loss, lr):
     for p in params:
         p.grad = 0.0
     loss.backward()
@@ -294,7 +294,7 @@ def sgd_ascent(params, loss, lr):
 
 
 @student
-def sgd_no_lr(params, loss, lr):
+def step_no_lr(params, loss, lr):
     for p in params:
         p.grad = 0.0
     loss.backward()
@@ -303,7 +303,7 @@ def sgd_no_lr(params, loss, lr):
 
 
 @student
-def sgd_backward_twice(params, loss, lr):
+def step_backward_twice(params, loss, lr):
     for p in params:
         p.grad = 0.0
     loss.backward()
@@ -312,21 +312,21 @@ def sgd_backward_twice(params, loss, lr):
         p.data -= lr * p.grad
 
 
-BROKEN_SGD = [
-    ("忘了清零", sgd_no_zero, "先把每个参数的 p.grad 清零"),
-    ("backward 之后才清零", sgd_zero_after_backward, "参数没有变"),
-    ("给 p 赋新的 Value", sgd_rebinds, "参数没有变"),
-    ("梯度上升", sgd_ascent, "方向反了"),
-    ("忘了学习率", sgd_no_lr, "忘了乘学习率"),
-    ("backward 两次", sgd_backward_twice, "只调用一次 loss.backward()"),
+BROKEN_STEP = [
+    ("忘了清零", step_no_zero, "先把每个参数的 p.grad 清零"),
+    ("backward 之后才清零", step_zero_after_backward, "参数没有变"),
+    ("给 p 赋新的 Value", step_rebinds, "参数没有变"),
+    ("梯度上升", step_ascent, "方向反了"),
+    ("忘了学习率", step_no_lr, "忘了乘学习率"),
+    ("backward 两次", step_backward_twice, "只调用一次 loss.backward()"),
     ("不是函数", 3, "应当是一个函数"),
 ]
 
 
-@pytest.mark.parametrize("name, fn, hint", BROKEN_SGD, ids=[b[0] for b in BROKEN_SGD])
-def test_broken_sgd_step(name, fn, hint):
+@pytest.mark.parametrize("name, fn, hint", BROKEN_STEP, ids=[b[0] for b in BROKEN_STEP])
+def test_broken_train_step(name, fn, hint):
     with pytest.raises(CheckFailure) as err:
-        mlp.check_sgd_step(fn, Value, report=False)
+        mlp.check_train_step(fn, Value, report=False)
     assert hint in str(err.value), str(err.value)
 
 

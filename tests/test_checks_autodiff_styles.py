@@ -270,7 +270,7 @@ def test_check_functions_accept_every_style(style):
         mlp.check_neuron_class(ns["Neuron"], Value, seed=seed, report=False)
         mlp.check_layer_mlp(ns["Layer"], ns["MLP"], Value, seed=seed, report=False)
         mlp.check_hinge_loss(ns["hinge_loss"], Value, seed=seed, report=False)
-        mlp.check_sgd_step(ns["sgd_step"], Value, seed=seed, report=False)
+        mlp.check_train_step(ns["train_step"], Value, seed=seed, report=False)
 
 
 @pytest.mark.parametrize("style", ["micrograd", "labels"])

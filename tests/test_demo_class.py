@@ -69,7 +69,7 @@ EXPECTED = {
         "06": {"test_backward_topological_order",  # 一层层处理：迟到的分叉算错
                "test_reused_nodes", "test_engine_random_graphs",
                "test_hinge_loss_vs_layers"},  # 隐藏层的输出被下一层的各个神经元在不同深度用到
-        # sgd_step 的损失里只在叶子处汇合（(p - t) * (p - t) 在同一个节点里用两次），一层层处理也对；
+        # train_step 的损失里只在叶子处汇合（(p - t) * (p - t) 在同一个节点里用两次），一层层处理也对；
         # 只在叶子处汇合的分叉（a + a、a*a*a、(a + b)(a + 1)）一层层处理也是对的：test_fork_accumulation 通过
     },
     "wu_min": {k: ALL for k in LESSONS},  # 原样交回学生版

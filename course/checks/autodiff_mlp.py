@@ -3,7 +3,8 @@
 练习 7：Neuron 的 __call__ 和 parameters()                         check_neuron_class
 练习 8：Layer、MLP 的 __call__ 和 parameters()                     check_layer_mlp
 练习 9：平均合页损失 hinge_loss，对照 numpy 算出的损失和数值微分   check_hinge_loss
-        一步梯度下降 sgd_step（先清零，再 backward，再更新）         check_sgd_step
+        训练的一步 train_step（先清零，再 backward，再更新）        check_train_step
+        （第 05 课的 sgd_step(params, grads, lr) 只做更新；这里的一步还要清零、反向传播，所以换了个名字）
 
 每一项只查自己那一部分：查 Layer、MLP 时，把里面的神经元、层换成检查自带的参考实现
 （用的仍是学生的 Value），所以 Neuron 写错了不会连带 Layer、MLP 也不得分；查 hinge_loss 时，
@@ -18,7 +19,7 @@ from ..gradcheck import numerical_gradient
 from ._core import check, diagnose, expect_close, fail, own_class, passed, rng_for, same_shape
 from .autodiff import call, expect_node, grads_of, value_class
 
-__all__ = ["check_neuron_class", "check_layer_mlp", "check_hinge_loss", "check_sgd_step",
+__all__ = ["check_neuron_class", "check_layer_mlp", "check_hinge_loss", "check_train_step",
            "RefNeuron", "RefLayer", "RefMLP", "hinge_reference"]
 
 ENGINE = "先让练习 1–3（Value 的运算和 backward）的测试通过。"
@@ -346,12 +347,12 @@ def _count_backward(loss):
 
 
 @check
-def check_sgd_step(sgd_step, Value, *, seed=0, report=True, n_params=5):
-    """sgd_step(params, loss, lr)：先清零再 backward 再更新；上一步留下的 grad 不能混进来。"""
+def check_train_step(train_step, Value, *, seed=0, report=True, n_params=5):
+    """train_step(params, loss, lr)：先清零再 backward 再更新；上一步留下的 grad 不能混进来。"""
     Value = value_class(Value)
-    if isinstance(sgd_step, type) or not callable(sgd_step):
-        fail("sgd_step 应当是一个函数，你传入的是 %s。" % type(sgd_step).__name__, show=False)
-    own_class(sgd_step, "sgd_step")
+    if isinstance(train_step, type) or not callable(train_step):
+        fail("train_step 应当是一个函数，你传入的是 %s。" % type(train_step).__name__, show=False)
+    own_class(train_step, "train_step")
     rng = rng_for(seed)
     start = rng.uniform(-1, 1, n_params)
     params = [Value(float(v)) for v in start]
@@ -383,14 +384,14 @@ def check_sgd_step(sgd_step, Value, *, seed=0, report=True, n_params=5):
         loss = call(build, what="用你的 Value 搭损失")
         g = true_grad(current)
         calls = _count_backward(loss)
-        call(sgd_step, params, loss, lr, what="sgd_step(params, loss, lr=%g)" % lr)
+        call(train_step, params, loss, lr, what="train_step(params, loss, lr=%g)" % lr)
         got = _datas(params, "参数")
         want = current - lr * g
         # 形状对上了才比较；形状不对时由下面的 expect_close 说明形状
         if len(calls) > 1 and same_shape(got, want.shape) and not np.allclose(got, want):
-            fail("sgd_step 调用了 %d 次 loss.backward()，参数的值不对。" % len(calls), want, got, inputs=dict(lr=lr),
-                 hint="同一个损失反向传播了好几遍，梯度也被算了好几遍：sgd_step 里只调用一次 loss.backward()。")
-        expect_close(got, want, "第 %d 次 sgd_step 之后参数的值" % step, inputs=dict(lr=lr), hint=diagnose(got, [
+            fail("train_step 调用了 %d 次 loss.backward()，参数的值不对。" % len(calls), want, got, inputs=dict(lr=lr),
+                 hint="同一个损失反向传播了好几遍，梯度也被算了好几遍：train_step 里只调用一次 loss.backward()。")
+        expect_close(got, want, "第 %d 次 train_step 之后参数的值" % step, inputs=dict(lr=lr), hint=diagnose(got, [
             (current - lr * (g + stale), "更新用的梯度里混进了上一步留下的 grad：先把每个参数的 p.grad 清零，"
                                         "再 loss.backward()。"),
             (current, "参数没有变：是不是清零放在了 backward() 之后，或者给 p 赋了一个新的 Value"
@@ -400,4 +401,4 @@ def check_sgd_step(sgd_step, Value, *, seed=0, report=True, n_params=5):
         ], "先清零每个参数的 grad，再 loss.backward()，然后 p.data -= lr * p.grad。"))
         current = want
     if report:
-        passed("sgd_step：清零、反向传播、更新")
+        passed("train_step：清零、反向传播、更新")

@@ -296,7 +296,7 @@ ALT = {
             margins = [(1 + (-float(t)) * s).relu() for s, t in zip(scores, y)]
             return sum(margins) * (1.0 / len(margins))
         """,
-        ("mlp_loss_sgd", "sgd_step"): """
+        ("mlp_loss_sgd", "train_step"): """
             zero_grad(loss)  # 练习 4：整张图清零，参数是图里的叶子，也一起清了
             loss.backward()
             for p in params:
