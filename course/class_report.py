@@ -108,7 +108,8 @@ def _course_settings(course):
     root = cd.get("root") or course
     return (cd.get("db_url") or "sqlite:///" + os.path.join(course, "gradebook.db"),
             cd.get("course_id") or "default_course",
-            os.path.join(root, cd.get("autograded_directory") or "autograded"))
+            os.path.join(root, cd.get("autograded_directory") or "autograded"),
+            os.path.join(root, cd.get("submitted_directory") or "submitted"))
 
 
 def _db_label(db_url):
@@ -117,14 +118,14 @@ def _db_label(db_url):
     return db_url.split("://", 1)[0].split("+", 1)[0]
 
 
-def load_class(course=".", wanted=None, *, db_url=None, course_id=None, autograded=None, progress=sys.stderr):
-    """读成绩库和评分报告。wanted：作业名的列表（None 或 ["all"] 表示全部）。"""
+def load_class(course=".", wanted=None, *, db_url=None, course_id=None, progress=sys.stderr):
+    """读成绩库和评分报告。wanted：作业名的列表（None 或 ["all"] 表示全部）。
+    db_url、course_id 缺省时读课程的 nbgrader_config.py（演示班级传入自己的）。"""
     from nbgrader.api import Gradebook
 
     course = os.path.abspath(course)
-    cfg_db, cfg_id, cfg_autograded = _course_settings(course) if (db_url is None or course_id is None
-                                                                  or autograded is None) else (None, None, None)
-    db_url, course_id, autograded = db_url or cfg_db, course_id or cfg_id, autograded or cfg_autograded
+    cfg_db, cfg_id, autograded, submitted = _course_settings(course)
+    db_url, course_id = db_url or cfg_db, course_id or cfg_id
     if db_url.startswith("sqlite:///") and not os.path.isfile(db_url[len("sqlite:///"):]):
         raise SystemExit("成绩库 %s 不存在：先运行 nbgrader generate_assignment 和 autograde" % db_url[len("sqlite:///"):])
     tick = _Progress(progress)
@@ -157,9 +158,22 @@ def load_class(course=".", wanted=None, *, db_url=None, course_id=None, autograd
     reports = collect(autograded) if os.path.isdir(autograded) else []
     for i, rep in enumerate(reports, 1):
         if rep.get("assignment") in data.max:
+            for ev in rep.get("events") or []:
+                if ev.get("kind") == "unreadable":
+                    ev["detail"] = ev.get("detail", "") + _what_was_submitted(submitted, rep)
             data.reports.setdefault((rep["assignment"], rep.get("student", "?")), []).append(rep)
         tick("评分报告", i, len(reports))
     return data
+
+
+def _what_was_submitted(submitted, rep):
+    """读不了的提交：看看交上来的是什么 notebook（多半是改了名字）。"""
+    folder = os.path.join(submitted, str(rep.get("student")), str(rep.get("assignment")))
+    try:
+        others = sorted(f for f in os.listdir(folder) if f.endswith(".ipynb") and f != "%s.ipynb" % rep.get("notebook"))
+    except OSError:
+        return ""
+    return "（交上来的是 %s）" % "、".join(others) if others else ""
 
 
 # ---------------------------------------------------------------- 分析
@@ -450,11 +464,12 @@ def write_csvs(folder, data, result):
     return paths
 
 
-def write_report(out, data, threshold=0.6, title="班级评分报告", extra_html=""):
-    """写出 OUT/index.html 和 CSV。返回 {"html": 路径, "csv": [路径], "result": analyse 的结果}。"""
+def write_report(out, data, threshold=0.6, title="班级评分报告", extra_html="", filename="index.html"):
+    """写出 OUT/index.html 和 CSV。返回 {"html": 路径, "csv": [路径], "result": analyse 的结果}。
+    extra_html：接在报告末尾的几节（演示班级的各步用时之类，调用者负责转义）。"""
     os.makedirs(out, exist_ok=True)
     result = analyse(data, threshold)
-    page = os.path.join(out, "index.html")
+    page = os.path.join(out, filename)
     with open(page, "w", encoding="utf-8") as f:
         f.write(_html(data, result, title, extra_html))
     return {"html": page, "csv": write_csvs(out, data, result), "result": result}

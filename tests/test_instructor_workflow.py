@@ -152,6 +152,7 @@ def _workflow_outputs():
         "grades.csv", "grades-01.csv",  # nbgrader export（默认 --to grades.csv）
         ".nbgrader.log",  # nbgrader 的日志文件（设了 NbGrader.logfile 时）
         "demo-run/grades.csv", "demo-run/report/report.html",  # python -m course grade-demo
+        "class-report/index.html", "class-report/mistakes.csv",  # python -m course class-report
         "dist/course-0.1.0-py3-none-any.whl", "build/lib/course/__init__.py",  # 学生版 wheel
         "jupyterhub.sqlite", "jupyterhub_cookie_secret",  # 在仓库里试着启动 Hub 时
         "source/%s/.ipynb_checkpoints/graph_chain_rule-checkpoint.ipynb" % a,  # 教师在 JupyterLab 里编辑

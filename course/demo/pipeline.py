@@ -10,7 +10,7 @@ gradebook.db、submitted/、exchange/ 一概不碰：
     OUT/students/<学号>/   每名学生的家目录：作业取到这里、在这里写、从这里提交，反馈也取回到这里
     OUT/logs/              每条 nbgrader 命令的完整输出
     OUT/grades.csv         nbgrader export 导出的成绩
-    OUT/report/            中文报告 report.md / report.html 和分数分布图
+    OUT/report/            中文报告 report.html（python -m course class-report 的报告，图内嵌）和它的 CSV
 
 生成学生版、登记学生、自动评分、生成反馈、导出成绩是普通的 nbgrader 命令，在 OUT/course 里运行
 （评分和反馈按学生分批并行，见 course.grading.parallel）；发布、收作业、发反馈和学生的获取、提交、
@@ -276,8 +276,8 @@ class Pipeline:
         from .report import write_report
 
         paths = write_report(self)
-        self.echo("   %s" % paths["html"])
-        self.echo("   %s" % paths["md"])
+        self.echo("   %s（python -m course class-report 的报告，加上演示班级的几节）" % paths["html"])
+        self.echo("   CSV：%s" % "、".join(os.path.basename(c) for c in paths["csv"]))
 
     # ------------------------------------------------------------ 全部
     def prepare_class(self):
