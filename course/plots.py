@@ -117,23 +117,28 @@ def plot_gradient_check(numerical, backprop):
     return chart
 
 
-def plot_gradient_cost(sizes, numerical_seconds, backprop_seconds, xlabel=None):
+def plot_gradient_cost(sizes, numerical_seconds, backprop_seconds, xlabel=None, forward_seconds=None):
     """网络变大时，求一次梯度的耗时：数值微分对反向传播（对数坐标）。
 
     sizes: 网络的规模（例如参数个数）；两组耗时与 sizes 一一对应，单位为秒。只画图，不计时。
+    forward_seconds: 可省略；给出时再画一条“一次正向传播”的耗时，好和反向传播比一比。
     """
     sizes = _series(sizes, "sizes")
     num = _series(numerical_seconds, "numerical_seconds")
     bp = _series(backprop_seconds, "backprop_seconds")
-    if not sizes.size == num.size == bp.size:
-        raise ValueError("sizes、numerical_seconds、backprop_seconds 的长度应当相同，现在是 %d、%d、%d"
-                         % (sizes.size, num.size, bp.size))
-    if np.any(sizes <= 0) or np.any(num <= 0) or np.any(bp <= 0):
+    fwd = _series(forward_seconds, "forward_seconds", allow_none=True)
+    if not sizes.size == num.size == bp.size or (fwd is not None and fwd.size != sizes.size):
+        raise ValueError("sizes、numerical_seconds、backprop_seconds%s 的长度应当相同，现在是 %s"
+                         % ("、forward_seconds" if fwd is not None else "",
+                            "、".join(str(a.size) for a in (sizes, num, bp, fwd) if a is not None)))
+    if np.any(sizes <= 0) or np.any(num <= 0) or np.any(bp <= 0) or (fwd is not None and np.any(fwd <= 0)):
         raise ValueError("规模和耗时都应当是正数（对数坐标画不了 0 和负数）")
     chart, ax = new_chart()
     xlabel = _label("参数个数", "parameters") if xlabel is None else xlabel
     ax.loglog(sizes, num, marker="o", label=_label("数值微分", "numerical gradient"))
     ax.loglog(sizes, bp, marker="s", label=_label("误差反向传播法", "backpropagation"))
+    if fwd is not None:
+        ax.loglog(sizes, fwd, marker="^", linestyle=":", label=_label("一次正向传播", "one forward pass"))
     ratio = num[-1] / bp[-1]
     ax.annotate(_label("约 %s 倍", "about %s x") % _round(ratio), xy=(sizes[-1], np.sqrt(num[-1] * bp[-1])), ha="right")
     ax.set(xlabel=xlabel, ylabel=_label("求一次梯度的时间（秒）", "seconds per gradient"),

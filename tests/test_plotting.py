@@ -266,6 +266,14 @@ def test_gradient_cost_plot_uses_the_measured_numbers(quiet):
     assert ax.texts[0].get_text() == "约 1000 倍"
 
 
+def test_gradient_cost_plot_can_add_the_forward_pass(quiet):
+    sizes, num, bp, fwd = [100, 1000], [0.01, 0.1], [0.0003, 0.0006], [0.0001, 0.0002]
+    ax = plot_gradient_cost(sizes, num, bp, forward_seconds=fwd).axes[0]
+    assert [list(line.get_ydata()) for line in ax.lines] == [num, bp, fwd]
+    with pytest.raises(ValueError, match="长度应当相同"):
+        plot_gradient_cost(sizes, num, bp, forward_seconds=[0.1])
+
+
 @pytest.mark.parametrize("call, error, text", [
     (lambda: plot_training(None), TypeError, "loss 应当是一串数"),
     (lambda: plot_training([]), ValueError, "非空的一维序列"),
