@@ -51,9 +51,10 @@ def test_each_lesson_hides_the_answer_modules_its_given_code_does_not_need(assig
 
 
 def test_every_course_module_is_hidden_unless_a_lesson_needs_it():
-    """默认盖住：课程包里新加的模块不用登记，不在哪一课的需要里就看不到；评分插件（内核一端的通信）除外。"""
-    assert "grading" not in ALL and {"reference", "backprop", "trace", "value_graph", "svg", "demo"} <= set(ALL)
-    assert set(ALL) | {"grading"} == set(answers.package_parts())
+    """默认盖住：课程包里新加的模块不用登记，不在哪一课的需要里就看不到；内核一端的通信（course.boundary）除外。
+    评分插件本身（course.grading）内核也看不到。"""
+    assert "boundary" not in ALL and {"reference", "backprop", "trace", "value_graph", "svg", "demo", "grading"} <= set(ALL)
+    assert set(ALL) | {"boundary"} == set(answers.package_parts())
 
 
 def test_without_the_boundary_only_the_demo_answers_are_hidden():

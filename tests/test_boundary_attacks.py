@@ -1,4 +1,4 @@
-"""红队：学生的内核想驱动评判一方（course/grading/peer.py 的协议、judge.py 的评判进程）。
+"""红队：学生的内核想驱动评判一方（course/boundary/ 的协议、judge.py 的评判进程）。
 
 每种攻击都跑两遍：一遍对着今天的协议，攻击落空；一遍对着 LegacyPeer（照旧协议的规则：评判一方的
 数组、列表、字典都带句柄交出去，内核可以读它们的任何公开属性、调用任何可调用的东西，回答里的
@@ -15,13 +15,15 @@ import time
 import numpy as np
 import pytest
 
-from course.grading import judge, peer as wire
+from course import boundary as wire
+from course.boundary import codec
+from course.grading import judge
 
 # 学生的“内核代码”：在被检查函数调用时，顺着 gc 找到内核这一端的 Peer，自己发请求
 ATTACKER = r'''
 import gc
 import numpy as np
-from course.grading import peer as _w
+from course.boundary import peer as _w
 
 def _kernel_peer():
     return [o for o in gc.get_objects() if isinstance(o, _w.Peer) and not o.trusted][0]
@@ -70,7 +72,7 @@ class LegacyPeer(wire.Peer):
 
     def _enc_trusted(self, v, depth):
         if isinstance(v, np.ndarray) and v.dtype.kind in "biufc":
-            return {"a": wire._array_fields(v), "w": self.export(v), "h": self.export(v)}
+            return {"a": codec._array_fields(v), "w": self.export(v), "h": self.export(v)}
         if callable(v) or hasattr(v, "__dict__"):
             return {"h": self.export(v), "o": {"k": "function" if callable(v) else "object"}}
         return super()._enc_trusted(v, depth)
@@ -87,7 +89,7 @@ class LegacyPeer(wire.Peer):
         for hid, data in items:
             target = self.objects.get(hid)
             if isinstance(target, np.ndarray):
-                new, _ = self._dec_array(data["a"])
+                new, _ = codec.decode_array(data["a"], True)
                 if new.shape == target.shape:
                     target[...] = new
 

@@ -1,4 +1,4 @@
-"""评分边界（course/grading/peer.py）的单元测试：两端各一个 Peer，中间只有一个 Unix 套接字。
+"""评分边界（course/boundary/）的单元测试：两端各一个 Peer，中间只有一个 Unix 套接字。
 
 “内核”一端在一个线程里运行（serve_socket，名字从一个字典里取），评分进程一端在测试里。
 这里测的是：纯数据原样往返；代理的行为与直接调用一致（类、方法、运算、异常、签名、原地修改）；
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
-from course.grading import peer as wire
+from course import boundary as wire
 
 STUDENT = '''
 import numpy as np

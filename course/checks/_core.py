@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ..fmt import fmt, fmt_shape
-from ..grading.peer import student_where
+from ..boundary import student_where
 
 __all__ = [
     "CheckFailure", "check", "fail", "passed", "call", "expect_tuple", "expect_array",

@@ -19,7 +19,7 @@ PARAM_KEYS = ("W1", "b1", "W2", "b2")
 class FormulaNet:
     """参数形状与 TwoLayerNet 相同；seed 是整数或 numpy Generator。"""
 
-    # 评分时测试把网络交给学生的 gradient_check（它在内核里）：只能调用这几个方法、按值读 params（grading/peer.py）
+    # 评分时测试把网络交给学生的 gradient_check（它在内核里）：只能调用这几个方法、按值读 params（course/boundary/）
     remote_methods = ("numerical_gradient", "gradient", "loss", "predict", "accuracy")
     remote_attrs = ("params",)
 

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from ..grading.peer import getattrs
+from ..boundary import getattrs
 from ..trace import local_rule
 from ._core import CheckFailure, _student_line, call as _call, check, diagnose, expect_close, fail, own_class, \
     passed, rng_for

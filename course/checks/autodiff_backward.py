@@ -18,7 +18,7 @@ import numpy as np
 
 from ..value_graph import graph_nodes
 from ..gradcheck import numerical_gradient
-from ..grading.peer import getattrs
+from ..boundary import getattrs
 from ._core import check, diagnose, expect_close, fail, passed, rng_for
 from .autodiff import ASSIGN, call, grads_of, probe_assign, run, value_class
 

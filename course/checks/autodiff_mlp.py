@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..grading.peer import getattrs
+from ..boundary import getattrs
 from ..gradcheck import numerical_gradient
 from ._core import check, diagnose, expect_close, fail, own_class, passed, rng_for, same_shape
 from .autodiff import call, expect_node, grads_of, value_class
@@ -27,7 +27,7 @@ ENGINE = "先让练习 1–3（Value 的运算和 backward）的测试通过。"
 
 # ---- 参考实现：用学生的 Value 搭，结构与练习的约定相同 ------------------------------
 # 评分时这些参考对象交给学生的代码（它在内核里）：内核只能调用它们、调用 parameters()、
-# 读 remote_attrs 里的属性（grading/peer.py）
+# 读 remote_attrs 里的属性（course/boundary/）
 class RefNeuron:
     remote_methods = ("__call__", "parameters")
     remote_attrs = ("w", "b")

@@ -28,7 +28,7 @@ ATTR_OF = {"W1": "dW", "b1": "db", "W2": "dW", "b2": "db"}
 class _Spy:
     """替身层：把每次 forward/backward 记进 log，再交给真正的层；其余属性（W、dW、db …）都读写真正的层。"""
 
-    # 评分时替身在评判进程里，学生的网络在内核里（grading/peer.py）：内核只能调用这两个方法；
+    # 评分时替身在评判进程里，学生的网络在内核里（course/boundary/）：内核只能调用这两个方法；
     # 其余属性（W、dW、db……）的读写直接转给被包着的、内核里的那个学生的层
     remote_methods = ("forward", "backward")
     remote_delegate = "_layer"

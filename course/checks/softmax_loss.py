@@ -12,7 +12,7 @@ import contextlib
 
 import numpy as np
 
-from ..grading import peer
+from .. import boundary
 from ..gradcheck import numerical_gradient
 from ._core import call, check, diagnose, expect_array, expect_number, fail, passed, rng_for
 from .softmax import _cee, _close, _need, _one_hot, _softmax
@@ -29,11 +29,11 @@ _MISSING = object()
 def _namespaces(cls):
     """cls 及其父类（object 除外）里各个函数所在模块的全局字典：学生的层就在这里按名字找 softmax。
 
-    autograde 时学生的类在内核里（course/grading/peer.py），字典也就在那边，按句柄改写。
+    autograde 时学生的类在内核里（course/boundary/），字典也就在那边，按句柄改写。
     """
-    if peer.is_remote(cls):
-        return peer.remote_namespaces(cls)
-    return peer.class_namespaces(cls)
+    if boundary.is_remote(cls):
+        return boundary.remote_namespaces(cls)
+    return boundary.class_namespaces(cls)
 
 
 @contextlib.contextmanager

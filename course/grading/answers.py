@@ -12,7 +12,7 @@
 画图和回放要用的模块里都有练习的答案（course.backprop 的局部导数和反向传播、course.trace 和
 course.value_graph 的遍历与拓扑排序、course.svg 和 course.layout 的分层布局），课程的辅助函数都按上面
 两种写法在评分时不用它们，所以它们在每一课的评分内核里都盖住。演示班级（course.demo）任何时候都盖住；
-评分插件本身（course.grading）内核要用来和评分进程通信，照常可见。
+内核一端的通信代码（course.boundary）内核要用来和评判进程通信，照常可见；评分插件本身（course.grading）也盖住。
 """
 import ast
 import functools
@@ -28,7 +28,7 @@ __all__ = ["ANSWER_PARTS", "ALWAYS_HIDDEN", "KERNEL_PARTS", "package_parts", "gi
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALWAYS_HIDDEN = ("demo",)  # 演示班级的答案写法：任何一课都用不着
-KERNEL_PARTS = ("grading",)  # 内核一端的通信代码（course.grading.peer）：评分内核总要导入
+KERNEL_PARTS = ("boundary",)  # 内核一端的通信代码（course.boundary）：评分内核总要导入
 
 
 def package_parts(package=_PACKAGE):

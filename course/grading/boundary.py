@@ -2,7 +2,7 @@
 
 autograde 时，学生写的单元照常在（沙箱里的）内核里运行；测试单元（nbgrader 的 grade 单元）的源码，
 公开部分和隐藏部分，都不发给内核，而交给评判进程（judge.py）。评判进程经一个 Unix 套接字与内核
-通话（协议见 peer.py 的模块说明：只有纯数据，内核只能调用评判进程交给它的函数），判决作为纯数据
+通话（协议见 course/boundary/ 的包说明：只有纯数据，内核只能调用评判进程交给它的函数），判决作为纯数据
 送回这里，逐项检查之后才写进评分后的 notebook。本进程（nbgrader）手里有成绩库和整个课程文件夹，
 它自己从不和学生的内核通话：它只负责建套接字、让内核连上来、把连好的套接字交给评判进程。
 
@@ -32,14 +32,15 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
-from . import judge, peer as wire, sandbox
+from .. import boundary as wire
+from . import judge, sandbox
 from .feedback import BUILTIN_ERRORS
 from .report import grade_id
 from ..checks.guard import HIDDEN_MARK_MIME
 
 __all__ = ["TrustedTests", "SERVE", "given_modules", "judge_command"]
 
-SERVE = "__import__('course.grading.peer', fromlist=['serve']).serve(%r)"
+SERVE = "__import__('course.boundary', fromlist=['serve']).serve(%r)"
 AFTER_TESTS = "（评分时不保留测试单元之后运行的单元的输出）\n"
 CONNECT_TIMEOUT = 30
 
@@ -206,9 +207,9 @@ class TrustedTests:
             try:
                 raw, trouble = client.run_cell(cell.source, conn, float(self.timeout or 180))
                 outputs = [_node(o) for o in raw]
-            except judge.JudgeError as exc:
                 # 没有通过的检查：评判进程从检查自己的异常对象上读出，JudgeClient 已逐项检查过
                 self._report.set_mistakes(index, grade_id(cell), client.last_mistakes)
+            except judge.JudgeError as exc:
                 self._report.add("judge", str(exc)[:600], index, grade_id(cell))
                 # 细节（可能带着评判进程的 stderr）只进评分报告，学生看到的是固定的一句
                 outputs, trouble = [_error("JudgeError", "评判这个测试单元时出了问题（超时、退出或判决格式不对），"

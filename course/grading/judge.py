@@ -1,6 +1,6 @@
 """评判进程：autograde 时测试单元在这里运行，它自己也在沙箱里，交给 nbgrader 的只是纯数据的判决。
 
-为什么单独一个进程：测试单元要和学生的内核通话（peer.py）。通道的协议已经只让内核调用评判进程
+为什么单独一个进程：测试单元要和学生的内核通话（course/boundary/）。通道的协议已经只让内核调用评判进程
 交给它的函数，可万一协议哪里写错了，被骗的也只是这个进程：
 - 它在 bubblewrap 沙箱里（与评分内核同一套规则，sandbox.py）：没有网络，文件系统只读，看不到
   课程文件夹（source/、submitted/、autograded/、gradebook.db、交换目录），可写的只有沙箱里私有的
@@ -325,7 +325,7 @@ class Judge:
     """评判进程里的状态：测试单元共用的命名空间（和以前在 nbgrader 进程里一样，跨单元保留）。"""
 
     def __init__(self):
-        from . import peer as wire
+        from .. import boundary as wire
         from ..checks.guard import HIDDEN_MARK_MIME
 
         self.wire, self.mark_mime = wire, HIDDEN_MARK_MIME
@@ -429,7 +429,7 @@ class Judge:
             builtin = getattr(builtins, ename, None) is type(exc) and not isinstance(exc, self.wire.RemoteError)
             ename = ename if builtin else "StudentError"
             return _err(ename, HIDDEN_FAILED)
-        text = self.wire._safe_str(exc)
+        text = self.wire.safe_str(exc)
         lines = None
         render = getattr(exc, "_render_traceback_", None)
         if callable(render):

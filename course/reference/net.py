@@ -26,7 +26,7 @@ class TwoLayerNet:
           与学生在第 05 课写的 TwoLayerNet 用同一个参数名
     """
 
-    # 评分时测试把网络交给学生的 gradient_check（它在内核里）：只能调用这几个方法、按值读 params（grading/peer.py）
+    # 评分时测试把网络交给学生的 gradient_check（它在内核里）：只能调用这几个方法、按值读 params（course/boundary/）
     remote_methods = ("numerical_gradient", "gradient", "loss", "predict", "accuracy")
     remote_attrs = ("params",)
 
