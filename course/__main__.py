@@ -7,26 +7,16 @@
     python -m course class-report [作业|all]  班级报告：分数分布、通过率、全班最常见的错误、缺交、谁需要帮助（HTML + CSV）
     python -m course grade-demo               演示班级：在工作副本里走完 nbgrader 的整个流程（course/demo）
     python -m course binder-link [--write-readme]  Binder 链接和徽章（按 git 的 origin；维护者用）
+    python -m course student-env DIR         给上课评分的学生建单独的环境（课程包是学生版，没有答案）
+    python -m course class-binder DIR        给一个班用的 Binder 仓库（学生版的 notebook 和课程包）
 
 都在课程根目录（nbgrader_config.py 所在的文件夹）运行，或用 --course 指定。
 """
-import argparse
 import os
 import sys
 import tempfile
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        self.exit(2, "%s：错误：%s\n（用 -h 查看帮助）\n" % (self.prog, _zh(message)))
-
-
-def _zh(message):
-    for en, zh in (("the following arguments are required", "缺少参数"), ("unrecognized arguments", "不认识的参数"),
-                   ("invalid choice", "无效的子命令"), ("expected one argument", "这个选项需要一个值")):
-        message = message.replace(en, zh)
-    return message
+from .cliargs import Parser
 
 
 def _course_dir(path):
@@ -79,7 +69,7 @@ def cmd_grading_selftest(args):
 
 
 def main(argv=None):
-    parser = _Parser(prog="python -m course", description="《计算图与误差反向传播法》课程的教师工具")
+    parser = Parser(prog="python -m course", description="《计算图与误差反向传播法》课程的教师工具")
     sub = parser.add_subparsers(dest="command", metavar="子命令")
     sub.required = True
     p = sub.add_parser("autograde", help="给整个班级自动评分（按学生分批并行，nbgrader autograde 的结果不变）")
@@ -87,11 +77,6 @@ def main(argv=None):
     _autograde.add_arguments(p)
     p.set_defaults(func=_autograde.run)
     p = sub.add_parser("sandbox-status", help="评分沙箱在本机能不能用（能用时退出码 0）")
-    p = sub.add_parser("class-report", help="班级报告：分数分布、各测试通过率、全班最常见的错误（按检查的诊断）、缺交、"
-                                            "评分事件、谁需要帮助；一页离线的中文 HTML 和几份 CSV")
-    from . import class_report as _class_report
-    _class_report.add_arguments(p)
-    p.set_defaults(func=_class_report.run)
     p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
     p.set_defaults(func=cmd_sandbox_status)
     p = sub.add_parser("grading-report", help="列出 autograde 记下的异常事件")
@@ -102,6 +87,11 @@ def main(argv=None):
     p = sub.add_parser("grading-selftest", help="用一份小作业和一份越权提交，实际跑一遍 nbgrader 评分")
     p.add_argument("--course", default=".", help="课程根目录（用其中的 nbgrader_config.py）")
     p.set_defaults(func=cmd_grading_selftest)
+    p = sub.add_parser("class-report", help="班级报告：分数分布、各测试通过率、全班最常见的错误（按检查的诊断）、缺交、"
+                                            "评分事件、谁需要帮助；一页离线的中文 HTML 和几份 CSV")
+    from . import class_report as _class_report
+    _class_report.add_arguments(p)
+    p.set_defaults(func=_class_report.run)
     p = sub.add_parser("grade-demo", help="演示班级：生成、发布、提交、收集、并行评分、反馈、导出成绩、写报告")
     from .demo import cli as _demo_cli
     _demo_cli.add_arguments(p)
@@ -121,7 +111,7 @@ def main(argv=None):
     p.add_argument("dest", help="新仓库的文件夹（不存在或为空）")
     p.set_defaults(func=_student_env.binder_main)
     for action in sub.choices.values():
-        action.error = _Parser.error.__get__(action)
+        action.error = Parser.error.__get__(action)
     args = parser.parse_args(argv)
     return args.func(args)
 

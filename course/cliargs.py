@@ -1,8 +1,24 @@
-"""命令行参数的类型检查（python -m course.bench、python -m course grade-demo 等共用）：出错时给一句中文。"""
+"""命令行的参数解析（python -m course、python -m course.bench、python -m course grade-demo 等共用）：出错时给一句中文。"""
 import argparse
 import math
+import sys
 
-__all__ = ["checked_int", "positive_int", "positive_float"]
+__all__ = ["Parser", "checked_int", "positive_int", "positive_float"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse 的解析器，错误说明换成中文。"""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, "%s：错误：%s\n（用 -h 查看帮助）\n" % (self.prog, _zh(message)))
+
+
+def _zh(message):
+    for en, zh in (("the following arguments are required", "缺少参数"), ("unrecognized arguments", "不认识的参数"),
+                   ("invalid choice", "无效的子命令"), ("expected one argument", "这个选项需要一个值")):
+        message = message.replace(en, zh)
+    return message
 
 
 def checked_int(text, ok, what):

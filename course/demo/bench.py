@@ -51,9 +51,9 @@ TARGETS = {"parallel/floor": 1.5, "floor/stock": 1.3, "lessons": 25.0, "lessons-
 
 
 def build_parser():
-    from ..__main__ import _Parser  # 出错时给中文说明
+    from ..cliargs import Parser  # 出错时给中文说明
 
-    p = _Parser(prog="python -m course.demo.bench",
+    p = Parser(prog="python -m course.demo.bench",
                 description="整门课的自动评分：课程配置与原版配置、串行与并行、下限，每名学生的用时")
     p.add_argument("--students", type=positive_int, default=4, help="演示学生人数（默认 %(default)s）")
     p.add_argument("--jobs", type=positive_int, default=autograde.default_jobs(),
