@@ -8,7 +8,7 @@
     BackwardStepper(graph_or_value)  # 下一步 / 上一步 / 重置
 
 在 JupyterLab 里它们是控件；在 nbconvert、nbgrader 自动评分和测试里显示为当前状态的静态 SVG
-（见 course.liveview）。诊断图在 course.diagnosis，作图函数在 course.plots。
+（见 course.liveview）。诊断图在 course.checks.diagnosis，作图函数在 course.plots。
 """
 from .explorers import chain_rule_explorer, shapes_playground, shopping_explorer, sigmoid_explorer  # noqa: F401
 from .stepper import BackwardStepper  # noqa: F401

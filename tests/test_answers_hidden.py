@@ -28,7 +28,7 @@ VISIBLE = {
 }
 EXPECTED = {a: [p for p in ALL if p not in v] for a, v in VISIBLE.items()}
 # 练习要写的算法所在的模块：哪一课的评分内核里都不该有
-ENGINES = ("backprop", "trace", "value_graph", "svg", "layout", "checks", "reference", "diagnosis", "demo")
+ENGINES = ("backprop", "trace", "value_graph", "svg", "layout", "checks", "reference", "demo")
 BLOCK = """
 import importlib.abc as _abc, sys as _sys
 class _Hidden(_abc.MetaPathFinder):
@@ -68,7 +68,7 @@ def test_an_unreadable_release_hides_everything(tmp_path):
 def test_imports_under_not_grading_mode_do_not_count():
     cell = nbformat.v4.new_code_cell(
         "from course.graph import Graph\n"
-        "if not grading_mode():\n    from course.diagnosis import diagnose_apple_orange\n"
+        "if not grading_mode():\n    from course.checks.diagnosis import diagnose_apple_orange\n"
         "else:\n    import course.net\n"
         "def f():\n    from course.layers import Affine\n"
         "try:\n    from course.trace import walk\nexcept ImportError:\n    import course.toydata\n")
@@ -113,8 +113,8 @@ def test_lesson05_kernel_sees_no_course_module_with_a_forward_pass():
 
 
 def test_dependencies_are_followed():
-    assert "checks" in answers.visible_closure({"diagnosis"})
-    assert "reference" not in answers.visible_closure({"diagnosis"})  # 检查不用参考答案
+    assert {"example_graphs", "graph", "boundary"} <= answers.visible_closure({"checks"})  # 诊断图、通信
+    assert "reference" not in answers.visible_closure({"checks"})  # 检查不用参考答案
     assert not {"checks", "reference"} & answers.visible_closure({"mlp_view"})  # 对照用的层由 notebook 传进来
 
 

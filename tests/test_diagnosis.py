@@ -1,11 +1,11 @@
-"""course.diagnosis：学生的层错了时，诊断图要标出反向传播顺序里第一个错的信号。"""
+"""course.checks.diagnosis：学生的层错了时，诊断图要标出反向传播顺序里第一个错的信号。"""
 import re
 import warnings
 
 import numpy as np
 import pytest
 
-from course.diagnosis import backward_order, diagnose_apple_orange, diagnose_graph
+from course.checks.diagnosis import backward_order, diagnose_apple_orange, diagnose_graph
 from course.example_graphs import apple_orange_graph
 from course.graph import Graph
 

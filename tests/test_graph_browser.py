@@ -220,7 +220,7 @@ def jupyterlab_theme_css(name):
 
 def themed_pictures():
     """要核对的图：Graph 的 SVG、逐步反向传播和交互控件的静态图、诊断图。"""
-    from course.diagnosis import diagnose_apple_orange
+    from course.checks.diagnosis import diagnose_apple_orange
     from course.example_graphs import apple_orange_graph
     from course.explorers import chain_rule_explorer, shopping_explorer, sigmoid_explorer
     from course.stepper import BackwardStepper
@@ -425,7 +425,7 @@ def test_graph_colours_are_readable_in_light_and_dark_themes(browser, theme):
 
 LAB_CELLS = [
     "from course.example_graphs import apple_orange_graph\nfrom course.stepper import BackwardStepper\n"
-    "from course.diagnosis import diagnose_apple_orange\napple_orange_graph()",
+    "from course.checks.diagnosis import diagnose_apple_orange\napple_orange_graph()",
     "BackwardStepper(apple_orange_graph(), position=3)",
     "from test_diagnosis import AddLayer, MulSwapped\ndiagnose_apple_orange(MulSwapped, AddLayer)",
 ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from course.autodiff_graph import to_graph
-from course.diagnosis import diagnose_apple_orange, diagnose_graph
+from course.checks.diagnosis import diagnose_apple_orange, diagnose_graph
 from course.example_graphs import affine_shapes_graph, apple_orange_graph, sigmoid_graph, square_of_sum_graph
 from course.explorers import chain_rule_explorer, shapes_playground, shopping_explorer, sigmoid_explorer
 from course.graph import Graph

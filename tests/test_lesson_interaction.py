@@ -16,7 +16,7 @@ from course.checks import CheckFailure
 from course.checks.apple_orange import check_apple_orange_backward
 from course.checks.chain_rule import check_apple_orange_backward as check_backward_01
 from course.checks.diagram import shop_diagnosis, shop_graph, show_diagnosis
-from course.diagnosis import Diagnosis
+from course.checks.diagnosis import Diagnosis
 from course.graph import Graph
 from course.stepper import BackwardStepper
 

@@ -1,6 +1,6 @@
 """检查没通过时，在报错之前先把诊断图显示出来：学生算出的反向值写在计算图上，第一个出错的信号标成带 ✗ 的橙色粗虚线。
 
-图和比较由 course.diagnosis 负责，这里只做两件事：
+图和比较由 course.checks.diagnosis 负责，这里只做两件事：
 - shop_graph / shop_diagnosis：把一组“买苹果和橘子”的反向值（键 all_price、tax、apple ...）写到
   course.example_graphs 的那张图上，再和正确的反向传播对照。第 01 课（apple_orange_backward）和
   第 02 课（apple_orange_with_layers）的检查都用它；
@@ -46,8 +46,8 @@ def shop_graph(case, dout, grads, values=None):
 
 
 def shop_diagnosis(case, dout, grads, values=None):
-    """把 shop_graph 和正确的反向传播对照，返回 course.diagnosis.Diagnosis；画不出来时返回 None。"""
-    from ..diagnosis import diagnose_graph
+    """把 shop_graph 和正确的反向传播对照，返回 course.checks.diagnosis.Diagnosis；画不出来时返回 None。"""
+    from .diagnosis import diagnose_graph
     from ..example_graphs import apple_orange_graph
 
     g = shop_graph(case, dout, grads, values)

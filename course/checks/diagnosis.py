@@ -8,10 +8,10 @@ diagnose_graph 对任意一张图做这件事；diagnose_apple_orange 直接拿�
 """
 import numpy as np
 
-from .checks._core import CheckFailure, call, expect_number, expect_tuple
-from .example_graphs import apple_orange_graph
-from .fmt import fmt
-from .graph import Edge, Graph
+from ._core import CheckFailure, call, expect_number, expect_tuple
+from ..example_graphs import apple_orange_graph
+from ..fmt import fmt
+from ..graph import Edge, Graph
 
 __all__ = ["Diagnosis", "backward_order", "diagnose_graph", "diagnose_apple_orange"]
 
