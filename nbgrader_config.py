@@ -1,5 +1,9 @@
 """nbgrader 的课程配置。所有路径都相对于本文件所在的文件夹，在哪里运行 nbgrader 都一样。
 
+这里只有设置，每项只写一次，和默认值相同的不写（上限的默认值在各自的类里：course/grading/sandbox.py 的
+GradingSandbox、execute.py 的 RobustExecute）；加载本文件不运行任何补丁。课程对 nbgrader 的全部改动
+（按类名换掉的，和只能改函数的）写在 course/grading/nbgrader_patches.py 的说明里。
+
 环境变量（都可以不设）：
   COURSE_EXCHANGE_DIR  交换目录（JupyterHub 上多个用户共享的那个），默认是本仓库里的 exchange/
   COURSE_DB_URL        成绩库，默认是本仓库里的 sqlite 文件 gradebook.db
@@ -33,7 +37,6 @@ c.ClearSolutions.text_stub = "在这里写下你的回答。"
 
 # 执行：每个单元最多 180 秒（最慢的参考答案在 2 核机器上不到 10 秒），超时就中断并继续下一个单元
 c.Execute.timeout = 180
-c.Execute.interrupt_on_timeout = True
 
 # 学生删掉的测试单元在评分时补回来，照样计分
 c.OverwriteCells.add_missing_cells = True
@@ -89,20 +92,11 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-c.Autograde.exporter_class = "course.grading.submissions.SafeNotebookExporter"
-# 学生文件夹里的符号链接、FIFO 之类的特殊文件和超大文件骗不了评分程序：nbgrader 复制附带文件、写评分后的
-# notebook、改权限、读 timestamp.txt 时都不跟随链接，附带文件有大小上限（course/grading/filesafe.py）
-from course.grading.filesafe import install as _install_filesafe  # noqa: E402
-
-_install_filesafe()
+# 学生文件夹里的符号链接、FIFO 之类的特殊文件和超大文件骗不了评分程序：nbgrader 读提交、复制附带文件、写评分后的
+# notebook、改权限、读 timestamp.txt 时都不跟随链接，附带文件有大小上限（course/grading/filesafe.py）。
+# nbgrader 加载这两个导出器时装上这些补丁（course/grading/nbgrader_patches.py）
+c.Autograde.exporter_class = "course.grading.exporters.SafeNotebookExporter"
+c.GenerateFeedback.exporter_class = "course.grading.exporters.FeedbackExporter"
 c.Autograde.pre_convert_hook = "course.grading.submissions.expect_all_notebooks"
-c.GradingSandbox.mode = "auto"
-c.GradingSandbox.memory_mb = 4096  # RLIMIT_AS：超出时学生代码得到 MemoryError（或内核退出并被重启）
-c.GradingSandbox.cpu_seconds = 900
-c.GradingSandbox.max_processes = 256
-c.GradingSandbox.max_file_mb = 256
-c.RobustExecute.max_kernel_restarts = 3
-c.RobustExecute.max_output_bytes_per_cell = 1_000_000
-c.RobustExecute.max_output_bytes_total = 10_000_000
-c.LimitOutput.max_lines = 1000
-c.LimitOutput.max_traceback = 100
+# 沙箱和输出的上限用各自类里的默认值（内存 4096 MB、CPU 900 秒、进程 256 个、文件 256 MB；内核最多重启 3 次，
+# 每个单元的输出 1 MB、整份 10 MB）：要改哪一项，就在这里写一行，例如 c.GradingSandbox.memory_mb = 8192

@@ -24,14 +24,14 @@ import numpy as np
 import pytest
 
 from course.checks import _core
-from course.grading import filesafe, kernels, report, sandbox
+from course.grading import filesafe, kernels, landlock, report, sandbox
 from course.grading import selftest as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.md", "*.py", "*.bak", "*~", ".*", "*.ipynb"]
 STATUS = sandbox.probe()
 needs_bwrap = pytest.mark.skipif(not STATUS.available, reason="bubblewrap 在这台机器上不能运行：%s" % STATUS.reason)
-needs_landlock = pytest.mark.skipif(not sandbox.landlock_abi(), reason="这台机器的内核不支持 Landlock")
+needs_landlock = pytest.mark.skipif(not landlock.landlock_abi(), reason="这台机器的内核不支持 Landlock")
 
 
 def _stock(name):
@@ -312,10 +312,10 @@ def test_only_the_student_folder_and_the_socket_folder_are_bound_writable(tmp_pa
     assert sorted(rw) == sorted([str(work), str(private / "ipc")])
     font = sandbox.MPL_DIR + "/fontlist-v390.json"
     assert argv[argv.index(font) - 2:argv.index(font)] == ["--ro-bind", str(private / "mpl" / "fontlist-v390.json")]
-    rules = dict(sandbox.landlock_rules([(str(work), ["--bind"]), (str(private / "ipc"), ["--bind"])],
+    rules = dict(landlock.landlock_rules([(str(work), ["--bind"]), (str(private / "ipc"), ["--bind"])],
                                         str(private / "ipc")))
-    assert rules[str(private / "ipc")] == sandbox.LL_MAKE_SOCK | sandbox.LL_REMOVE_FILE
-    assert rules[str(work)] == sandbox.LL_ALL
+    assert rules[str(private / "ipc")] == landlock.LL_MAKE_SOCK | landlock.LL_REMOVE_FILE
+    assert rules[str(work)] == landlock.LL_ALL
 
 
 # ---------- 4. 形状先于运算 ----------
@@ -460,7 +460,7 @@ def test_the_sandbox_wrote_nothing_into_the_socket_folder(graded):
              if x.startswith("SCRATCH_RESULT ")]
     assert lines, kit.outputs_text(kit.find_cell(nb, "mul_forward"))[:2000]
     result = json.loads(lines[0].split(" ", 1)[1])
-    if STATUS.available and sandbox.landlock_abi():
+    if STATUS.available and landlock.landlock_abi():
         assert result["ipc"] != "ok", result
 
 

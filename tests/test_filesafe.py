@@ -289,13 +289,14 @@ def test_feedback_scripts_do_not_run_in_a_browser(graded, tmp_path):
 def test_without_filesafe_the_same_attacks_succeed(tmp_path):
     """对照组：同样的提交，配置里不装 filesafe、反馈不清理（原版 nbgrader 的做法）。"""
     config = (ROOT / "nbgrader_config.py").read_text(encoding="utf-8")
-    config = config.replace("_install_filesafe()", "pass")
     config = config.replace('    "course.grading.feedback_html.SanitizeStudentHTML",', "")
-    assert "_install_filesafe()" not in config
+    # nbgrader 原来的导出器：不加载 course.grading.exporters，nbgrader_patches 也就没有装上
+    config = config.replace('"course.grading.exporters.SafeNotebookExporter"', '"nbconvert.exporters.NotebookExporter"')
+    config = config.replace('"course.grading.exporters.FeedbackExporter"', '"nbconvert.exporters.HTMLExporter"')
+    assert "course.grading.exporters" not in config
     stock = tmp_path / "stock_config.py"
     stock.write_text(config, encoding="utf-8")
-    result = _class(tmp_path, str(stock), "c.Autograde.exporter_class = 'nbconvert.exporters.NotebookExporter'\n"
-                                         "c.CourseDirectory.ignore = ['.ipynb_checkpoints', 'pipe']\n")
+    result = _class(tmp_path, str(stock), "c.CourseDirectory.ignore = ['.ipynb_checkpoints', 'pipe']\n")
     assert result["after"] != result["before"]  # 写穿了符号链接，或者 chmod 了课程外的文件
     leaked = [p for top in ("autograded", "feedback") for p in _tree(result["root"] / top / "attacker")
               if p.is_file() and not p.is_symlink() and SECRET in p.read_text(errors="replace")]

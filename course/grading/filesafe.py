@@ -11,8 +11,8 @@ autograded/<学生>/<作业>/（沙箱里只有它可写）。学生在两处都
   （500 / 1000 / 2000 个文件：1.4 / 5.5 / 22 秒；60000 个文件 10 分钟没列完），一名学生就能卡住全班的
   autograde 和 generate_feedback。
 
-install() 在 nbgrader 进程里（nbgrader_config.py 调用）换掉 nbgrader 的几处文件操作（按 nbgrader 0.9.6 的代码写，
-requirements.txt 钉死了这个版本；升级 nbgrader 时要对照它的 converters/base.py、utils.py 重新检查）：
+course/grading/nbgrader_patches.py 在 nbgrader 进程里换掉 nbgrader 的几处文件操作，换上这里的做法（按 nbgrader 0.9.6
+的代码写，requirements.txt 钉死了这个版本；升级 nbgrader 时要对照它的 converters/base.py、utils.py 重新检查）：
 - 列文件：utils.find_all_files 换成 list_files（结果相同，时间与条目数成正比，文件名判断不再列文件夹）；
   列学生文件夹时最多看 MAX_ENTRIES 个条目；
 - 复制附带文件（autograde：submitted → autograded；generate_feedback：autograded → feedback）：
@@ -25,8 +25,7 @@ requirements.txt 钉死了这个版本；升级 nbgrader 时要对照它的 conv
   留下的符号链接和特殊文件，学生代码在工作目录里写下的文件超出个数或总大小上限的部分也删掉（prune）；
 - 读 timestamp.txt 时只打开一次，在打开的文件上确认它是普通文件（检查和读取之间没有空当）。
 读提交的 notebook 本身由 submissions.SafeNotebookExporter 用 open_regular() 打开。
-收作业（nbgrader collect：交换目录 inbound → submitted/）用 copy_submission（collect.py）：同样不跟随链接、
-个数有上限；nbgrader 的 max_file_size、max_dir_size 照旧，只是超出的部分不复制，而不是让整次 collect 中断。
+收作业（nbgrader collect：交换目录 inbound → submitted/）用这里的 list_files、safe_copy（collect.py）。
 不复制、被删掉的东西记为评分事件（python -m course grading-report 里的 “（文件）”）。
 """
 import errno
@@ -36,11 +35,10 @@ import os
 import shutil
 import stat
 
-from .feedback_html import with_csp
 from .report import Report
 
 __all__ = ["Refused", "open_regular", "safe_copy", "sweep", "prune", "list_files", "is_ignored", "read_timestamp",
-           "copy_submission", "install", "FILES_NOTEBOOK", "FEEDBACK_FILES_NOTEBOOK"]
+           "FILES_NOTEBOOK", "FEEDBACK_FILES_NOTEBOOK", "MAX_FILES", "MAX_NOTEBOOKS", "MAX_ENTRIES"]
 
 MAX_FILE_MB = 20  # 一个附带文件的上限（MiB）：课程的附带文件都很小
 MAX_TOTAL_MB = 50  # 一份作业全部附带文件的上限（MiB）
@@ -52,7 +50,7 @@ NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")  # nbgrader 自己�
 FILES_NOTEBOOK = "（文件）"  # 评分报告里文件事件的 “notebook” 名（autograde 时）
 FEEDBACK_FILES_NOTEBOOK = "（反馈文件）"  # 同上，generate_feedback 时
 _CHUNK = 1 << 20
-STOCK = {}  # install() 换掉之前 nbgrader 原来的函数（测试里的对照组用）
+STOCK = {}  # nbgrader_patches.install() 换掉之前 nbgrader 原来的函数（测试里的对照组用）
 
 
 class Refused(Exception):
@@ -395,39 +393,6 @@ def _copy_extra_files(converter, assignment_id, student_id):
     _record(converter, assignment_id, student_id, refused)
 
 
-def copy_submission(src, dest, exclude, max_file_bytes, max_total_bytes, include=("*",)):
-    """收作业：把交换目录里的一份提交 src 复制成 dest（dest 还不存在），返回 [没有复制的说明]。
-
-    nbgrader 自己的文件（timestamp.txt ……）先复制，再是 notebook（最多 MAX_NOTEBOOKS 个），再是其余文件
-    （最多 MAX_FILES 个），都按名字顺序；符号链接和特殊文件不复制；单个文件超过 max_file_bytes、
-    累计超过 max_total_bytes 的不复制。时间与条目数成正比，最多看 MAX_ENTRIES 个条目。"""
-    files, complete = list_files(src, list(exclude), MAX_ENTRIES)
-    if tuple(include) != ("*",):
-        files = [f for f in files if any(fnmatch.fnmatch(os.path.basename(f), g) for g in include)]
-    rel = {f: os.path.relpath(f, src) for f in files}
-    own = sorted(f for f in files if rel[f] in NBGRADER_FILES)
-    notebooks = sorted(f for f in files if f.endswith(".ipynb") and f not in own)
-    others = sorted(f for f in files if f not in own and not f.endswith(".ipynb"))
-    notes = []
-    if not complete:
-        notes.append("文件夹里的文件和文件夹超过 %d 个：只看了前 %d 个" % (MAX_ENTRIES, MAX_ENTRIES))
-    for group, limit, what in ((notebooks, MAX_NOTEBOOKS, "notebook"), (others, MAX_FILES, "附带文件")):
-        if len(group) > limit:
-            notes.append("%s最多收 %d 个：另外 %d 个没有收（例如 %s）" % (what, limit, len(group) - limit,
-                                                                rel[group[limit]]))
-            del group[limit:]
-    os.makedirs(dest, exist_ok=True)
-    total, refused = 0, []
-    for path in own + notebooks + others:
-        try:
-            total += safe_copy(path, os.path.join(dest, rel[path]), min(max_file_bytes, max_total_bytes - total))
-        except Refused as exc:
-            refused.append("%s 没有收：%s" % (rel[path], exc))
-        except OSError as exc:
-            refused.append("%s 没有收（%s）" % (rel[path], exc))
-    return notes + _summarised(refused, "文件没有收")
-
-
 def _course_link(path, root):
     """教师的 source/ 里指向课程文件夹以内一个普通文件的符号链接，换成它指向的文件（例如第 05、06 课的
     layers.py 指向 course/reference/layers.py）；别的路径原样返回（是链接的，safe_copy 照样拒绝）。"""
@@ -511,54 +476,3 @@ def read_timestamp(coursedir, dest_path):
         return parse_utc(text)
     except (ValueError, OverflowError):  # nbgrader 0.9.6 在这里调用 CourseDirectory 上并不存在的 fail()
         raise RuntimeError("%s 里写的不是时间（%r）：这份提交不评，请检查或删掉这个文件" % (path, text[:60])) from None
-
-
-def install():
-    """换掉 nbgrader 转换器里会跟随符号链接的文件操作（重复调用无害）。"""
-    from nbgrader.converters.base import BaseConverter
-    from nbgrader.coursedir import CourseDirectory
-
-    from nbgrader import utils
-    from nbgrader.converters import base
-
-    if getattr(BaseConverter, "_course_filesafe", False):
-        return
-    write_notebook, set_permissions = BaseConverter.write_single_notebook, BaseConverter.set_permissions
-    init_notebooks = BaseConverter.init_notebooks
-    STOCK.update(find_all_files=utils.find_all_files, is_ignored=utils.is_ignored, init_notebooks=init_notebooks,
-                 init_assignment=BaseConverter.init_assignment, set_permissions=set_permissions)
-    # 列文件换成线性时间的做法：converters/base.py 用 from ..utils import find_all_files，两处都要换
-    utils.find_all_files = base.find_all_files = find_all_files
-    utils.is_ignored = lambda filename, ignore_globs=None: is_ignored(os.path.basename(filename), ignore_globs)
-
-    def init_notebooks_limited(self):
-        init_notebooks(self)
-        _limit_notebooks(self)
-
-    def init_assignment(self, assignment_id, student_id):
-        _copy_extra_files(self, assignment_id, student_id)
-
-    def write_single_notebook(self, output, resources):
-        info = resources["nbgrader"]
-        folder = self._format_dest(info["assignment"], info["student"])
-        cleared = _clear_target(os.path.join(folder, resources["unique_key"] + resources.get("output_extension", "")))
-        _record(self, info["assignment"], info["student"], [cleared] if cleared else [])
-        if resources.get("output_extension") == ".html":  # 反馈：浏览器只运行模板自己的脚本
-            output = with_csp(output)
-        return write_notebook(self, output, resources)
-
-    def set_permissions_safely(self, assignment_id, student_id):
-        dest = os.path.normpath(self._format_dest(assignment_id, student_id))
-        if os.path.isdir(dest) and not os.path.islink(dest):
-            _record(self, assignment_id, student_id, prune(dest, _keep_in_output(self, assignment_id, student_id)))
-        return set_permissions(self, assignment_id, student_id)
-
-    def get_existing_timestamp(self, dest_path):
-        return read_timestamp(self, dest_path)
-
-    BaseConverter.init_assignment = init_assignment
-    BaseConverter.init_notebooks = init_notebooks_limited
-    BaseConverter.write_single_notebook = write_single_notebook
-    BaseConverter.set_permissions = set_permissions_safely
-    CourseDirectory.get_existing_timestamp = get_existing_timestamp
-    BaseConverter._course_filesafe = True

@@ -1,0 +1,90 @@
+"""课程对 nbgrader 0.9.6 做的全部改动，写在这一处。
+
+能用配置换掉的，都在 nbgrader_config.py 里按类名换（nbgrader 按名字加载它们）：
+- c.Autograde.autograde_preprocessors：execute.RobustExecute 代替 Execute（沙箱、评判进程、超时与重启）；
+- c.Autograde.sanitize_preprocessors：sanitize.DeduplicateGradeIds、OverwriteCells、RestoreCellOrder；
+- c.GenerateFeedback.preprocessors：feedback.RedactHiddenOutputs、HideHiddenTests，feedback_html.SanitizeStudentHTML；
+- c.Autograde.exporter_class / c.GenerateFeedback.exporter_class：exporters.py 的两个导出器（读提交不跟随链接；
+  加载它们时装上下面的补丁）；
+- c.Autograde.pre_convert_hook：submissions.expect_all_notebooks；
+- c.ExchangeFactory.collect / release_feedback：collect.Collect、feedback_release.ReleaseFeedback。
+
+配置换不掉的，只能改 nbgrader 的函数，由 install() 一次装上（重复调用无害）。nbgrader 加载 exporters.py 里
+的导出器时调用它，所以 autograde 和 generate_feedback（命令行、formgrader、python -m course autograde 的
+每个子进程）在碰学生文件之前都已装好；nbgrader_config.py 本身不运行任何补丁。这些补丁按 0.9.6 的代码写，
+版本不同就拒绝安装（requirements.txt 钉死了版本；升级时对照 converters/base.py、utils.py、coursedir.py 重新检查）：
+- utils.find_all_files、utils.is_ignored（converters/base.py 也有一份 find_all_files 的引用）：列文件换成
+  filesafe.find_all_files（线性时间，学生文件夹最多看 MAX_ENTRIES 个条目）；
+- BaseConverter.init_notebooks：每个文件夹最多 MAX_NOTEBOOKS 个 notebook；
+- BaseConverter.init_assignment：附带文件用 filesafe 复制（不跟随链接，个数、大小有上限；反馈只带学生交上来的）；
+- BaseConverter.write_single_notebook：先删掉目标位置上的链接和特殊文件，反馈 HTML 加上内容安全策略；
+- BaseConverter.set_permissions：先清理评分程序自己的输出文件夹（filesafe.prune）；
+- CourseDirectory.get_existing_timestamp：timestamp.txt 只打开一次、确认是普通文件。
+另有一处不在这里：并行评分的子进程经由 nbgrader_cli.py 启动，它先装 dbsafe（几个进程同时写 sqlite 成绩库）。
+"""
+import os
+
+from . import filesafe
+from .feedback_html import with_csp
+
+__all__ = ["install", "NBGRADER_VERSION"]
+
+NBGRADER_VERSION = "0.9.6"
+
+
+def install():
+    """装上模块说明里列出的补丁；nbgrader 的版本不是 NBGRADER_VERSION 时抛出 RuntimeError。"""
+    import nbgrader
+    from nbgrader import utils
+    from nbgrader.converters import base
+    from nbgrader.converters.base import BaseConverter
+    from nbgrader.coursedir import CourseDirectory
+
+    if getattr(BaseConverter, "_course_filesafe", False):
+        return
+    if nbgrader.__version__ != NBGRADER_VERSION:
+        raise RuntimeError("课程对 nbgrader 的改动按 %s 版写（course/grading/nbgrader_patches.py），这里装的是 %s："
+                           "请按 requirements.txt 装 nbgrader==%s" % (NBGRADER_VERSION, nbgrader.__version__,
+                                                                      NBGRADER_VERSION))
+    write_notebook, set_permissions = BaseConverter.write_single_notebook, BaseConverter.set_permissions
+    init_notebooks = BaseConverter.init_notebooks
+    filesafe.STOCK.update(find_all_files=utils.find_all_files, is_ignored=utils.is_ignored,
+                          init_notebooks=init_notebooks, init_assignment=BaseConverter.init_assignment,
+                          set_permissions=set_permissions)
+    # converters/base.py 用 from ..utils import find_all_files，两处都要换
+    utils.find_all_files = base.find_all_files = filesafe.find_all_files
+    utils.is_ignored = lambda filename, ignore_globs=None: filesafe.is_ignored(os.path.basename(filename), ignore_globs)
+
+    def init_notebooks_limited(self):
+        init_notebooks(self)
+        filesafe._limit_notebooks(self)
+
+    def init_assignment(self, assignment_id, student_id):
+        filesafe._copy_extra_files(self, assignment_id, student_id)
+
+    def write_single_notebook(self, output, resources):
+        info = resources["nbgrader"]
+        folder = self._format_dest(info["assignment"], info["student"])
+        target = os.path.join(folder, resources["unique_key"] + resources.get("output_extension", ""))
+        cleared = filesafe._clear_target(target)
+        filesafe._record(self, info["assignment"], info["student"], [cleared] if cleared else [])
+        if resources.get("output_extension") == ".html":  # 反馈：浏览器只运行模板自己的脚本
+            output = with_csp(output)
+        return write_notebook(self, output, resources)
+
+    def set_permissions_safely(self, assignment_id, student_id):
+        dest = os.path.normpath(self._format_dest(assignment_id, student_id))
+        if os.path.isdir(dest) and not os.path.islink(dest):
+            keep = filesafe._keep_in_output(self, assignment_id, student_id)
+            filesafe._record(self, assignment_id, student_id, filesafe.prune(dest, keep))
+        return set_permissions(self, assignment_id, student_id)
+
+    def get_existing_timestamp(self, dest_path):
+        return filesafe.read_timestamp(self, dest_path)
+
+    BaseConverter.init_assignment = init_assignment
+    BaseConverter.init_notebooks = init_notebooks_limited
+    BaseConverter.write_single_notebook = write_single_notebook
+    BaseConverter.set_permissions = set_permissions_safely
+    CourseDirectory.get_existing_timestamp = get_existing_timestamp
+    BaseConverter._course_filesafe = True

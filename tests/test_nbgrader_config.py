@@ -1,0 +1,79 @@
+"""nbgrader_config.py 只有设置：加载它不改动 nbgrader，每项设置都和默认值不同；补丁由 nbgrader 按名字加载的
+导出器装上（course/grading/nbgrader_patches.py），版本不对就拒绝。"""
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+LOAD = r"""
+import json, sys
+from traitlets.config.loader import PyFileConfigLoader
+config = PyFileConfigLoader("nbgrader_config.py", path=%r).load_config()
+from nbgrader.converters.base import BaseConverter
+print(json.dumps({"patched": bool(getattr(BaseConverter, "_course_filesafe", False)),
+                  "course": sorted(m for m in sys.modules if m.startswith("course")),
+                  "settings": {s: {k: repr(v) for k, v in config[s].items()} for s in config}}))
+"""
+
+DEFAULTS = r"""
+import json
+from traitlets.config.loader import PyFileConfigLoader
+from traitlets.utils.importstring import import_item
+from nbgrader.apps import NbGraderApp
+config = PyFileConfigLoader("nbgrader_config.py", path=%r).load_config()
+classes = {c.__name__: c for c in NbGraderApp().all_configurable_classes()}
+from course.grading.execute import RobustExecute
+from course.grading.sandbox import GradingSandbox
+from nbgrader.exchange import ExchangeFactory
+from nbgrader.exchange.default.exchange import Exchange
+from nbgrader.validator import Validator
+classes.update(RobustExecute=RobustExecute, GradingSandbox=GradingSandbox, ExchangeFactory=ExchangeFactory,
+               Exchange=Exchange, Validator=Validator)
+same, unknown = [], []
+for section in config:
+    cls = classes.get(section)
+    for key, value in config[section].items():
+        trait = cls.class_traits().get(key) if cls is not None else None
+        if trait is None:
+            unknown.append("%%s.%%s" %% (section, key))
+            continue
+        default = trait.default()
+        if isinstance(default, type):
+            default = "%%s.%%s" %% (default.__module__, default.__qualname__)
+        if value == default:
+            same.append("%%s.%%s" %% (section, key))
+print(json.dumps({"same": same, "unknown": unknown}))
+"""
+
+
+def _run(code):
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_loading_the_config_changes_nothing_in_nbgrader():
+    got = _run(LOAD % str(ROOT))
+    assert not got["patched"] and got["course"] == [], got["course"]
+    assert "course.grading.exporters" in got["settings"]["Autograde"]["exporter_class"]
+    assert "course.grading.exporters" in got["settings"]["GenerateFeedback"]["exporter_class"]
+
+
+def test_no_setting_restates_a_default(tmp_path):
+    got = _run(DEFAULTS % str(ROOT))
+    assert got["unknown"] == [] and got["same"] == [], got
+    # 对照：复述两个默认值（nbgrader 的和课程自己的），这个检查就会把它们找出来
+    config = (ROOT / "nbgrader_config.py").read_text(encoding="utf-8")
+    (tmp_path / "nbgrader_config.py").write_text(
+        config + "\nc.LimitOutput.max_lines = 1000\nc.GradingSandbox.memory_mb = 4096\n", encoding="utf-8")
+    assert _run(DEFAULTS % str(tmp_path))["same"] == ["LimitOutput.max_lines", "GradingSandbox.memory_mb"]
+
+
+def test_nbgrader_loading_the_exporter_installs_the_patches_for_the_pinned_version_only():
+    code = ("import json, nbgrader\nfrom nbgrader.converters.base import BaseConverter\n%s"
+            "try:\n    import course.grading.exporters\n    print(json.dumps({'patched': BaseConverter._course_filesafe}))\n"
+            "except RuntimeError as exc:\n    print(json.dumps({'refused': str(exc)}))\n")
+    assert _run(code % "") == {"patched": True}
+    refused = _run(code % "nbgrader.__version__ = '0.9.7'\n")["refused"]
+    assert "0.9.6" in refused and "0.9.7" in refused and "requirements.txt" in refused
