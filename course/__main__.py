@@ -89,7 +89,7 @@ def main(argv=None):
     p.set_defaults(func=cmd_grading_selftest)
     p = sub.add_parser("class-report", help="班级报告：分数分布、各测试通过率、全班最常见的错误（按检查的诊断）、缺交、"
                                             "评分事件、谁需要帮助；一页离线的中文 HTML 和几份 CSV")
-    from . import class_report as _class_report
+    from .grading import class_report as _class_report
     _class_report.add_arguments(p)
     p.set_defaults(func=_class_report.run)
     p = sub.add_parser("grade-demo", help="演示班级：生成、发布、提交、收集、并行评分、反馈、导出成绩、写报告")
