@@ -48,3 +48,113 @@ def nbgrader(*args, cwd, timeout=1800, check=True, env=None):
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT
+
+
+# ---- 测试的层 ----------------------------------------------------------------------------
+# 每个测试模块恰好属于一层，层名就是 pytest 的 marker（在 pyproject.toml 里声明，--strict-markers）：
+#   python -m pytest -m unit        # 只跑这一层；不带 -m 时全部运行（CI 就是这样）
+# 新加测试文件时，把它的模块名写进下面的一层；没写进来时收集阶段就报错停下（tests/test_layers.py
+# 还核对每个模块恰好出现一次、表里没有已经删掉的文件、层名与 pyproject.toml 的声明一致）。
+# unit 层只收整个模块都不启动内核、不运行 nbgrader、不开浏览器的模块：有一个测试用到了，整个模块就归别的层。
+# 别的层按模块的主要内容归：test_filesafe（评分流程）也在 Chromium 里打开一次反馈页面，仍归 pipeline。
+LAYERS = {
+    # 在 pytest 进程里直接调用课程代码：检查函数、计算图与排版、控件的 Python 一侧、数值微分、数据、
+    # 评分边界的协议（两端都在本进程，中间一个套接字）。不启动 Jupyter 内核，不运行 nbgrader 命令，
+    # 不起服务器和浏览器；个别测试起一个几秒内结束的 Python 子进程（如 course.bench --help）。
+    "unit": (
+        "test_checks_activations",
+        "test_checks_affine",
+        "test_checks_autodiff",
+        "test_checks_autodiff_mlp",
+        "test_checks_autodiff_styles",
+        "test_checks_chain_rule",
+        "test_checks_network",
+        "test_checks_simple_layers",
+        "test_checks_softmax",
+        "test_checks_softmax_loss",
+        "test_data",
+        "test_diagnosis",
+        "test_gradcheck",
+        "test_grading",
+        "test_graph",
+        "test_layers",
+        "test_lesson_helpers",
+        "test_lesson_interaction",
+        "test_nbgrader_config",
+        "test_net",
+        "test_notebook_lint",
+        "test_peer",
+        "test_plotting",
+        "test_stepper",
+    ),
+    # 用 Jupyter 内核（nbclient）把课的 notebook 从头到尾执行：每一课画出的图、Run All 的样子、评分内核里盖住的答案
+    "notebooks": (
+        "test_answers_hidden",
+        "test_graph_layout",
+        "test_run_all",
+        "test_widgets",
+    ),
+    # 真正的评分流程：nbgrader 命令、沙箱（bubblewrap、cgroup）、评判进程、演示班级、学生版的构建、
+    # Binder 的安装、JupyterHub、PostgreSQL
+    "pipeline": (
+        "test_autograde",
+        "test_binder",
+        "test_boundary_attacks",
+        "test_bounded_cost",
+        "test_cgroup",
+        "test_class_report",
+        "test_collect",
+        "test_demo_bench",
+        "test_deleted_cells",
+        "test_demo_class",
+        "test_demo_parts",
+        "test_filesafe",
+        "test_hidden_leaks",
+        "test_hostile",
+        "test_instructor_workflow",
+        "test_jupyterhub",
+        "test_pipeline",
+        "test_postgres",
+        "test_redteam_boundary",
+        "test_redteam_lessons",
+        "test_sandbox",
+        "test_student_build",
+    ),
+    # 无头 Chromium（Playwright）：JupyterLab 里的学生操作、浏览器里量出的计算图
+    "browser": (
+        "test_browser",
+        "test_graph_browser",
+    ),
+}
+
+
+def layer_table():
+    """模块名 -> 层；同一个模块写进表里不止一次时抛 ValueError。"""
+    table = {}
+    for layer, modules in LAYERS.items():
+        for module in modules:
+            if module in table:
+                raise ValueError("%s 在测试分层表（tests/conftest.py 的 LAYERS）里出现了不止一次：%s 和 %s"
+                                 % (module, table[module], layer))
+            table[module] = layer
+    return table
+
+
+@pytest.hookimpl(tryfirst=True)  # 在 -m 按 marker 挑选之前
+def pytest_collection_modifyitems(config, items):
+    try:
+        table = layer_table()
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    missing = set()
+    for item in items:
+        module = item.path.stem
+        layer = table.get(module)
+        if layer is None:
+            missing.add(str(item.path.relative_to(ROOT)) if item.path.is_relative_to(ROOT) else str(item.path))
+            continue
+        item.add_marker(getattr(pytest.mark, layer))
+    if missing:
+        raise pytest.UsageError(
+            "这些测试文件还没有分层：%s\n在 tests/conftest.py 的 LAYERS 里把模块名写进 %s 中的一层"
+            "（说明见 README 的“运行测试”）。" % ("、".join(sorted(missing)), "、".join(LAYERS)))

@@ -89,6 +89,29 @@ class OverwriteCells(_StockOverwriteCells):
             _note_restored(nb, **{k: v for k, v in found.items() if v})
         return nb, resources
 
+    def add_missing_grade_cells(self, nb, resources):
+        """补回被删的测试单元，插在学生版里它前面最近的、还在提交里的单元（答案、测试或只读单元）后面。
+
+        nbgrader 0.9.6 的同名方法只记答案和测试单元的位置，被删的测试单元前面若是只读单元（例如第 05 课找错练习
+        给出的网络），就抛出 KeyError，整份 notebook 被当成损坏、记 0 分。位置不必精确：RestoreCellOrder 随后
+        按学生版的顺序重排。"""
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source_cells = source_nb.source_cells
+        order = [c.name for c in source_cells]
+        solutions = {c.name for c in source_nb.solution_cells}
+        for grade_cell in source_nb.grade_cells:
+            present = {}
+            for i, c in enumerate(nb.cells):
+                present.setdefault(_tracked_id(c), i)
+            if grade_cell.name in present or grade_cell.name not in order:
+                continue
+            k = order.index(grade_cell.name)
+            cell = self.missing_cell_transform(source_cells[k], grade_cell.max_score,
+                                               is_solution=grade_cell.name in solutions)
+            before = next((present[n] for n in reversed(order[:k]) if n in present), None)
+            nb.cells.insert(0 if before is None else before + 1, cell)
+        return nb, resources
+
     def preprocess_cell(self, cell, resources, index):
         gid = _tracked_id(cell)
         self._untouched = self._released.get(gid) == cell.source if gid in self._released else None
