@@ -120,9 +120,10 @@ LAYERS = {
         "test_sandbox",
         "test_student_build",
     ),
-    # 无头 Chromium（Playwright）：JupyterLab 里的学生操作、浏览器里量出的计算图
+    # 无头 Chromium（Playwright）：JupyterLab 里的学生操作、浏览器里量出的计算图、不联网打开的反馈 HTML
     "browser": (
         "test_browser",
+        "test_feedback_offline",
         "test_graph_browser",
     ),
 }

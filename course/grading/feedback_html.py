@@ -11,9 +11,9 @@ SanitizeStudentHTML（c.GenerateFeedback.preprocessors 的最后一个）
       javascript:/vbscript: 链接，都把开头的 “<” 或 “:” 转义，显示成文字；课程自己的 Markdown 不受影响。
 
 with_csp(html)
-    再在 <head> 最前面加一条 Content-Security-Policy：只许运行模板自己的脚本（MathJax 等，按来源和
-    内联脚本的 sha256 放行），不许内联事件、不许加载别处的图片、框架和插件。即使上面漏掉了什么，
-    浏览器也不会运行它。
+    再在 <head> 最前面加一条 Content-Security-Policy：只许运行模板自己的脚本（按来源和内联脚本的 sha256
+    放行；课程的中文反馈模板一个脚本也没有，公式在生成时已排成 MathML，见 feedback_template.py），
+    不许内联事件、不许加载别处的图片、框架和插件。即使上面漏掉了什么，浏览器也不会运行它。
 """
 import base64
 import hashlib
