@@ -317,7 +317,7 @@ def test_groups_decide_who_reaches_what(hub):
 
 
 def _score(feedback_html):
-    m = re.search(r"\(Score: ([\d.]+) / ([\d.]+)\)", feedback_html)
+    m = re.search(r"（得分：([\d.]+) / ([\d.]+)）", feedback_html)  # 课程的中文反馈模板（course/grading/templates/feedback_zh）
     assert m, "反馈里找不到总分：\n" + feedback_html[:2000]
     return float(m.group(1)), float(m.group(2))
 
