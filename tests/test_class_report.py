@@ -65,12 +65,7 @@ DB_NOT_SUMMED = "        self.db = dout  # 没有对批求和\n"
 GUARD = "from course.checks.guard import restore as _restore; _restore()\n"
 
 
-def _meta(grade_id, *, solution=False, grade=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
+_meta = st._meta  # nbgrader 单元的元数据（和自检作业的写法相同）
 
 
 def _solution(grade_id, body):
