@@ -4,6 +4,7 @@
 另有一个测试在 bubblewrap 里把系统字体目录真的藏起来），打印一次中文说明，课程的图改用英文标签，不出任何警告；
 有中文字体时要选中它。作图函数：图上的数据就是传进去的数据，坏输入给出中文说明。
 """
+import gc
 import io
 import os
 import shutil
@@ -28,7 +29,11 @@ MPL_DATA = matplotlib.get_data_path()
 
 @pytest.fixture
 def fresh_fonts(monkeypatch):
-    """让 use_chinese_font 重新查找字体；测试结束后 rcParams 恢复原样。"""
+    """让 use_chinese_font 重新查找字体；测试结束后 rcParams 恢复原样。
+
+    先回收一次垃圾：前面的测试（例如 test_peer 的套接字）留下的对象若在这里被回收，它们的 ResourceWarning
+    会混进下面记录的警告里，而那与字体无关。"""
+    gc.collect()
     monkeypatch.setattr(plotting, "_found", None)
     monkeypatch.setattr(plotting, "_told", False)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
