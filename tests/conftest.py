@@ -60,7 +60,7 @@ def repo_root():
 LAYERS = {
     # 在 pytest 进程里直接调用课程代码：检查函数、计算图与排版、控件的 Python 一侧、数值微分、数据、
     # 评分边界的协议（两端都在本进程，中间一个套接字）。不启动 Jupyter 内核，不运行 nbgrader 命令，
-    # 不起服务器和浏览器；个别测试起一个几秒内结束的 Python 子进程（如 course.bench --help）。
+    # 不起服务器和浏览器；个别测试起一个几秒内结束的 Python 子进程（如 course.bench.backprop --help）。
     "unit": (
         "test_checks_activations",
         "test_checks_affine",
@@ -109,6 +109,7 @@ LAYERS = {
         "test_demo_class",
         "test_demo_parts",
         "test_filesafe",
+        "test_grade_celery",
         "test_hidden_leaks",
         "test_hostile",
         "test_instructor_workflow",

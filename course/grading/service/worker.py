@@ -1,0 +1,108 @@
+"""python -m course grade-worker --broker URL [--concurrency N] [--cache DIR]：一台机器上的 Celery 评分工人。
+
+工人从 Redis 取评分任务（celery_app.TASK_NAME），调用 jobs.run_job(job, cache_dir)，把纯数据的结果放回 Redis。
+它不需要课程文件夹，不需要和服务共享文件系统，从不碰成绩库；作业包按内容的哈希缓存在 --cache 下。
+
+工人是"热"的：主进程启动时导入 nbgrader 和课程包一次，再分出 N 个评分子进程（prefork），子进程直接继承，
+每个任务不再付导入的时间；一个子进程一次只评一份提交（worker_prefetch_multiplier=1）。
+Redis 中途掉线时工人不退出，一直重连；启动时连不上就给一句中文说明退出（不打印回溯）。
+"""
+import importlib
+import os
+import socket
+import sys
+
+__all__ = ["add_arguments", "run", "run_worker", "default_cache_dir"]
+
+
+def default_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "course-grading")
+
+
+def add_arguments(parser):
+    parser.add_argument("--broker", required=True, metavar="URL",
+                        help="Redis 的地址（和 grade-service --broker 的一样），如 redis://10.0.0.5:6379/0")
+    parser.add_argument("--concurrency", type=int, default=None, metavar="N",
+                        help="同时评几份提交（默认：本机的 CPU 核数）")
+    parser.add_argument("--cache", default=None, metavar="DIR",
+                        help="作业包的缓存文件夹（默认 %s）" % default_cache_dir())
+    parser.add_argument("--loglevel", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="Celery 日志的详细程度（默认 WARNING）")
+
+
+def _load_celery():
+    try:
+        from . import celery_app
+    except ImportError as exc:
+        raise SystemExit(str(exc)) from None
+    return celery_app
+
+
+def _warm():
+    """导入评分要用的一切（nbgrader、课程的评分插件、run_job）；返回 run_job。子进程从这里继承。"""
+    for name in ("nbgrader.apps.autogradeapp", "nbgrader.converters.autograde", "nbclient", "jupyter_client"):
+        importlib.import_module(name)
+    from . import jobs
+
+    warm = getattr(jobs, "warm", None)  # run_job 一侧若提供预热（比如先起好下一个沙箱内核），在子进程里调用
+    return jobs.run_job, warm
+
+
+def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, loglevel="WARNING",
+               time_limit=None, visibility_timeout=None):
+    """起一个 Celery 工人并一直运行（直到 SIGTERM / Ctrl-C）；返回退出码。
+
+    job_func 默认是 jobs.run_job；测试可以换成别的函数（子进程里同样可用的、模块顶层的函数）。
+    """
+    celery_app = _load_celery()
+    celery_app.check_broker(broker_url)
+    cache_dir = os.path.abspath(cache_dir or default_cache_dir())
+    os.makedirs(cache_dir, exist_ok=True)
+    concurrency = max(1, int(concurrency or os.cpu_count() or 1))
+    warm = None
+    if job_func is None:
+        try:
+            job_func, warm = _warm()
+        except ImportError as exc:
+            raise SystemExit("评分工人需要 nbgrader 和课程的评分部分：pip install -r requirements-dev.txt（%s）" % exc) \
+                from None
+    options = {}
+    if time_limit is not None:
+        options["time_limit"] = time_limit
+    if visibility_timeout is not None:
+        options["visibility_timeout"] = visibility_timeout
+    app = celery_app.make_app(broker_url, **options)
+    celery_app.register_task(app, job_func, cache_dir)
+    if warm is not None:
+        from celery.signals import worker_process_init
+
+        worker_process_init.connect(lambda **_: warm(cache_dir), weak=False)
+    import warnings
+    from celery.platforms import SecurityWarning
+
+    # 以 root 运行时 Celery 警告 pickle 的风险：课程只收发 JSON（accept_content），学生的代码在沙箱里运行
+    warnings.filterwarnings("ignore", category=SecurityWarning)
+    hostname = "grade-%d@%s" % (os.getpid(), socket.gethostname())
+    print("评分工人已启动：%s，%d 个评分进程，作业包缓存在 %s；Ctrl-C 停止。" % (hostname, concurrency, cache_dir),
+          flush=True)
+    worker = app.Worker(
+        hostname=hostname, concurrency=concurrency, pool_cls="prefork", loglevel=loglevel,
+        queues=[celery_app.QUEUE], without_gossip=True, without_mingle=True, without_heartbeat=True,
+        optimization="fair", quiet=True, redirect_stdouts=False)
+    worker.start()
+    return worker.exitcode or 0
+
+
+def run(args):
+    if args.concurrency is not None and args.concurrency < 1:
+        raise SystemExit("--concurrency 至少是 1（现在是 %d）" % args.concurrency)
+    return run_worker(args.broker, args.concurrency, args.cache, loglevel=args.loglevel)
+
+
+if __name__ == "__main__":  # 测试直接用：python -m course.grading.service.worker --broker URL
+    from ...tools.cliargs import Parser
+
+    _parser = Parser(prog="python -m course grade-worker", description="Celery 评分工人")
+    add_arguments(_parser)
+    sys.exit(run(_parser.parse_args()))

@@ -1,0 +1,242 @@
+"""评分任务走 Celery + Redis（course/grading/service/celery_app.py、worker.py）：不丢、不重。
+
+评分函数换成替身（tests/grade_stubs.py），测的是传递本身：一来一回；评分子进程被 kill -9、整个工人被 kill -9
+以后任务重评，服务只收到一次结果；Redis 中途停掉再起来（不落盘，队列全丢）什么也不丢；同一个任务送到两次，
+结果只交出一次；每次都让工人崩溃的提交有次数上限；grade-worker 命令连不上 Redis、没装 Celery 时的中文说明。
+真正的 run_job 走一遍 Celery 的测试在 test_grade_celery_real.py。
+"""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from redis_helpers import redis_server
+
+pytest.importorskip("celery", reason="没有 celery：pip install -r requirements-dev.txt")
+from course.grading.service.celery_app import MAX_DELIVERIES, CeleryTransport  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def redis():
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def broker(redis):
+    if not redis.running:
+        redis.start()
+    import redis as redis_py
+
+    redis_py.Redis.from_url(redis.url).flushall()
+    return redis
+
+
+class Workers:
+    """测试里起的 Celery 工人（每个都是自己的进程组，结束时整组杀掉）。"""
+
+    def __init__(self, url, tmp):
+        self.url, self.tmp, self.procs = url, tmp, []
+
+    def start(self, concurrency=1, **options):
+        code = ("import sys; sys.path.insert(0, %r); import grade_stubs; "
+                "from course.grading.service.worker import run_worker; "
+                "sys.exit(run_worker(%r, %d, %r, job_func=grade_stubs.echo, **%r))"
+                % (str(TESTS), self.url, concurrency, str(self.tmp / "cache"), options))
+        log = open(self.tmp / ("worker-%d.log" % len(self.procs)), "w")
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=dict(os.environ, LANG="C.UTF-8"))
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, proc):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def logs(self):
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("worker-*.log")))
+
+
+@pytest.fixture
+def workers(broker, tmp_path):
+    w = Workers(broker.url, tmp_path)
+    yield w
+    for proc in w.procs:
+        w.kill(proc)
+
+
+@pytest.fixture
+def transport(broker):
+    t = CeleryTransport(broker.url, poll_interval=0.05, restart_check=0.2)
+    yield t
+    t.close()
+
+
+def drain(transport, seconds, workers=None, until_empty=True):
+    """收结果，直到没有待收的任务（until_empty）或 seconds 秒到了；返回 [(job_id, outcome)]。"""
+    got, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline and (transport.pending() or not until_empty):
+        got += transport.poll(0.2)
+    assert not (until_empty and transport.pending()), "还有 %d 个任务没有结果\n%s" % (
+        transport.pending(), workers.logs() if workers else "")
+    return got
+
+
+def runs(log, job_id, kind):
+    return glob.glob(os.path.join(str(log), "%s.*.%s" % (job_id, kind)))
+
+
+def wait_for(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "等了 %s 秒还没有：%s" % (seconds, what)
+        time.sleep(0.05)
+
+
+def test_round_trip_plain_data_and_errors(transport, workers, tmp_path):
+    workers.start(concurrency=2)
+    for i in range(6):
+        transport.submit({"id": "s%d+lesson" % i, "value": i})
+    transport.submit({"id": "bad", "fail": True})
+    assert transport.pending() == 7
+    got = dict(drain(transport, 60, workers))
+    assert transport.pending() == 0
+    assert sorted(got) == sorted(["s%d+lesson" % i for i in range(6)] + ["bad"])
+    for i in range(6):
+        outcome = got["s%d+lesson" % i]
+        assert outcome["ok"] is True and outcome["result"]["value"] == 2 * i
+        assert outcome["result"]["cache"] == str(tmp_path / "cache")
+    assert got["bad"]["ok"] is False and "替身故意出错" in got["bad"]["error"] and "评分工人出错" in got["bad"]["error"]
+    # 按键轮询，不订阅结果频道：订阅留着不读，消息会堆在连接里
+    assert not transport.app.backend.result_consumer.subscribed_to
+    with pytest.raises(TypeError):
+        transport.submit({"id": "x", "value": object()})  # 不是纯数据：在服务这边就报错
+
+
+def test_pool_child_killed_mid_job_is_graded_again_and_reported_once(transport, workers, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    workers.start(concurrency=1)
+    transport.submit({"id": "victim", "value": 21, "sleep": 2, "log": str(log)})
+    wait_for(lambda: runs(log, "victim", "start"), 60, "任务开始评")
+    pid = int(runs(log, "victim", "start")[0].split(".")[-2])
+    os.kill(pid, signal.SIGKILL)  # 评分子进程死在确认之前
+    got = drain(transport, 60, workers)
+    assert got == [("victim", {"ok": True, "result": {"id": "victim", "value": 42, "pid": got[0][1]["result"]["pid"],
+                                                      "cache": str(tmp_path / "cache")}})]
+    assert got[0][1]["result"]["pid"] != pid
+    assert len(runs(log, "victim", "start")) == 2 and len(runs(log, "victim", "done")) == 1
+    assert drain(transport, 1.5, until_empty=False) == []  # 不会再来第二次
+
+
+def test_whole_worker_killed_job_comes_back_after_visibility_timeout(transport, workers, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    short = {"time_limit": 3, "visibility_timeout": 4}
+    first = workers.start(concurrency=1, **short)
+    transport.submit({"id": "orphan", "value": 1, "sleep": 1.5, "log": str(log)})
+    wait_for(lambda: runs(log, "orphan", "start"), 60, "任务开始评")
+    workers.kill(first)  # 整台工人机器没了：任务在 Redis 里是"已取走、未确认"
+    assert transport.poll(1.0) == []
+    workers.start(concurrency=1, **short)
+    got = drain(transport, 60, workers)
+    assert [(j, o["ok"]) for j, o in got] == [("orphan", True)], got
+    assert got[0][1]["result"]["value"] == 2
+    assert len(runs(log, "orphan", "start")) == 2
+
+
+def test_broker_restarted_mid_run_loses_nothing(transport, workers, broker, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    workers.start(concurrency=1)
+    ids = ["r%d" % i for i in range(5)]
+    for job_id in ids:
+        transport.submit({"id": job_id, "value": 1, "sleep": 0.5, "log": str(log)})
+    got = []
+    while not got:
+        got += transport.poll(0.2)
+    broker.stop()  # 没有持久化：队列、没确认的任务、还没收的结果全丢了
+    assert transport.poll(0.5) == []
+    transport.submit({"id": "while-down", "value": 3})  # Redis 不在时送出的任务也不丢
+    time.sleep(1.0)
+    broker.start()
+    got += drain(transport, 90, workers)
+    assert sorted(j for j, _ in got) == sorted(ids + ["while-down"])  # 每个恰好一次
+    assert [j for j, o in got if not o["ok"]] == [], [o for _, o in got if not o["ok"]]
+    assert transport.resent >= 1
+
+
+def test_duplicate_delivery_is_reported_once(transport, workers, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    workers.start(concurrency=2)
+    job = {"id": "twice", "value": 5, "sleep": 0.5, "log": str(log)}
+    transport.submit(job)
+    transport.app.send_task("course.grade", args=[job], task_id="twice", queue="course-grading")  # 又送了一次
+    got = drain(transport, 60, workers)
+    wait_for(lambda: len(runs(log, "twice", "done")) == 2, 30, "两次投递都评完")
+    got += drain(transport, 1.5, until_empty=False)
+    assert [j for j, _ in got] == ["twice"]
+
+
+def test_submission_that_keeps_killing_the_worker_stops_after_the_limit(transport, workers, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    workers.start(concurrency=1)
+    transport.submit({"id": "crasher", "value": 1, "sleep": 30, "log": str(log)})
+    killed = set()
+
+    def kill_new_runs():
+        for path in runs(log, "crasher", "start"):
+            pid = int(path.split(".")[-2])
+            if pid not in killed:
+                killed.add(pid)
+                os.kill(pid, signal.SIGKILL)
+        return False
+
+    got, deadline = [], time.monotonic() + 90
+    while not got and time.monotonic() < deadline:
+        kill_new_runs()
+        got = transport.poll(0.1)
+    assert got, "没有结果\n" + workers.logs()
+    (job_id, outcome), = got
+    assert job_id == "crasher" and outcome["ok"] is False
+    assert "崩溃了 %d 次" % MAX_DELIVERIES in outcome["error"]
+    assert len(killed) == MAX_DELIVERIES  # 控制：确实每次都被杀掉了，上限之前一直在重试
+
+
+def _course(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "course", *args], cwd=str(ROOT), capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, LANG="C.UTF-8", **(env or {})))
+
+
+def test_grade_worker_explains_unreachable_or_wrong_broker():
+    from redis_helpers import free_port
+
+    res = _course("grade-worker", "--broker", "redis://127.0.0.1:%d/0" % free_port())
+    assert res.returncode != 0
+    assert "连不上 Redis" in res.stderr and "Traceback" not in res.stderr + res.stdout
+    res = _course("grade-worker", "--broker", "http://example.invalid/")
+    assert res.returncode != 0 and "redis://" in res.stderr and "Traceback" not in res.stderr
+    res = _course("grade-worker", "--broker", "redis://127.0.0.1:1/0", "--concurrency", "0")
+    assert res.returncode != 0 and "--concurrency 至少是 1" in res.stderr
+
+
+def test_grade_worker_without_celery_says_what_to_install(tmp_path):
+    blocker = tmp_path / "sitecustomize.py"  # 在这个子进程里假装没装 celery
+    blocker.write_text("import sys\nsys.modules['celery'] = None\n")
+    res = _course("grade-worker", "--broker", "redis://127.0.0.1:6379/0",
+                  env={"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert res.returncode != 0, res.stdout
+    assert "celery[redis]" in res.stderr and "pip install" in res.stderr and "Traceback" not in res.stderr
