@@ -1,0 +1,75 @@
+"""python -m course grade-service：交上来就评分（一台机器上一条命令）。
+
+    python -m course grade-service                      一直运行：学生一交就评分、记分、发布反馈（Ctrl-C 停下）
+    python -m course grade-service --once               评完现在等着的提交就退出（cron、测试）
+    python -m course grade-service --workers 2          本机 2 个工人进程（默认：CPU 核数）
+    python -m course grade-service --broker redis://…   任务经由 Celery 交给别的机器上的工人（grade-worker）
+    python -m course grade-service --assignment 02      只评这几份作业（可以写几次）
+
+退出码：0 正常结束，1 有提交没评上，2 参数不对。
+"""
+import os
+import sys
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p):
+    from ...tools.cliargs import positive_int
+    from ..batch.parallel import default_jobs
+
+    p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
+    p.add_argument("--broker", help="Celery 的 broker，例如 redis://localhost:6379/0（不写时用本机的工人进程）")
+    p.add_argument("--workers", type=positive_int, default=default_jobs(),
+                   help="本机工人进程数（默认是 CPU 核数 %(default)s；用 --broker 时不起作用）")
+    p.add_argument("--assignment", action="append", metavar="作业",
+                   help="只评这份作业（作业名或编号；可以写几次，默认成绩库里的全部作业）")
+    p.add_argument("--once", action="store_true", help="评完现在等着的提交就退出")
+    p.add_argument("--cache", help="本机工人缓存作业包的文件夹（默认一个临时文件夹，结束时删掉）")
+
+
+def _transport(args):
+    if args.broker:
+        try:
+            from .celery_app import CeleryTransport
+        except ImportError as exc:
+            raise SystemExit("python -m course grade-service：用 --broker 需要 Celery 和 Redis 的 Python 包（%s）。"
+                             "安装：pip install 'celery[redis]'，或者去掉 --broker，用本机的工人进程。" % exc)
+        return CeleryTransport(args.broker)
+    from .local import LocalTransport
+
+    return LocalTransport(workers=args.workers, cache_dir=args.cache)
+
+
+def run(args):
+    from ..batch.autograde import UsageError
+    from .service import GradingService
+
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    transport = _transport(args)
+    try:
+        try:
+            service = GradingService(args.course, transport, args.assignment,
+                                     echo=lambda text: print(text, flush=True))
+        except UsageError as exc:
+            print("python -m course grade-service：%s" % exc, file=sys.stderr)
+            return 2
+        where = "经由 %s 交给工人" % args.broker if args.broker else "本机 %d 个工人进程" % args.workers
+        print("评分服务：%s，作业 %s；%s" % (service.course, "、".join(sorted(service.assignments)) or "（没有）", where)
+              + ("。评完现在等着的提交就退出。" if args.once else "。一直运行，Ctrl-C 停下。"), flush=True)
+        try:
+            used = service.run(once=args.once)
+        except KeyboardInterrupt:
+            print("评分服务停下了：还没评完的提交下次启动时接着评。", flush=True)
+            return 0
+        from .state import State
+
+        state = State(service.state.path)
+        try:
+            failed = len(state.jobs("failed"))
+        finally:
+            state.close()
+        print("这次用掉了 %d 份结果。详情：python -m course grade-status --course %s" % (used, args.course), flush=True)
+        return 1 if failed else 0
+    finally:
+        transport.close()

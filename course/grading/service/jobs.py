@@ -1,0 +1,250 @@
+"""评分任务：服务一端做任务（make_job），工人一端评分（run_job）。进出都是纯数据（能 JSON 序列化的 dict）。
+
+工人不碰真正的成绩库，也不需要和服务共享文件系统：它在 cache_dir 下
+
+    bundles/<散列>/   作业包展开成的模板课程：nbgrader_config.py、source/、release/，和一个只有这份作业的
+                      成绩库（nbgrader generate_assignment 建的，截止时间照真成绩库）；每份作业包只准备一次
+    jobs/<任务>-xxx/  每个任务一个私有的临时课程文件夹：模板的拷贝（成绩库也拷一份）加上这份提交
+
+里运行和 `nbgrader autograde` 同一条命令（course.grading.batch.nbgrader_cli，课程的全部配置：整理提交、
+RobustExecute、沙箱、评判进程、复原单元、文件安全），评完读出临时成绩库里这份提交的分数和评语、
+autograded/ 里评好的 notebook 和附带文件、评分报告（事件和没通过的检查），删掉临时文件夹。
+nbgrader 命令的课程根目录和成绩库在命令行上指定（盖过配置文件里的写法），评分绝不会写到别的课程去。
+"""
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from .bundle import BundleError, read_folder, write_files
+
+__all__ = ["make_job", "run_job", "JOB_TIMEOUT", "RESULT_MAX_BYTES", "SUBMISSION_MAX_BYTES"]
+
+JOB_TIMEOUT = 1800  # 一份提交的 nbgrader autograde 最多这么多秒（每个单元另有 Execute.timeout）
+SUBMISSION_MAX_BYTES = 200 * 2 ** 20  # 任务里提交的文件加起来的上限（收作业时已按课程的上限收）
+RESULT_MAX_BYTES = 300 * 2 ** 20  # 结果里 autograded/ 的文件加起来的上限（notebook 输出另有上限）
+REPORT_MAX_BYTES = 4 * 2 ** 20
+_DROP_ENV = ("COURSE_DB_URL", "COURSE_EXCHANGE_DIR")
+
+
+def make_job(job_id, student, assignment, bundle, submission_files, *, key="", order=0.0):
+    """服务一端：一个任务（纯数据）。bundle 来自 bundle.make_bundle，submission_files 来自 bundle.read_folder。"""
+    return {"id": job_id, "student": student, "assignment": assignment, "key": key, "order": order,
+            "bundle": bundle, "submission": submission_files, "created": time.time()}
+
+
+def _env(work):
+    from ..batch.parallel import nbgrader_env
+
+    env = nbgrader_env()
+    for name in _DROP_ENV:
+        env.pop(name, None)
+    env["COURSE_EXCHANGE_DIR"] = os.path.join(work, "exchange")
+    return env
+
+
+def _die_with_parent():
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG：工人被杀时它也结束
+    except Exception:
+        pass
+    os.setsid()
+
+
+def _nbgrader(work, *args, timeout=JOB_TIMEOUT):
+    """在 work 里运行 nbgrader（课程根目录和成绩库都指向 work）。返回 (退出码, 输出的结尾)。"""
+    argv = [sys.executable, "-m", "course.grading.batch.nbgrader_cli", *args,
+            "--CourseDirectory.root=%s" % work, "--CourseDirectory.db_url=sqlite:///%s" % os.path.join(work, "gradebook.db")]
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
+        proc = subprocess.Popen(argv, cwd=work, env=_env(work), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            code = "timeout"
+        log.seek(0)
+        text = log.read()
+    return code, text[-6000:]
+
+
+def _rmtree(path):
+    """删掉文件夹，nbgrader 设成只读的文件夹也删得掉（不跟随符号链接）。"""
+    def fix(func, p, exc):
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            if not os.path.islink(p) and os.path.isdir(p):
+                os.chmod(p, 0o700)
+            func(p)
+        except OSError:
+            pass
+
+    if os.path.lexists(path):
+        shutil.rmtree(path, onerror=fix)
+
+
+@contextlib.contextmanager
+def _locked(path):
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _prepare(bundle, cache_dir):
+    """作业包展开成的模板课程（已准备好的直接用）。返回 (文件夹, 这次是否用了缓存)。"""
+    name = bundle.get("hash")
+    if not isinstance(name, str) or not name.isalnum():
+        raise BundleError("作业包没有散列")
+    base = os.path.join(cache_dir, "bundles")
+    os.makedirs(base, exist_ok=True)
+    folder = os.path.join(base, name)
+    if os.path.isfile(os.path.join(folder, ".ready")):
+        return folder, True
+    with _locked(folder + ".lock"):
+        if os.path.isfile(os.path.join(folder, ".ready")):
+            return folder, True
+        tmp = tempfile.mkdtemp(prefix=".prepare-", dir=base)
+        try:
+            write_files(bundle["files"], tmp, 2 ** 31)
+            assignment = bundle["assignment"]
+            code, log = _nbgrader(tmp, "generate_assignment", assignment, "--force", timeout=600)
+            if code != 0:
+                raise BundleError("工人准备作业 %s 时 nbgrader generate_assignment 失败（%s）：%s" % (assignment, code, log[-1500:]))
+            # 学生版用课程发下去的那份（generate_assignment 刚才按同一份 source 重新生成过）
+            shutil.rmtree(os.path.join(tmp, "release", assignment), ignore_errors=True)
+            write_files({k: v for k, v in bundle["files"].items() if k.startswith("release/")}, tmp, 2 ** 31)
+            if bundle.get("duedate"):
+                from nbgrader.api import Gradebook
+                from nbgrader.utils import parse_utc
+
+                with Gradebook("sqlite:///" + os.path.join(tmp, "gradebook.db"), bundle["course_id"]) as gb:
+                    gb.update_or_create_assignment(assignment, duedate=parse_utc(bundle["duedate"]))
+            open(os.path.join(tmp, ".ready"), "w").close()
+            if os.path.isdir(folder):
+                shutil.rmtree(folder)
+            os.rename(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return folder, False
+
+
+def _copy_template(template, work, assignment):
+    shutil.copy2(os.path.join(template, "nbgrader_config.py"), work)
+    shutil.copy2(os.path.join(template, "gradebook.db"), work)
+    for sub in ("source", "release"):
+        src = os.path.join(template, sub, assignment)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(work, sub, assignment), symlinks=True)
+
+
+def _grades(work, course_id, assignment, student):
+    """临时成绩库里这份提交的记录：(时间, [每个 notebook 的分数和评语])；没有提交记录时 (None, None)。"""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook("sqlite:///" + os.path.join(work, "gradebook.db"), course_id) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return None, None
+        notebooks = []
+        for nb in sorted(sub.notebooks, key=lambda n: n.name):
+            notebooks.append({
+                "name": nb.name, "late_submission_penalty": nb.late_submission_penalty,
+                "grades": [{"name": g.name, "auto_score": g.auto_score, "max_score": g.max_score,
+                            "needs_manual_grade": bool(g.needs_manual_grade), "cell_type": g.cell_type}
+                           for g in sorted(nb.grades, key=lambda g: g.name)],
+                "comments": [{"name": c.name, "auto_comment": c.auto_comment}
+                             for c in sorted(nb.comments, key=lambda c: c.name)],
+            })
+        return (sub.timestamp.isoformat() if sub.timestamp else None), notebooks
+
+
+def _complete(notebooks, expected):
+    """每个 notebook 都有记录、每个代码测试单元都有自动分数（同 batch.autograde.ungraded 的判断）。"""
+    if notebooks is None or {nb["name"] for nb in notebooks} != set(expected):
+        return False
+    return all(len(nb["grades"]) == expected[nb["name"]] and
+               all(g["auto_score"] is not None or g["cell_type"] != "code" for g in nb["grades"]) for nb in notebooks)
+
+
+def _expected(work, course_id, assignment):
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + os.path.join(work, "gradebook.db"), course_id) as gb:
+        return {nb.name: len(nb.grade_cells) for nb in gb.find_assignment(assignment).notebooks}
+
+
+def _reports(work, assignment, student):
+    folder = os.path.join(work, "autograded", ".grading-reports", assignment, student)
+    out = []
+    files, _ = read_folder(folder, max_bytes=REPORT_MAX_BYTES * 20, max_files=100)
+    for rel, text in sorted(files.items()):
+        if rel.endswith(".json") and "/" not in rel:
+            try:
+                out.append(json.loads(base64.b64decode(text)))
+            except ValueError:
+                continue
+    return out
+
+
+def run_job(job, cache_dir):
+    """工人一端：评一份提交，返回纯数据的结果（见本模块的说明）。出错时 graded 为假，error 是中文说明。"""
+    from ..collect import plain_name
+
+    start = time.perf_counter()
+    student, assignment = job.get("student"), job.get("assignment")
+    result = {"job_id": job.get("id"), "student": student, "assignment": assignment, "graded": False, "error": None,
+              "timestamp": None, "notebooks": [], "files": {}, "reports": [], "log": "",
+              "worker": "%s:%d" % (socket.gethostname(), os.getpid()), "seconds": {}}
+    if not (isinstance(student, str) and plain_name(student) and isinstance(assignment, str) and plain_name(assignment)):
+        result["error"] = "任务里的学号或作业名不对：%r / %r" % (student, assignment)
+        return result
+    bundle = job.get("bundle") or {}
+    template, result["bundle_cached"] = _prepare(bundle, cache_dir)
+    result["seconds"]["prepare"] = round(time.perf_counter() - start, 3)
+    jobs_dir = os.path.join(cache_dir, "jobs")
+    os.makedirs(jobs_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="%s-" % str(job.get("id"))[:24].replace("/", "_"), dir=jobs_dir)
+    try:
+        _copy_template(template, work, assignment)
+        folder = os.path.join(work, "submitted", student, assignment)
+        os.makedirs(folder)
+        try:
+            write_files(job.get("submission") or {}, folder, SUBMISSION_MAX_BYTES)
+        except (BundleError, ValueError) as exc:
+            result["error"] = "提交的文件不对：%s" % exc
+            return result
+        t0 = time.perf_counter()
+        code, log = _nbgrader(work, "autograde", assignment, "--CourseDirectory.student_id=%s" % student)
+        result["seconds"]["autograde"] = round(time.perf_counter() - t0, 3)
+        result["log"] = log
+        course_id = bundle.get("course_id")
+        result["timestamp"], notebooks = _grades(work, course_id, assignment, student)
+        if _complete(notebooks, _expected(work, course_id, assignment)):
+            result["graded"], result["notebooks"] = True, notebooks
+        else:
+            result["error"] = "nbgrader autograde 没有评完这份提交（退出码 %s）" % code
+        result["files"], notes = read_folder(os.path.join(work, "autograded", student, assignment),
+                                             max_bytes=RESULT_MAX_BYTES)
+        result["reports"] = _reports(work, assignment, student)
+        if notes:
+            result["log"] += "\n" + "\n".join(notes)
+        return result
+    finally:
+        _rmtree(work)
+        result["seconds"]["total"] = round(time.perf_counter() - start, 3)

@@ -1,0 +1,166 @@
+"""LocalTransport：本机 N 个工人进程（grade-service 不带 --broker 时的默认做法，不要任何服务器）。
+
+每个工人是一个单独的 Python 进程（spawn），启动时导入 nbgrader 和课程包一次，之后一个接一个地做任务：
+服务经由各自的管道把任务交给空闲的工人，工人调用 jobs.run_job，把结果送回来。排队的任务留在服务这边，
+不放进进程间共享的队列：工人被 kill -9 时不会带坏别人的队列，它手上的那个任务交给一个新工人重新评
+（同一个任务连续 MAX_DEATHS 次让工人死掉，就不再重试，结果是 {"ok": False}）。结果按任务 id 去重由服务做。
+"""
+import multiprocessing
+import os
+import signal
+import tempfile
+import time
+from collections import deque
+from multiprocessing.connection import wait
+
+from .transport import Transport
+
+__all__ = ["LocalTransport", "MAX_DEATHS"]
+
+MAX_DEATHS = 3
+
+
+def _worker_main(conn, cache_dir, job_fn):
+    """工人进程：收任务、评分、送回结果；收到 None 就退出。"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C 由服务处理，工人做完手上的任务再走
+    module, _, name = job_fn.partition(":")
+    fn = getattr(__import__(module, fromlist=[name]), name)
+    try:
+        import nbgrader.api  # noqa: F401  先导入好：第一个任务不再多等几秒
+    except ImportError:
+        pass
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            outcome = {"ok": True, "result": fn(job, cache_dir)}
+        except Exception as exc:  # 工人一端的意外：说清楚，不让工人进程死掉
+            outcome = {"ok": False, "error": "工人评分时出错：%s: %s" % (type(exc).__name__, str(exc)[:2000])}
+        try:
+            conn.send((job.get("id"), outcome))
+        except (OSError, ValueError):
+            return
+
+
+class _Worker:
+    def __init__(self, ctx, cache_dir, job_fn):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, cache_dir, job_fn), daemon=True,
+                                name="grade-worker")
+        self.proc.start()
+        child.close()
+        self.job = None  # 手上的任务
+        self.since = None
+
+
+class LocalTransport(Transport):
+    """workers 个本机工人进程；cache_dir 是工人缓存作业包和临时课程的地方（默认一个临时文件夹）。"""
+
+    def __init__(self, workers=1, cache_dir=None, job_fn="course.grading.service.jobs:run_job"):
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError("工人进程数应当是正整数，收到的是 %r" % (workers,))
+        self._own_cache = cache_dir is None
+        self.cache_dir = cache_dir or tempfile.mkdtemp(prefix="grade-workers-")
+        os.makedirs(self.cache_dir, exist_ok=True)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._job_fn = job_fn
+        self._n = workers
+        self._workers = []
+        self._queue = deque()
+        self._deaths = {}  # {job_id: 工人死在它手上的次数}
+        self.restarts = 0
+
+    def _start(self):
+        while len(self._workers) < self._n:
+            self._workers.append(_Worker(self._ctx, self.cache_dir, self._job_fn))
+
+    def submit(self, job):
+        self._queue.append(job)
+        self._dispatch()
+
+    def _dispatch(self):
+        self._workers = [w for w in self._workers if w.job is not None or w.proc.is_alive()]
+        self._start()
+        for w in self._workers:
+            if w.job is None and self._queue:
+                job = self._queue.popleft()
+                try:
+                    w.conn.send(job)
+                except (OSError, ValueError):  # 工人已经死了：任务放回队首，下次 poll 时换人
+                    self._queue.appendleft(job)
+                    continue
+                w.job, w.since = job, time.time()
+
+    def running(self):
+        """{任务 id: (工人进程号, 开始的时间)}（grade-status 和测试用）。"""
+        return {w.job["id"]: (w.proc.pid, w.since) for w in self._workers if w.job is not None}
+
+    def _bury(self, w, out):
+        """工人 w 死了：它手上的任务重新排队（或者放弃），换一个新工人。"""
+        self._workers.remove(w)
+        w.conn.close()
+        self.restarts += 1
+        job = w.job
+        if job is not None:
+            jid = job.get("id")
+            self._deaths[jid] = self._deaths.get(jid, 0) + 1
+            if self._deaths[jid] >= MAX_DEATHS:
+                out.append((jid, {"ok": False, "error": "评这份提交的工人进程 %d 次意外退出（退出码 %s），不再重试"
+                                  % (self._deaths[jid], w.proc.exitcode)}))
+            else:
+                self._queue.appendleft(job)
+
+    def poll(self, timeout):
+        self._dispatch()
+        out = []
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            busy = [w for w in self._workers if w.job is not None]
+            if not busy:
+                if not self._queue:
+                    time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+                    return out
+            ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                         timeout=max(0.0, deadline - time.monotonic()))
+            for w in list(busy):
+                if w.conn in ready:
+                    try:
+                        job_id, outcome = w.conn.recv()
+                    except (EOFError, OSError):
+                        w.proc.join(1)
+                        self._bury(w, out)
+                        continue
+                    out.append((job_id, outcome))
+                    self._deaths.pop(job_id, None)
+                    w.job = None
+                elif w.proc.sentinel in ready:
+                    w.proc.join(1)
+                    self._bury(w, out)
+            self._dispatch()
+            if out or time.monotonic() >= deadline:
+                return out
+
+    def pending(self):
+        return len(self._queue) + sum(1 for w in self._workers if w.job is not None)
+
+    def close(self):
+        for w in self._workers:
+            try:
+                w.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for w in self._workers:
+            w.proc.join(5)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join(5)
+            w.conn.close()
+        self._workers = []
+        if self._own_cache:
+            from .jobs import _rmtree
+
+            _rmtree(self.cache_dir)
