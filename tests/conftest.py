@@ -110,6 +110,8 @@ LAYERS = {
         "test_demo_parts",
         "test_filesafe",
         "test_grade_celery",
+        "test_grade_celery_real",
+        "test_grade_service",
         "test_hidden_leaks",
         "test_hostile",
         "test_instructor_workflow",

@@ -106,6 +106,7 @@ class GradingService:
         self.inflight = set()
         self._bundles = {}
         self._warned = set()
+        self._restarts = 0
 
     def _dir(self, name):
         value = getattr(self.cd, name + "_directory")
@@ -247,6 +248,10 @@ class GradingService:
                 continue  # 重复收到的结果（工人死在确认之前、任务重新派发）：成绩只写一次
             self._use(row, outcome)
             n += 1
+        restarts = getattr(self.transport, "restarts", 0)
+        if restarts > self._restarts:
+            self.echo("有 %d 个工人进程意外退出：它们手上的提交交给新的工人重评" % (restarts - self._restarts))
+            self._restarts = restarts
         running = getattr(self.transport, "running", None)
         if running is not None:
             for job_id, (pid, _since) in running().items():

@@ -1,0 +1,256 @@
+"""交上来就评分（issue 25）：python -m course grade-service --once，本机工人进程（不要服务器）。
+
+一门小课（course.grading.batch.selftest 的 ps1），学生经由 nbgrader 的交换目录提交（course.demo.exchange 在进程里
+做 nbgrader fetch_assignment / submit 做的事）：alice 全对、bob 的 notebook 是坏的 JSON、mallory 改写检查函数
+并且答错、carol 是教师手工放进 submitted/ 的。对照组：同一时刻的课程文件夹拷一份，用 nbgrader collect + autograde
+批量评分；服务评出的成绩库和它逐个单元相同。然后：学生用 nbgrader fetch_feedback 取回有分数的反馈；--once 再跑
+一遍什么都不重评；alice 再交一次（答错一题）：作为新的一次评分、计分的是它（和对照组再批量评一次相同）；
+第三次超出 c.GradeService.max_attempts = 2：不评分，学生取回的是中文说明，成绩不变，提交留着；
+评分时把工人进程 kill -9：任务交给新工人，每份提交恰好评一次。
+"""
+import copy
+import glob
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from course.grading.batch import selftest as st
+
+A = st.ASSIGNMENT
+
+
+def dump(db_url, students=None):
+    """成绩库里 ps1 的一切：提交时间、迟交扣分、每个单元的分数和评语。"""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(db_url, "backprop-zh") as gb:
+        for sub in gb.find_assignment(A).submissions:
+            sid = sub.student.id
+            if students is not None and sid not in students:
+                continue
+            out[sid] = (str(sub.timestamp), sub.late_submission_penalty, sub.max_score)
+            for nb in sub.notebooks:
+                out[(sid, nb.name)] = (nb.late_submission_penalty, nb.max_score)
+                for g in nb.grades:
+                    out[(sid, nb.name, g.name)] = (g.auto_score, g.manual_score, g.needs_manual_grade, g.max_score,
+                                                   g.failed_tests)
+                for c in nb.comments:
+                    out[(sid, nb.name, "comment", c.name)] = (c.auto_comment, c.manual_comment)
+    return out
+
+
+def _url(root):
+    return "sqlite:///" + os.path.join(root, "gradebook.db")
+
+
+def _env():
+    env = dict(os.environ, LANG="C.UTF-8", PYTHONUNBUFFERED="1")
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.pop("COURSE_DB_URL", None)
+    return env
+
+
+def _service(root, cache, *extra, wait=True):
+    argv = [sys.executable, "-m", "course", "grade-service", "--once", "--course", root, "--cache", cache, *extra]
+    if not wait:
+        return subprocess.Popen(argv, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=900)
+
+
+def _rows(root):
+    db = sqlite3.connect(os.path.join(root, ".grade-service", "state.db"))
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM jobs ORDER BY discovered")]
+    finally:
+        db.close()
+
+
+class Class:
+    def __init__(self, base):
+        from course.demo.exchange import Exchange
+
+        self.base = base
+        self.root = os.path.join(base, "course")
+        self.exchange_dir = os.path.join(base, "exchange")
+        os.makedirs(self.exchange_dir)
+        st.build_course(self.root, str(ROOT / "nbgrader_config.py"),
+                        "c.Execute.timeout = 20\nc.Exchange.root = %r\nc.GradeService.max_attempts = 2\n"
+                        % self.exchange_dir)
+        self.xchg = Exchange(self.root, env={"COURSE_DB_URL": _url(self.root)})
+        self.xchg.release_assignment(A)
+        self.cache = os.path.join(base, "worker-cache")
+
+    def home(self, student):
+        return os.path.join(self.base, "home", student)
+
+    def submit(self, student, nb=None, raw=None):
+        """学生取回作业、改好、经由交换目录提交（nbgrader fetch_assignment + submit）。"""
+        home = self.home(student)
+        if not os.path.isdir(self.xchg.folder(home, A)):
+            self.xchg.fetch(student, home, A)
+        path = os.path.join(self.xchg.folder(home, A), st.NOTEBOOK + ".ipynb")
+        if raw is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(raw)
+        else:
+            nbformat.write(nb, path)
+        time.sleep(1.1)  # nbgrader 的提交时间精确到微秒，但同一名学生两次提交的文件夹名要不同
+        self.xchg.submit(student, home, A)
+
+    def control(self, name):
+        """对照组：课程文件夹此刻的拷贝，用 nbgrader collect --update 和 autograde 批量评分。"""
+        folder = os.path.join(self.base, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(self.root, folder, symlinks=True,
+                        ignore=shutil.ignore_patterns(".grade-service", "autograded", "feedback"))
+        with open(os.path.join(folder, "nbgrader_config.py"), "a") as f:
+            f.write("\nc.CourseDirectory.root = %r\nc.CourseDirectory.db_url = %r\n" % (folder, _url(folder)))
+        for step in (["collect", A, "--update"], ["autograde", A]):
+            res = st.run_nbgrader(folder, *step, env={"COURSE_DB_URL": _url(folder)})
+            assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+        return folder
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    k = Class(str(tmp_path_factory.mktemp("grade-service")))
+    rel = st.release_notebook(k.root)
+    k.submit("alice", st.answer(copy.deepcopy(rel)))
+    k.submit("bob", raw='{"cells": [ 这不是 JSON')
+    hostile = st.answer(copy.deepcopy(rel), {"square_grad": "    return 3 * x"}, prefix={
+        "mul_forward": "import course.checks._core as _c\n_c.expect_close = lambda got, *a, **k: got\n"})
+    k.submit("mallory", hostile)
+    st.submit(k.root, "carol", st.answer(copy.deepcopy(rel), {"mul_forward": "    return x + y"}))
+    k.first_control = k.control("control-1")
+    k.first = _service(k.root, k.cache, "--workers", "2")
+    return k
+
+
+def test_every_submission_is_graded_like_batch_autograde_cell_by_cell(klass):
+    out = klass.first.stdout + klass.first.stderr
+    assert klass.first.returncode == 0, out[-4000:]
+    assert "Traceback" not in out, out[-4000:]
+    got, want = dump(_url(klass.root)), dump(_url(klass.first_control))
+    assert {k for k in want if isinstance(k, str)} == {"alice", "bob", "mallory", "carol"}
+    assert got == want
+    scores = {k[0]: v[0] for k, v in got.items() if isinstance(k, tuple) and len(k) == 3}
+    assert got[("alice", st.NOTEBOOK, "test_square_grad")][0] == 5
+    assert got[("mallory", st.NOTEBOOK, "test_square_grad")][0] == 0  # 改写检查函数没有用
+    assert got[("bob", st.NOTEBOOK, "test_mul_forward")][0] == 0 and scores
+    rows = _rows(klass.root)
+    assert sorted(r["student"] for r in rows) == ["alice", "bob", "carol", "mallory"]
+    assert all(r["status"] == "done" and r["applied"] == 1 and r["dispatches"] == 1 for r in rows), rows
+    # 评好的 notebook 和评分报告在课程文件夹里，和 nbgrader autograde 写的位置一样
+    assert os.path.isfile(os.path.join(klass.root, "autograded", "alice", A, st.NOTEBOOK + ".ipynb"))
+    reports = os.path.join(klass.root, "autograded", ".grading-reports", A)
+    assert os.path.isfile(os.path.join(reports, "bob", st.NOTEBOOK + ".json"))
+    assert "unreadable" in open(os.path.join(reports, "bob", st.NOTEBOOK + ".json"), encoding="utf-8").read()
+
+
+def _fetch_feedback(klass, student):
+    """学生自己运行 nbgrader fetch_feedback（家目录和缓存是这名学生的）。返回 {提交时间: HTML}。"""
+    home = klass.home(student)
+    res = st.run_nbgrader(klass.root, "fetch_feedback", A, "--student=%s" % student,
+                          "--Exchange.assignment_dir=%s" % home, "--Exchange.cache=%s" % os.path.join(home, ".nbgrader-cache"))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    out = {}
+    for path in glob.glob(os.path.join(home, "backprop-zh", A, "feedback", "*", st.NOTEBOOK + ".html")):
+        with open(path, encoding="utf-8") as f:
+            out[os.path.basename(os.path.dirname(path))] = f.read()
+    return out
+
+
+def test_students_fetch_their_feedback_with_the_score(klass):
+    pages = _fetch_feedback(klass, "alice")
+    assert len(pages) == 1
+    page = list(pages.values())[0]
+    assert "得分：10" in page.replace(" ", "") or "10 / 10" in page, page[:3000]
+    assert "BEGIN HIDDEN TESTS" not in page and "_rng" not in page  # 隐藏测试照旧隐去
+    mallory = list(_fetch_feedback(klass, "mallory").values())
+    assert len(mallory) == 1 and "得分" in mallory[0]
+    status = subprocess.run([sys.executable, "-m", "course", "grade-status", "--course", klass.root],
+                            env=_env(), capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and "评好了 4 份" in status.stdout and "从收到提交到反馈发布：中位数" in status.stdout
+
+
+def test_running_once_again_grades_nothing_twice(klass):
+    before = (_rows(klass.root), dump(_url(klass.root)))
+    again = _service(klass.root, klass.cache)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "收到" not in again.stdout and "评好了" not in again.stdout, again.stdout
+    assert (_rows(klass.root), dump(_url(klass.root))) == before
+
+
+@pytest.fixture(scope="module")
+def resubmitted(klass):
+    rel = st.release_notebook(klass.root)
+    klass.submit("alice", st.answer(copy.deepcopy(rel), {"add_backward": "    return dout, 0 * dout"}))
+    klass.second_control = klass.control("control-2")
+    klass.second = _service(klass.root, klass.cache)
+    return klass
+
+
+def test_a_resubmission_is_a_new_attempt_and_counts(resubmitted):
+    k = resubmitted
+    assert k.second.returncode == 0, k.second.stdout[-3000:]
+    got = dump(_url(k.root))
+    assert got == dump(_url(k.second_control))
+    assert got[("alice", st.NOTEBOOK, "test_add_backward")][0] == 0  # 第二次答错了这一题，计分的是第二次
+    alice = [r for r in _rows(k.root) if r["student"] == "alice"]
+    assert [r["status"] for r in alice] == ["done", "done"] and [r["score"] for r in alice] == [10, 7]
+    assert len(_fetch_feedback(k, "alice")) == 2  # 每次提交各有一份反馈
+    hist = subprocess.run([sys.executable, "-m", "course", "grade-status", "--history", "--course", k.root],
+                          env=_env(), capture_output=True, text=True, timeout=120).stdout
+    block = hist.split("alice / ps1", 1)[1].split("\n\n", 1)[0]
+    assert block.count("评好了") >= 2 and "计分" in block, hist
+
+
+def test_over_the_attempt_limit_the_student_gets_a_chinese_message_and_nothing_is_lost(resubmitted):
+    k = resubmitted
+    before = dump(_url(k.root))
+    rel = st.release_notebook(k.root)
+    k.submit("alice", st.answer(copy.deepcopy(rel)))  # 第三次：max_attempts = 2
+    res = _service(k.root, k.cache)
+    assert res.returncode == 0 and "评分次数已用完" in res.stdout, res.stdout[-3000:]
+    assert dump(_url(k.root)) == before  # 计分的仍是第二次
+    rows = [r for r in _rows(k.root) if r["student"] == "alice"]
+    assert [r["status"] for r in rows] == ["done", "done", "over-limit"]
+    kept = glob.glob(os.path.join(rows[-1]["archive"], st.NOTEBOOK + ".ipynb"))
+    assert kept and nbformat.read(kept[0], as_version=4).cells  # 提交留着，老师可以另行评分
+    pages = _fetch_feedback(k, "alice")
+    assert len(pages) == 3
+    newest = pages[max(pages)]
+    assert "这一次没有评分" in newest and "最多评 2 次" in newest and "计分的仍是你上一次评好的提交" in newest
+
+
+def test_a_worker_killed_mid_job_still_grades_every_submission_exactly_once(klass):
+    rel = st.release_notebook(klass.root)
+    klass.submit("dave", st.answer(copy.deepcopy(rel)))
+    proc = _service(klass.root, klass.cache, "--workers", "1", wait=False)
+    pid, deadline = None, time.time() + 300
+    while pid is None and time.time() < deadline and proc.poll() is None:
+        dave = [r for r in _rows(klass.root) if r["student"] == "dave"] if os.path.exists(
+            os.path.join(klass.root, ".grade-service", "state.db")) else []
+        if dave and dave[0]["status"] == "running" and (dave[0]["worker"] or "").startswith("pid "):
+            pid = int(dave[0]["worker"].split()[1])
+        time.sleep(0.2)
+    assert pid is not None, proc.communicate()[0][-3000:]
+    os.kill(pid, signal.SIGKILL)  # 工人死在评分中途，结果还没送回
+    out = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, out[-3000:]
+    dave = [r for r in _rows(klass.root) if r["student"] == "dave"]
+    assert len(dave) == 1 and dave[0]["status"] == "done" and dave[0]["applied"] == 1
+    assert dave[0]["dispatches"] == 1 and dave[0]["score"] == 10, dave  # 服务派发一次，工人一侧重评
+    assert "工人进程意外退出" in out and out.count("dave 的 ps1 评好了") == 1, out
+    assert st.scores(klass.root, "dave") == {k: float(v) for k, v in st.POINTS.items()}
