@@ -1,4 +1,4 @@
-"""新教师按 README 走一遍评分流程时碰到的毛刺（issue 26）：一门小课（course.grading.selftest 的作业 ps1），
+"""新教师按 README 走一遍评分流程时碰到的毛刺（issue 26）：一门小课（course.grading.batch.selftest 的作业 ps1），
 交上几种提交，用真正的 nbgrader 命令评分、生成并发布反馈。
 
 - alice：经由 submit / collect 交来的（有 timestamp.txt 和 submission_secret.txt），参考答案（dan、eve 也是这样交的）；
@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from course.grading import selftest as st
+from course.grading.batch import selftest as st
 
 STOCK_RELEASE_FEEDBACK = "--ExchangeFactory.release_feedback=nbgrader.exchange.default.ExchangeReleaseFeedback"
 SECRETS = {"alice": "2f1c0e6a9b7d4c3e8a5b1d0f7e6c9a8b", "dan": "0d1a4e", "eve": "9e7e5c"}
@@ -153,6 +153,8 @@ def _workflow_outputs():
         ".nbgrader.log",  # nbgrader 的日志文件（设了 NbGrader.logfile 时）
         "demo-run/grades.csv", "demo-run/report/report.html",  # python -m course grade-demo
         "class-report/index.html", "class-report/mistakes.csv",  # python -m course class-report
+        ".grade-service/state.db", ".grade-service/state.db-wal",  # python -m course grade-service
+        ".grade-service/submissions/0123abcd/graph_chain_rule.ipynb",
         "dist/course-0.1.0-py3-none-any.whl", "build/lib/course/__init__.py",  # 学生版 wheel
         "jupyterhub.sqlite", "jupyterhub_cookie_secret",  # 在仓库里试着启动 Hub 时
         "source/%s/.ipynb_checkpoints/graph_chain_rule-checkpoint.ipynb" % a,  # 教师在 JupyterLab 里编辑
@@ -172,7 +174,7 @@ def test_everything_the_instructor_workflow_writes_is_git_ignored():
 # ---- 9b. grading-selftest 逐行用中文说明：被挡住的越权是好事，不打印 “FAIL”
 
 def test_selftest_lines_say_in_chinese_what_each_result_means():
-    from course.grading.selftest import probe_lines
+    from course.grading.batch.selftest import probe_lines
 
     lines = probe_lines({"read_source": "FAIL PermissionError", "delete_other": "OK", "write_own": "OK"}, False)
     text = "\n".join(lines)
