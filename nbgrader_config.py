@@ -1,7 +1,7 @@
 """nbgrader 的课程配置。所有路径都相对于本文件所在的文件夹，在哪里运行 nbgrader 都一样。
 
-这里只有设置，每项只写一次，和默认值相同的不写（上限的默认值在各自的类里：course/grading/sandbox.py 的
-GradingSandbox、execute.py 的 RobustExecute）；加载本文件不运行任何补丁。课程对 nbgrader 的全部改动
+这里只有设置，每项只写一次，和默认值相同的不写（上限的默认值在各自的类里：course/grading/sandbox/bubblewrap.py 的
+GradingSandbox、course/grading/execute/robust.py 的 RobustExecute）；加载本文件不运行任何补丁。课程对 nbgrader 的全部改动
 （按类名换掉的，和只能改函数的）写在 course/grading/nbgrader_patches.py 的说明里。
 
 环境变量（都可以不设）：
@@ -52,18 +52,18 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# 反馈里不出现隐藏测试的代码，也不出现会暴露测试代码的 traceback（course/grading/feedback.py）；
+# 反馈里不出现隐藏测试的代码，也不出现会暴露测试代码的 traceback（course/grading/feedback/hidden.py）；
 # 学生代码在测试期间打印出来的隐藏测试也要挡住（RedactHiddenOutputs 必须排在 HideHiddenTests 之前）
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course.grading.feedback.RedactHiddenOutputs",
-    "course.grading.feedback.HideHiddenTests",
-    "course.grading.feedback_html.SanitizeStudentHTML",  # 学生输出和 Markdown 里的 <script> 等变成文字
+    "course.grading.feedback.hidden.RedactHiddenOutputs",
+    "course.grading.feedback.hidden.HideHiddenTests",
+    "course.grading.feedback.html.SanitizeStudentHTML",  # 学生输出和 Markdown 里的 <script> 等变成文字
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 # 发布反馈：手工放进 submitted/ 的提交（例如从 LMS 下载的，没有 submission_secret.txt）跳过并用中文说明，
-# 不让 nbgrader release_feedback 在半路崩掉（course/grading/feedback_release.py）
-c.ExchangeFactory.release_feedback = "course.grading.feedback_release.ReleaseFeedback"
+# 不让 nbgrader release_feedback 在半路崩掉（course/grading/feedback/release.py）
+c.ExchangeFactory.release_feedback = "course.grading.feedback.release.ReleaseFeedback"
 # 收作业：不跟随学生放进交换目录的符号链接，文件个数有上限，超大的文件夹只少收、不让整次 collect 中断，
 # 学号不是普通名字（例如 “..”）的不收（course/grading/collect.py）
 c.ExchangeFactory.collect = "course.grading.collect.Collect"
@@ -77,14 +77,14 @@ c.Validator.passed_warning = "有 {num_passed} 个单元通过了检查！\n"
 # --- grading sandbox and robustness (course/grading/) ---
 # 只影响 `nbgrader autograde`（validate 和 JupyterLab 的内核照常）：
 # - 学生代码在 bubblewrap 沙箱里运行：无网络，看不到 source/、gradebook.db 和别人的作业，
-#   只有自己的 autograded/<学生>/<作业>/ 可写，有内存、CPU、进程数上限（course/grading/sandbox.py）。
+#   只有自己的 autograded/<学生>/<作业>/ 可写，有内存、CPU、进程数上限（course/grading/sandbox/bubblewrap.py）。
 #   沙箱不可用时照常评分并大声警告；COURSE_GRADING_SANDBOX=off 明确关闭，=required 则必须有沙箱。
 #   查看本机状态：python -m course sandbox-status
 # - 坏提交只影响它自己：超时、内核退出、输出泛滥、JSON 损坏、空文件、改名或缺交的 notebook，
-#   都按各自的情况计分，其余学生照常评分（course/grading/execute.py、course/grading/submissions.py）。
+#   都按各自的情况计分，其余学生照常评分（course/grading/execute/robust.py、course/grading/submissions.py）。
 #   每份提交的评分事件：python -m course grading-report <作业>
 c.Autograde.autograde_preprocessors = [
-    "course.grading.execute.RobustExecute",  # 代替 nbgrader.preprocessors.Execute
+    "course.grading.execute.robust.RobustExecute",  # 代替 nbgrader.preprocessors.Execute
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -93,7 +93,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 # 学生文件夹里的符号链接、FIFO 之类的特殊文件和超大文件骗不了评分程序：nbgrader 读提交、复制附带文件、写评分后的
-# notebook、改权限、读 timestamp.txt 时都不跟随链接，附带文件有大小上限（course/grading/filesafe.py）。
+# notebook、改权限、读 timestamp.txt 时都不跟随链接，附带文件有大小上限（course/grading/files/safe.py）。
 # nbgrader 加载这两个导出器时装上这些补丁（course/grading/nbgrader_patches.py）
 c.Autograde.exporter_class = "course.grading.exporters.SafeNotebookExporter"
 c.GenerateFeedback.exporter_class = "course.grading.exporters.FeedbackExporter"

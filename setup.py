@@ -2,7 +2,7 @@
 
 自学（pip install -r requirements.txt）照常装整个课程包，这个文件什么也不改。学生版按 release/ 里每一课的
 代码单元（课程给出的和公开的检查单元；学生版里没有答案）导入的 course 模块，连同它们（顶层和函数里）导入的，
-算出要装的部分；其余的一律不装：评测和演示用的命令（course/bench.py …）都不在里面。
+算出要装的部分；其余的一律不装：评测和演示用的命令（course/bench/backprop.py …）都不在里面。
 答案所在的文件夹（ANSWER_FOLDERS：course/reference 的参考实现、course/demo 的各种答案写法）按文件夹排除：
 学生版要用的模块哪怕只在函数里导入了它们，构建就停下来报错，而不是悄悄把答案装进去。
 """

@@ -60,7 +60,7 @@ state_dir = Path(_env("COURSE_HUB_STATE_DIR", "/srv/jupyterhub"))
 test_homes = _env("COURSE_HUB_TEST_HOMES")
 test_password = _env("COURSE_HUB_TEST_PASSWORD")
 # 教师的服务器和 formgrader 用与 Hub 同一个 Python 环境（里面装着 requirements.txt 的全部内容，课程包是
-# 指向教师课程文件夹的可编辑安装）；学生的服务器从单独的学生环境启动（课程包是学生版，见 course/student_env.py）
+# 指向教师课程文件夹的可编辑安装）；学生的服务器从单独的学生环境启动（课程包是学生版，见 course/tools/student_env.py）
 singleuser = str(Path(sys.executable).with_name("jupyterhub-singleuser"))
 student_env = Path(_env("COURSE_HUB_STUDENT_ENV", "/srv/nbgrader/student-env"))
 student_python = student_env / "bin" / "python"

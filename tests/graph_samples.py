@@ -1,12 +1,12 @@
 """随机计算图：分叉、菱形、重复使用的节点、跨好几层的长边都有。布局测试和浏览器截图共用。
 
-random_graph 直接用 course.graph.Graph 搭；random_value 在一个很小的 micrograd 风格引擎上搭，
-再交给 Graph.from_value 或 course.autodiff_graph.to_graph 画。
+random_graph 直接用 course.graph.model.Graph 搭；random_value 在一个很小的 micrograd 风格引擎上搭，
+再交给 Graph.from_value 或 course.graph.autodiff.to_graph 画。
 """
 import math
 import random
 
-from course.graph import Graph
+from course.graph.model import Graph
 
 
 class Value:

@@ -1,4 +1,4 @@
-"""评分内核看不到答案（course/grading/answers.py）：每课盖住哪些模块，以及盖住以后课程给出的代码照常运行。
+"""评分内核看不到答案（course/grading/sandbox/answers.py）：每课盖住哪些模块，以及盖住以后课程给出的代码照常运行。
 
 沙箱里真正导入不了的检验在 tests/test_sandbox.py（越权提交试图导入参考的层、检查函数、读字节码）。
 """
@@ -9,26 +9,26 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course.grading import answers
+from course.grading.sandbox import answers
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = list(answers.ANSWER_PARTS)
-# 每一课评分内核里看得见的课程模块：给出的单元评分时真正导入的，连同它们（递归，含函数里的导入）导入的。
-# 画图、回放、反向传播的引擎（svg、layout、backprop、trace、value_graph）一课也看不到；
+ALL = answers.all_hidden()
+# 每一课评分内核里盖住的课程模块：给出的单元评分时不导入的（递归，含函数里的导入），按模块算；
+# 一个文件夹里全盖住时写文件夹。画图、回放、反向传播的引擎（graph/ 里的 svg、layout、backprop、trace、engine）
+# 一课也看不到，同一个文件夹里的 Graph（graph/model.py）和标准图（graph/examples.py）却看得到；
 # 参考答案（course/reference/）一课也看不到：第 05、06 课给出的代码用作业文件夹里的 layers.py
-WIDGETS = ["example_graphs", "explorers", "fmt", "gradcheck", "graph", "lazy", "lesson", "liveview", "plots",
-           "plotting", "stepper", "widgets"]
-VISIBLE = {
-    "01-graph-chain-rule": WIDGETS,
-    "02-simple-layers": WIDGETS,
-    "03-activation-layers": WIDGETS,
-    "04-affine-softmax": WIDGETS,
-    "05-backprop-network": ["data", "fmt", "gradcheck", "graph", "lesson", "plots", "plotting"],
-    "06-autodiff": sorted(WIDGETS + ["autodiff_graph", "mlp_view", "toydata"]),
+ENGINES = ["graph.backprop", "graph.engine", "graph.layout", "graph.svg", "graph.trace"]
+ALWAYS = ["bench", "checks", "demo", "grading", "reference", "tools"]
+LESSONS_01_04 = sorted(ALWAYS + ENGINES + ["data", "graph.autodiff", "plots.mlp", "toydata"])
+EXPECTED = {
+    "01-graph-chain-rule": LESSONS_01_04,
+    "02-simple-layers": LESSONS_01_04,
+    "03-activation-layers": LESSONS_01_04,
+    "04-affine-softmax": LESSONS_01_04,
+    "05-backprop-network": sorted(ALWAYS + ENGINES + ["graph.autodiff", "graph.examples", "plots.mlp", "toydata",
+                                                      "widgets"]),
+    "06-autodiff": sorted(ALWAYS + ENGINES + ["data"]),
 }
-EXPECTED = {a: [p for p in ALL if p not in v] for a, v in VISIBLE.items()}
-# 练习要写的算法所在的模块：哪一课的评分内核里都不该有
-ENGINES = ("backprop", "trace", "value_graph", "svg", "layout", "checks", "reference", "demo")
 BLOCK = """
 import importlib.abc as _abc, sys as _sys
 class _Hidden(_abc.MetaPathFinder):
@@ -47,14 +47,31 @@ def release(assignment):
 def test_each_lesson_hides_the_answer_modules_its_given_code_does_not_need(assignment):
     hidden = answers.hidden_parts(str(release(assignment)))
     assert hidden == EXPECTED[assignment]
-    assert set(ENGINES) <= set(hidden)
+    assert set(ENGINES + ["checks", "reference", "demo"]) <= set(hidden)
 
 
 def test_every_course_module_is_hidden_unless_a_lesson_needs_it():
     """默认盖住：课程包里新加的模块不用登记，不在哪一课的需要里就看不到；内核一端的通信（course.boundary）除外。
     评分插件本身（course.grading）内核也看不到。"""
-    assert "boundary" not in ALL and {"reference", "backprop", "trace", "value_graph", "svg", "demo", "grading"} <= set(ALL)
-    assert set(ALL) | {"boundary"} == set(answers.package_parts())
+    assert "boundary" not in ALL and {"reference", "graph", "demo", "grading", "checks"} <= set(ALL)
+    modules = answers.package_modules()
+    assert {"graph.backprop", "grading.execute.robust", "reference.layers", "boundary.codec"} <= set(modules)
+    top = {m.split(".")[0] for m in modules} - {"__init__", "__main__"}
+    assert set(ALL) | {"boundary"} == top
+
+
+def test_a_new_module_is_hidden_by_where_it_is_not_by_a_list(tmp_path):
+    """在课程包的任何一层加一个模块，哪一课都不导入它，它就盖住；和它同一个文件夹的、要用的模块照常看得到。"""
+    import shutil
+    package = tmp_path / "course"
+    shutil.copytree(ROOT / "course", package, ignore=shutil.ignore_patterns("__pycache__", "*.npz"))
+    (package / "graph" / "answers_v2.py").write_text("def backward(): ...\n", encoding="utf-8")
+    (package / "helpers.py").write_text("X = 1\n", encoding="utf-8")
+    hidden = answers.hidden_parts(str(release("01-graph-chain-rule")), package=str(package))
+    assert "graph.answers_v2" in hidden and "helpers" in hidden
+    assert hidden == sorted(EXPECTED["01-graph-chain-rule"] + ["graph.answers_v2", "helpers"])
+    # 对照：没有这两个新模块时，它们当然不在表里
+    assert answers.hidden_parts(str(release("01-graph-chain-rule"))) == EXPECTED["01-graph-chain-rule"]
 
 
 def test_without_the_boundary_only_the_demo_answers_are_hidden():
@@ -63,16 +80,18 @@ def test_without_the_boundary_only_the_demo_answers_are_hidden():
 
 def test_an_unreadable_release_hides_everything(tmp_path):
     assert answers.hidden_parts(str(tmp_path / "missing.ipynb")) == ALL
+    assert "graph" in ALL and "widgets" in ALL  # 整个文件夹
 
 
 def test_imports_under_not_grading_mode_do_not_count():
     cell = nbformat.v4.new_code_cell(
         "from course.graph import Graph\n"
         "if not grading_mode():\n    from course.checks.diagnosis import diagnose_apple_orange\n"
-        "else:\n    import course.net\n"
-        "def f():\n    from course.layers import Affine\n"
-        "try:\n    from course.trace import walk\nexcept ImportError:\n    import course.toydata\n")
-    assert answers.given_course_modules([cell]) == {"graph", "net", "layers", "toydata"}
+        "else:\n    import course.reference.net\n"
+        "def f():\n    from course.reference import layers\n"
+        "try:\n    from course.graph.trace import walk\nexcept ImportError:\n    import course.toydata\n")
+    assert answers.given_course_modules([cell]) == {"graph", "graph.Graph", "reference.net", "reference",
+                                                    "reference.layers", "toydata"}
 
 
 def test_imports_inside_functions_of_course_modules_count(tmp_path):
@@ -85,12 +104,18 @@ def test_imports_inside_functions_of_course_modules_count(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("def h():\n    from ..a import f\n    from . import inner\n",
                                                   encoding="utf-8")
+    (tmp_path / "pkg" / "inner.py").write_text("from .. import c\n", encoding="utf-8")
+    (tmp_path / "pkg" / "other.py").write_text("from ..d import y\n", encoding="utf-8")
+    (tmp_path / "d.py").write_text("y = 1\n", encoding="utf-8")
+    (tmp_path / "e.py").write_text("", encoding="utf-8")
     assert answers.visible_closure({"a"}, str(tmp_path)) == {"a", "b", "c"}
-    assert answers.visible_closure({"pkg"}, str(tmp_path)) == {"pkg", "a", "b", "c"}
+    assert answers.visible_closure({"pkg"}, str(tmp_path)) == {"pkg", "pkg.inner", "a", "b", "c"}
+    # 导入 pkg.other 先运行 pkg/__init__.py：它（函数里）导入的 pkg.inner 也算
+    assert answers.visible_closure({"pkg.other"}, str(tmp_path)) == {"pkg", "pkg.other", "pkg.inner", "d", "a", "b", "c"}
     # 真正的课程包：第 04 课的形状图不用参考的层，第 01–03 课的 Graph 评分时不用反向传播的引擎
-    assert "reference" not in answers.visible_closure({"example_graphs"})
-    assert not {"backprop", "svg", "layout", "trace"} & answers.visible_closure({"graph", "widgets"})
-    assert not {"value_graph", "trace"} & answers.visible_closure({"autodiff_graph"})
+    assert not {"reference", "reference.layers"} & answers.visible_closure({"graph.examples"})
+    assert not set(ENGINES) & answers.visible_closure({"graph", "widgets"})
+    assert not {"graph.engine", "graph.trace"} & answers.visible_closure({"graph.autodiff"})
 
 
 def test_lesson05_kernel_sees_no_course_module_with_a_forward_pass():
@@ -98,24 +123,23 @@ def test_lesson05_kernel_sees_no_course_module_with_a_forward_pass():
     作业文件夹里的 layers.py（第 03、04 课的层）也没有。"""
     nb = nbformat.read(ROOT / "release" / "05-backprop-network" / "two_layer_net.ipynb", as_version=4)
     visible = answers.visible_closure(answers.given_course_modules(nb.cells) | {"__init__"})
-    assert "reference" not in visible
-    package, checked = ROOT / "course", set()
-    for name in visible:  # 名字也可能是 course/__init__.py 里的对象（from course import Graph），那就不是模块
-        files = [package / (name + ".py")] if (package / (name + ".py")).exists() else \
-            sorted((package / name).glob("*.py"))
-        for f in files:
-            text = f.read_text(encoding="utf-8")
-            assert "def predict" not in text and "lastLayer" not in text, f
-            checked.add(name)
-    assert {"__init__", "gradcheck", "lesson", "data"} <= checked
+    assert not any(v.startswith("reference") for v in visible)
+    modules, checked = answers.package_modules(), set()
+    for name in visible:
+        text = Path(modules[name]).read_text(encoding="utf-8")
+        assert "def predict" not in text and "lastLayer" not in text, name
+        checked.add(name)
+    assert {"__init__", "gradcheck", "lesson", "data", "graph.model"} <= checked
     given = (ROOT / "release" / "05-backprop-network" / "layers.py").read_text(encoding="utf-8")
     assert "class Affine" in given and "def predict" not in given and "lastLayer" not in given
 
 
 def test_dependencies_are_followed():
-    assert {"example_graphs", "graph", "boundary"} <= answers.visible_closure({"checks"})  # 诊断图、通信
-    assert "reference" not in answers.visible_closure({"checks"})  # 检查不用参考答案
-    assert not {"checks", "reference"} & answers.visible_closure({"mlp_view"})  # 对照用的层由 notebook 传进来
+    checks = answers.visible_closure({m for m in answers.package_modules() if m.startswith("checks")})
+    assert {"graph.examples", "graph", "boundary"} <= checks  # 诊断图、通信
+    assert not any(m.startswith("reference") for m in checks)  # 检查不用参考答案
+    mlp = answers.visible_closure({"plots.mlp"})  # 对照用的层由 notebook 传进来
+    assert not any(m.startswith(("checks", "reference")) for m in mlp)
 
 
 def test_part_paths_cover_files_folders_and_bytecode(tmp_path):
@@ -123,9 +147,13 @@ def test_part_paths_cover_files_folders_and_bytecode(tmp_path):
     (tmp_path / "layers.py").write_text("")
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "layers.cpython-311.pyc").write_bytes(b"")
-    got = answers.part_paths(str(tmp_path), ["checks", "layers", "net"])
+    (tmp_path / "graph" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "graph" / "svg.py").write_text("")
+    (tmp_path / "graph" / "__pycache__" / "svg.cpython-311.pyc").write_bytes(b"")
+    got = answers.part_paths(str(tmp_path), ["checks", "layers", "net", "graph.svg"])
     assert got == [str(tmp_path / "checks"), str(tmp_path / "layers.py"),
-                   str(tmp_path / "__pycache__" / "layers.cpython-311.pyc")]
+                   str(tmp_path / "__pycache__" / "layers.cpython-311.pyc"),
+                   str(tmp_path / "graph" / "svg.py"), str(tmp_path / "graph" / "__pycache__" / "svg.cpython-311.pyc")]
 
 
 @pytest.mark.parametrize("assignment", sorted(EXPECTED))

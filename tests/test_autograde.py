@@ -13,10 +13,10 @@ import sys
 import pytest
 
 from conftest import ROOT
-from course.grading import autograde
-from course.grading.parallel import Result, Task
-from course.grading.progress import Progress, clock
-from course.grading.selftest import run_nbgrader
+from course.grading.batch import autograde
+from course.grading.batch.parallel import Result, Task
+from course.grading.batch.progress import Progress, clock
+from course.grading.batch.selftest import run_nbgrader
 
 STUDENTS = ["zhao_lei", "li_wei", "chen_jing", "wei_ning"]
 LESSONS = ["01", "02"]

@@ -129,7 +129,7 @@ def test_server_in_binder_env_serves_validate_but_not_formgrader(binder_env):
 
 
 # ---- Binder 链接：README 里只有一处，由 python -m course binder-link 按 git 的 origin 生成 ----------
-from course import binder_link  # noqa: E402
+from course.tools import binder_link  # noqa: E402
 
 
 @pytest.mark.parametrize("remote", [

@@ -17,7 +17,7 @@ import pytest
 
 from course import boundary as wire
 from course.boundary import codec
-from course.grading import judge
+from course.grading.execute import judge
 
 # 学生的“内核代码”：在被检查函数调用时，顺着 gc 找到内核这一端的 Peer，自己发请求
 ATTACKER = r'''
@@ -276,7 +276,7 @@ def _judge_client(argv, env):
 def test_a_judge_that_runs_too_long_is_killed_and_the_cell_fails():
     a, b = socket.socketpair()
     env = dict(os.environ)
-    client = _judge_client([sys.executable, "-m", "course.grading.judge", "{fd}"], env)
+    client = _judge_client([sys.executable, "-m", "course.grading.execute.judge", "{fd}"], env)
     try:
         # 评判进程自己卡住（例如被骗进了死循环）：nbgrader 一方按时结束它
         t0 = time.monotonic()
@@ -309,7 +309,7 @@ class _FakeExecute:
     """judge_command 需要的那一点 RobustExecute：沙箱的选择、私有文件夹、看不到的路径。"""
 
     def __init__(self, tmp, status, hidden):
-        from course.grading import sandbox
+        from course.grading.sandbox import bubblewrap as sandbox
 
         self._km_choice = (None, "", sandbox.GradingSandbox(), status)
         self._tmp, self._hidden = tmp, hidden
@@ -346,7 +346,8 @@ print("|".join(_out))
 @pytest.mark.parametrize("sandboxed", [True, False], ids=["sandbox", "control-no-sandbox"])
 def test_a_fooled_judge_can_touch_no_file(tmp_path, sandboxed):
     """评判进程被骗去执行任意代码时（这里直接交给它一段“测试代码”）：写不了文件，读不到课程文件夹。"""
-    from course.grading import boundary, sandbox
+    from course.grading.execute import boundary
+    from course.grading.sandbox import bubblewrap as sandbox
 
     status = sandbox.probe()
     if sandboxed and not status.available:

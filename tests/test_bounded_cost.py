@@ -6,7 +6,7 @@
 3. 沙箱外的临时文件夹：内核私有文件夹里的 ipc/ 只能建套接字（对照：不设 Landlock 时能写进几十 MB）。
 4. 形状先于运算：(8388608, 1) 的答案对 (7,) 的期望值，在转换类型、广播比较之前就不通过（对照：先转换或先比较的内存）。
 
-速度只在 python -m course.grading.cost_bench 里打印，这里只数条目、字节和调用次数。
+速度只在 python -m course.bench.grading_cost 里打印，这里只数条目、字节和调用次数。
 """
 import asyncio
 import copy
@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 
 from course.checks import _core
-from course.grading import filesafe, kernels, landlock, report, sandbox
-from course.grading import selftest as kit
+from course.grading.files import safe as filesafe, events as report
+from course.grading.sandbox import kernels, landlock, bubblewrap as sandbox
+from course.grading.batch import selftest as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.md", "*.py", "*.bak", "*~", ".*", "*.ipynb"]

@@ -10,7 +10,7 @@
 另外几项：
   - JupyterLab 4 的 Run All 遇到出错的单元就停下，带 raises-exception 标签的单元除外（用两本三个单元的小 notebook 确认）；
   - 本机的学生界面：默认没有 nbgrader 的教师工具（菜单、Formgrader、Create Assignment、Course List），Validate 还在；
-    COURSE_UI=instructor 时教师工具都回来（配置在 jupyter-config/，见 course/jupyter_ui.py）；
+    COURSE_UI=instructor 时教师工具都回来（配置在 jupyter-config/，见 course/tools/jupyter_ui.py）；
   - 每一课的学生版原样 Run All：所有代码单元都运行了，只有练习和它的检查单元出错，检查单元只显示中文说明；
     每课截三张图（开头、第一个没通过的检查、结尾）；
   - 用 bubblewrap 把服务器和内核看到的系统字体藏起来（浏览器照常有字体），第 01 课 Run All：

@@ -1,4 +1,4 @@
-"""整个沙箱的上限（course/grading/cgroup.py）和内核死因的记录（kernels.exit_cause、RobustExecute）。
+"""整个沙箱的上限（course/grading/sandbox/cgroup.py）和内核死因的记录（kernels.exit_cause、RobustExecute）。
 
 单元测试用假的 cgroup 文件夹；真正的 autograde 测试要求这台机器能建 cgroup、能运行 bubblewrap，否则跳过。
 对照组：同样的提交在只有每个进程 rlimit 的设置下（group_limits = False）三个子进程都拿到了内存，
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from course.grading import cgroup, kernels, report, sandbox
-from course.grading import selftest as kit
+from course.grading.sandbox import cgroup, kernels, bubblewrap as sandbox
+from course.grading.files import events as report
+from course.grading.batch import selftest as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 

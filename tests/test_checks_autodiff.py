@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from course.autodiff_graph import expected_grads, graph_nodes, to_graph
+from course.graph.autodiff import expected_grads, graph_nodes, to_graph
 from course.checks import CheckFailure
 from course.checks import autodiff as ops
 from course.checks import autodiff_apps as apps
@@ -770,7 +770,7 @@ def test_to_graph_marks_an_edge_whose_own_value_is_wrong():
 def test_to_graph_leaves_room_for_long_names():
     """长的叶子名字整个落在画面里（版面按名字的宽度留出左边的地方）。"""
     import re
-    from course.svg import text_width
+    from course.graph.svg import text_width
     leaf = Value(2.0)
     out = leaf * 3.0
     out.backward()

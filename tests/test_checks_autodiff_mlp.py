@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import student
-from course import mlp_view, toydata
+from course.plots import mlp as mlp_view
+from course import toydata
 from course.checks import CheckFailure
 from course.checks import autodiff_mlp as mlp
 from test_checks_autodiff_styles import MICROGRAD, _namespace

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from conftest import SOURCE
-from course.autodiff_graph import to_graph
+from course.graph.autodiff import to_graph
 from course.checks import autodiff as ops
 from course.checks import autodiff_apps as apps
 from course.checks import autodiff_backward as bw

@@ -22,7 +22,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from conftest import ROOT
-from course.grading import selftest as st
+from course.grading.batch import selftest as st
 
 A1, A2 = "a1-layers", "a2-again"
 ARTIFACTS = ROOT / "test-artifacts" / "class-report"
@@ -270,7 +270,7 @@ def test_csv_agrees_with_nbgrader_export(graded):
 
 
 def test_judge_records_are_validated_on_nbgrader_side():
-    from course.grading import mistakes
+    from course.grading.execute import mistakes
 
     hint = "db 与 b 同形状，你的和 dout 一样：没有对批求和。b 加到了批里的每一个样本上，各样本传回的梯度要加起来：db = np.sum(dout, axis=0)。"
     ok = mistakes.validate([{"check": "check_affine_db", "hint": hint, "hidden": True, "expected": "1", "got": "2"}])

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from course.grading import filesafe
-from course.grading import selftest as st
+from course.grading.files import safe as filesafe
+from course.grading.batch import selftest as st
 from course.grading.collect import plain_name
 
 STOCK = "--ExchangeFactory.collect=nbgrader.exchange.default.ExchangeCollect"
@@ -98,7 +98,7 @@ def test_course_collect_contains_each_hostile_submission(course):
     assert not os.path.exists(os.path.join(root, st.ASSIGNMENT))
     assert "[收作业 mallory/%s]" % st.ASSIGNMENT in out
     assert "answers.txt 没有收：answers.txt 是符号链接" in out
-    from course.grading.report import collect
+    from course.grading.files.events import collect
     details = [e["detail"] for r in collect(os.path.join(root, "autograded")) for e in r["events"]]
     assert any("big.bin 没有收" in d for d in details) and any("附带文件最多收" in d for d in details)
     res, out = _collect(root, "--student=..")

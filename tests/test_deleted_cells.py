@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from course.grading import selftest as st
+from course.grading.batch import selftest as st
 
 STOCK = ('c.Autograde.sanitize_preprocessors = [p.replace("course.grading.sanitize.OverwriteCells", '
          '"nbgrader.preprocessors.OverwriteCells") for p in c.Autograde.sanitize_preprocessors]\n')

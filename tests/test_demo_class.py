@@ -194,7 +194,7 @@ def _report_csv(demo, name):
 
 
 def test_report_explains_the_class(demo):
-    """演示的报告就是 python -m course class-report 的报告（course/grading/class_report.py），加上演示才有的几节。"""
+    """演示的报告就是 python -m course class-report 的报告（course/grading/batch/class_report.py），加上演示才有的几节。"""
     folder = demo["out"] / "report"
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert "演示班级评分报告" in page and "每名演示学生的情况" in page and "各步用时" in page

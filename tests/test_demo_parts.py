@@ -11,8 +11,8 @@ import pytest
 from conftest import RELEASE, SOURCE
 from course.demo.notebooks import REF, DemoError, fill, regions, solution_cells
 from course.demo.students import PERSONAS, Work, build_submission, roster
-from course.grading import dbsafe
-from course.grading.parallel import batch_args, plan_batches
+from course.grading.batch import dbsafe
+from course.grading.batch.parallel import batch_args, plan_batches
 
 LESSONS = sorted(p.name for p in SOURCE.iterdir() if p.is_dir())
 
@@ -105,7 +105,7 @@ def test_batch_arguments_select_exactly_the_batch():
 
 WRITER = textwrap.dedent("""
     import sys
-    from course.grading import dbsafe
+    from course.grading.batch import dbsafe
     if sys.argv[3] == "safe":
         dbsafe.install()
     from nbgrader.api import Gradebook

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from course.checks.diagnosis import backward_order, diagnose_apple_orange, diagnose_graph
-from course.example_graphs import apple_orange_graph
-from course.graph import Graph
+from course.graph.examples import apple_orange_graph
+from course.graph.model import Graph
 
 
 @pytest.fixture(autouse=True)

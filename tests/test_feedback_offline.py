@@ -1,6 +1,6 @@
 """反馈 HTML 不联网也能看：公式已经排好（MathML），框架的文字是中文，内容安全策略还在。
 
-建一门小课（course/grading/selftest.py 的作业，外加一个写着公式的 Markdown 单元），alice 交上参考答案，
+建一门小课（course/grading/batch/selftest.py 的作业，外加一个写着公式的 Markdown 单元），alice 交上参考答案，
 还加了一个自己写公式的 Markdown 单元（其中两个公式夹带 HTML 和 javascript: 链接）和一个 display(Math(...)) 的输出；bob 交上没动过的学生版
 （nbgrader 给每个答案单元记 “No response.”）。autograde、generate_feedback 之后，在无头 Chromium 里打开
 两份反馈，拦下所有请求：除了 file:// 一个也不许发出。截图存到 test-artifacts/feedback/。
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_markdown_cell
 
-from course.grading import selftest as st
+from course.grading.batch import selftest as st
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "test-artifacts" / "feedback"

@@ -1,5 +1,5 @@
-"""评分程序不被学生文件夹里的东西骗（course/grading/filesafe.py）、反馈 HTML 里没有学生的活代码
-（course/grading/feedback_html.py）。
+"""评分程序不被学生文件夹里的东西骗（course/grading/files/safe.py）、反馈 HTML 里没有学生的活代码
+（course/grading/feedback/html.py）。
 
 先在单个函数上检查，再用一次真正的 `nbgrader autograde` + `nbgrader generate_feedback`：一名学生
 在提交里留下指向课程外的符号链接、FIFO 和超大文件，评分时又在自己的工作目录里种下符号链接和 FIFO，
@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.grading import filesafe, report
-from course.grading import selftest as kit
-from course.grading.feedback_html import clean_output_html, escape_markdown_html, with_csp
+from course.grading.files import safe as filesafe, events as report
+from course.grading.batch import selftest as kit
+from course.grading.feedback.html import clean_output_html, escape_markdown_html, with_csp
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "filesafe-secret-do-not-copy"
@@ -289,7 +289,7 @@ def test_feedback_scripts_do_not_run_in_a_browser(graded, tmp_path):
 def test_without_filesafe_the_same_attacks_succeed(tmp_path):
     """对照组：同样的提交，配置里不装 filesafe、反馈不清理（原版 nbgrader 的做法）。"""
     config = (ROOT / "nbgrader_config.py").read_text(encoding="utf-8")
-    config = config.replace('    "course.grading.feedback_html.SanitizeStudentHTML",', "")
+    config = config.replace('    "course.grading.feedback.html.SanitizeStudentHTML",', "")
     # nbgrader 原来的导出器：不加载 course.grading.exporters，nbgrader_patches 也就没有装上
     config = config.replace('"course.grading.exporters.SafeNotebookExporter"', '"nbconvert.exporters.NotebookExporter"')
     config = config.replace('"course.grading.exporters.FeedbackExporter"', '"nbconvert.exporters.HTMLExporter"')

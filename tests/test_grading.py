@@ -6,7 +6,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.nbgraderformat import MetadataValidator
 from traitlets.config import Configurable
 
-from course.grading.feedback import HideHiddenTests
+from course.grading.feedback.hidden import HideHiddenTests
 from course.grading.sanitize import DeduplicateGradeIds, RestoreCellOrder
 from course.grading.submissions import GRADING_META
 

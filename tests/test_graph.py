@@ -1,12 +1,12 @@
-"""course.graph 与 course.svg：图上的数字必须是真正算出来的数字。"""
+"""course.graph.model 与 course.graph.svg：图上的数字必须是真正算出来的数字。"""
 import re
 
 import numpy as np
 import pytest
 
 from course.fmt import fmt
-from course.graph import Graph
-from course.svg import MARK_COLORS
+from course.graph.model import Graph
+from course.graph.svg import MARK_COLORS
 
 
 def apple_orange():

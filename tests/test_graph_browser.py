@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course.autodiff_graph import to_graph
-from course.graph import Graph
+from course.graph.autodiff import to_graph
+from course.graph.model import Graph
 from graph_samples import random_graph
 from test_graph_layout import _assign_fork, _double_backward, _late_fork, _neuron
 
@@ -135,7 +135,7 @@ def test_correct_edges_into_a_wrongly_accumulated_node_are_not_marked(page):
     """第 06 课的两个诊断演示在浏览器里的样子：值对的边照常画（不带 ✗、不是虚线），grad 不对的叶子 a 标成橙色带 ✗；
     另一张图里值本身错了的边仍然是带 ✗ 的橙色粗虚线。截图在 test-artifacts/graphs/lesson06_*.png。"""
     OUT.mkdir(parents=True, exist_ok=True)
-    orange = "rgb(188, 76, 0)"  # course.svg 的 PALETTE["wrong"] 浅色值
+    orange = "rgb(188, 76, 0)"  # course.graph.svg 的 PALETTE["wrong"] 浅色值
     for name in ("lesson06_assign_fork", "lesson06_late_fork", "lesson06_double_backward"):
         page.locator("#" + name).screenshot(path=str(OUT / (name + ".png")))
     fork = page.evaluate(MARKS, "lesson06_assign_fork")
@@ -155,8 +155,8 @@ def test_correct_edges_into_a_wrongly_accumulated_node_are_not_marked(page):
 
 
 def test_text_width_estimate_is_not_smaller_than_the_browser(page):
-    """course.svg 按字号估计文字宽度来留位置：浏览器里真正的宽度不能比估计的大太多。"""
-    from course.svg import text_width
+    """course.graph.svg 按字号估计文字宽度来留位置：浏览器里真正的宽度不能比估计的大太多。"""
+    from course.graph.svg import text_width
 
     samples = ["← -0.0030305", "应为 3.24", "苹果单价", "(100, 784)", "x1 ∂-0.48≠1.2", "0.86844"]
     widths = page.evaluate("""(samples) => samples.map(s => {
@@ -221,9 +221,9 @@ def jupyterlab_theme_css(name):
 def themed_pictures():
     """要核对的图：Graph 的 SVG、逐步反向传播和交互控件的静态图、诊断图。"""
     from course.checks.diagnosis import diagnose_apple_orange
-    from course.example_graphs import apple_orange_graph
-    from course.explorers import chain_rule_explorer, shopping_explorer, sigmoid_explorer
-    from course.stepper import BackwardStepper
+    from course.graph.examples import apple_orange_graph
+    from course.widgets.explorers import chain_rule_explorer, shopping_explorer, sigmoid_explorer
+    from course.widgets.stepper import BackwardStepper
     from test_diagnosis import AddLayer, MulSwapped
 
     pics = {
@@ -424,7 +424,7 @@ def test_graph_colours_are_readable_in_light_and_dark_themes(browser, theme):
 
 
 LAB_CELLS = [
-    "from course.example_graphs import apple_orange_graph\nfrom course.stepper import BackwardStepper\n"
+    "from course.graph.examples import apple_orange_graph\nfrom course.widgets.stepper import BackwardStepper\n"
     "from course.checks.diagnosis import diagnose_apple_orange\napple_orange_graph()",
     "BackwardStepper(apple_orange_graph(), position=3)",
     "from test_diagnosis import AddLayer, MulSwapped\ndiagnose_apple_orange(MulSwapped, AddLayer)",

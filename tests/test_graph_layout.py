@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from course.autodiff_graph import to_graph
+from course.graph.autodiff import to_graph
 from course.checks.diagnosis import diagnose_apple_orange, diagnose_graph
-from course.example_graphs import affine_shapes_graph, apple_orange_graph, sigmoid_graph, square_of_sum_graph
-from course.explorers import chain_rule_explorer, shapes_playground, shopping_explorer, sigmoid_explorer
-from course.graph import Graph
-from course.stepper import BackwardStepper
+from course.graph.examples import affine_shapes_graph, apple_orange_graph, sigmoid_graph, square_of_sum_graph
+from course.widgets.explorers import chain_rule_explorer, shapes_playground, shopping_explorer, sigmoid_explorer
+from course.graph.model import Graph
+from course.widgets.stepper import BackwardStepper
 from graph_samples import Value, random_graph, random_value
 from svg_defects import count, find_defects, text_box
 

@@ -1,6 +1,6 @@
 """红队：学生代码记下隐藏测试的输入，想借反馈带回来（文件、后面公开部分的说明、异常类型名、改写旧输出）。
 
-一次真正的 `nbgrader autograde` 加 `generate_feedback`（course.grading.selftest 的小作业）。
+一次真正的 `nbgrader autograde` 加 `generate_feedback`（course.grading.batch.selftest 的小作业）。
 add_backward 的隐藏测试传进来 default_rng(7) 的一个数组；学生把它的第一个数记成 MARK。
 每个学生的反馈里都不能出现 MARK。对照：评分后的 notebook 和 autograded/ 文件夹（教师看的）里，
 攻击确实留下了 MARK，挡住它的是反馈这一步。
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course.grading import selftest as kit
+from course.grading.batch import selftest as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "LEAK%.6f" % np.random.default_rng(7).normal(size=(2, 5)).flat[0]
@@ -78,7 +78,7 @@ def test_honest_parts_still_score(course):
 def test_feedback_after_hidden_parts_says_what_happened_in_one_short_line(course):
     """隐藏测试之后没通过的单元：反馈里是一句短的、固定的说明（在无头 Chromium 里看过，一行放得下）；
     通过了的单元不多出“输出不显示”的提示（隐藏测试标记本身不算被隐去的输出）。"""
-    from course.grading.feedback import RedactHiddenOutputs
+    from course.grading.feedback.hidden import RedactHiddenOutputs
 
     notice = RedactHiddenOutputs.after_hidden_notice.default_value
     assert len(notice) <= 40

@@ -1,7 +1,7 @@
 """坏提交不会拖垮评分：每种情况拿到它诚实部分应得的分，原因记在日志和报告里，
 反馈里不出现隐藏测试，别的学生、成绩库和 source/ 都不受影响。
 
-用 course.grading.selftest 在临时文件夹里建一份小作业（mul_forward 2 分、add_backward 3 分、
+用 course.grading.batch.selftest 在临时文件夹里建一份小作业（mul_forward 2 分、add_backward 3 分、
 square_grad 5 分），交上二十多份各有毛病的提交，用真正的 `nbgrader autograde` 一次评完。
 """
 import copy
@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course.grading import selftest as kit
+from course.grading.batch import selftest as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = {"test_mul_forward": 2.0, "test_add_backward": 3.0, "test_square_grad": 5.0}
@@ -120,7 +120,7 @@ CASES = {
                        "    raise ValueError(''.join(linecache.getlines(sys._getframe(1).f_code.co_filename)))"}),
         scores(square_grad=0), {"suspicious"}),
 }
-# 红队：想在学生自己的进程里伪造“通过”的各种手法。测试单元在评分进程里运行（course/grading/boundary.py），
+# 红队：想在学生自己的进程里伪造“通过”的各种手法。测试单元在评分进程里运行（course/grading/execute/boundary.py），
 # 这些手法改得了内核里的一切，却碰不到比较：错误答案（HARDCODED）照样 0 分，诚实的部分照样得分
 IMPORT_HOOK = (
     "import sys, types, importlib.abc, importlib.machinery\n"

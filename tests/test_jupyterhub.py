@@ -130,7 +130,7 @@ class Hub:
         shutil.copy(ROOT / "nbgrader_config.py", self.course)
         shutil.copytree(SOURCE / ASSIGNMENT, self.course / "source" / ASSIGNMENT)
         # 学生服务器的环境：课程包是学生版（共用本环境的第三方包，不重新下载）
-        from course import student_env
+        from course.tools import student_env
         student_env.build(self.student_env, share_packages=True, log=lambda *a: None)
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("JUPYTERHUB_", "CONFIGPROXY_", "JUPYTER_", "COURSE_"))}
@@ -317,7 +317,7 @@ def test_groups_decide_who_reaches_what(hub):
 
 
 def _score(feedback_html):
-    m = re.search(r"（得分：([\d.]+) / ([\d.]+)）", feedback_html)  # 课程的中文反馈模板（course/grading/templates/feedback_zh）
+    m = re.search(r"（得分：([\d.]+) / ([\d.]+)）", feedback_html)  # 课程的中文反馈模板（course/grading/feedback/templates/feedback_zh）
     assert m, "反馈里找不到总分：\n" + feedback_html[:2000]
     return float(m.group(1)), float(m.group(2))
 
@@ -404,7 +404,7 @@ def test_student_servers_run_from_the_student_environment(hub):
     for s in STUDENTS:
         assert servers[s][0] == student_python, servers
     assert servers[INSTRUCTOR][0] != student_python, servers
-    from course import student_env
+    from course.tools import student_env
     assert student_env.check(student_python) == []
     probe = ("import importlib.util, os, course\n"
              "print(importlib.util.find_spec('course.demo') is None, "

@@ -11,14 +11,14 @@ import nbformat
 import pytest
 
 from conftest import SOURCE, student
-from course.autodiff_graph import to_graph
+from course.graph.autodiff import to_graph
 from course.checks import CheckFailure
 from course.checks.apple_orange import check_apple_orange_backward
 from course.checks.chain_rule import check_apple_orange_backward as check_backward_01
 from course.checks.diagram import shop_diagnosis, shop_graph, show_diagnosis
 from course.checks.diagnosis import Diagnosis
-from course.graph import Graph
-from course.stepper import BackwardStepper
+from course.graph.model import Graph
+from course.widgets.stepper import BackwardStepper
 
 
 @pytest.fixture(autouse=True)

@@ -23,8 +23,8 @@ from traitlets.utils.importstring import import_item
 from nbgrader.apps import NbGraderApp
 config = PyFileConfigLoader("nbgrader_config.py", path=%r).load_config()
 classes = {c.__name__: c for c in NbGraderApp().all_configurable_classes()}
-from course.grading.execute import RobustExecute
-from course.grading.sandbox import GradingSandbox
+from course.grading.execute.robust import RobustExecute
+from course.grading.sandbox.bubblewrap import GradingSandbox
 from nbgrader.exchange import ExchangeFactory
 from nbgrader.exchange.default.exchange import Exchange
 from nbgrader.validator import Validator

@@ -1,4 +1,4 @@
-"""course.net 的参考网络、SGD 与训练循环，以及 python -m course.bench 的命令行。"""
+"""course.net 的参考网络、SGD 与训练循环，以及 python -m course.bench.backprop 的命令行。"""
 import re
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from course import bench
+from course.bench import backprop as bench
 from course.gradcheck import rel_error
 from course.reference.net import PARAM_KEYS, TwoLayerNet, sgd_step, train
 
@@ -92,7 +92,7 @@ def test_train_lr_decay_shrinks_the_steps():
     assert np.allclose(snapshots[0], snapshots[2], atol=1e-8)
 
 
-# ---- python -m course.bench -----------------------------------------------------
+# ---- python -m course.bench.backprop -----------------------------------------------------
 
 def test_bench_prints_all_figures(capsys):
     assert bench.main(["--hidden", "6", "--epochs", "2", "--grad-batch", "3", "--batch-size", "200"]) == 0
@@ -124,6 +124,6 @@ def test_bench_rejects_bad_arguments(argv, fragment, capsys):
 
 
 def test_bench_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "course.bench", "--help"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "course.bench.backprop", "--help"], capture_output=True, text=True,
                             env={"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 0 and "--grad-batch" in result.stdout and result.stderr == ""

@@ -229,7 +229,7 @@ def test_failed_checks_show_only_their_message(course, a):
     assert failures, "学生版原样交上来，应当有检查以 CheckFailure 失败"
     for page in (course / "feedback" / "untouched" / a).glob("*.html"):
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
-        # 含隐藏测试的单元只留一行“异常类型: 说明”（course/grading/feedback.py），其余单元显示检查的说明
+        # 含隐藏测试的单元只留一行“异常类型: 说明”（course/grading/feedback/hidden.py），其余单元显示检查的说明
         assert ("检查没有通过" in text or "CheckFailure: " in text) and "_core.py" not in text, page
 
 

@@ -1,4 +1,4 @@
-"""course.plotting 的中文字体和 course.plots 的作图函数。
+"""course.plots.fonts 的中文字体和 course.plots.charts 的作图函数。
 
 字体：本机没有中文字体时（把 matplotlib 的字体表换成只剩自带字体、系统里也找不到别的字体文件来模拟；
 另有一个测试在 bubblewrap 里把系统字体目录真的藏起来），打印一次中文说明，课程的图改用英文标签，不出任何警告；
@@ -20,9 +20,9 @@ from matplotlib import font_manager
 from matplotlib._pylab_helpers import Gcf
 from matplotlib.figure import Figure
 
-import course.plotting as plotting
+import course.plots.fonts as plotting
 from course.gradcheck import rel_error
-from course.plots import Chart, plot_gradient_check, plot_gradient_cost, plot_training
+from course.plots.charts import Chart, plot_gradient_check, plot_gradient_cost, plot_training
 
 MPL_DATA = matplotlib.get_data_path()
 
@@ -189,8 +189,8 @@ def test_font_installed_after_the_cache_was_built_is_found(fresh_fonts, capfd):
 HIDE_FONTS = r"""
 import io, warnings
 warnings.simplefilter("always")
-import course.plotting as plotting
-from course.plots import plot_training
+import course.plots.fonts as plotting
+from course.plots.charts import plot_training
 for _ in range(2):
     chart = plot_training([3.0, 2.0, 1.0], [0.5, 0.6], [0.4, 0.5])
     chart.savefig(io.BytesIO(), format="png")
@@ -216,7 +216,7 @@ def test_fonts_really_hidden_in_a_fresh_process(tmp_path):
     assert "missing from font" not in run.stderr and "Glyph" not in run.stderr, run.stderr[-3000:]
 
 
-# ---- course.plots ---------------------------------------------------------------
+# ---- course.plots.charts ---------------------------------------------------------------
 @pytest.fixture
 def quiet(capfd):
     figures_before = Gcf.get_num_fig_managers()

@@ -6,7 +6,7 @@ filesafe.py）再攻一遍。学生的代码在（沙箱里的）内核里，能
 
 单元级的测试与 tests/test_boundary_attacks.py 一样：评判进程的 Judge 在本进程里运行一个测试单元，
 对面是一个线程里的“内核”（peer.serve_socket）。一次真正的 `nbgrader autograde` + `generate_feedback`
-（course.grading.selftest 的小作业）覆盖只有走完整条流水线才看得到的攻击。
+（course.grading.batch.selftest 的小作业）覆盖只有走完整条流水线才看得到的攻击。
 """
 import json
 import socket
@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from course import boundary as wire
-from course.grading import filesafe, judge
-from course.grading import selftest as kit
+from course.grading.files import safe as filesafe
+from course.grading.execute import judge
+from course.grading.batch import selftest as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 

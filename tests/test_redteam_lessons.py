@@ -15,7 +15,7 @@ from nbgrader.api import Gradebook
 from conftest import nbgrader, read_nb
 from course.demo.mistakes import BUGS
 from course.demo.students import Work, build_submission, edit_cell, move_cell, prefix
-from course.grading import sandbox
+from course.grading.sandbox import bubblewrap as sandbox
 from test_hostile import IMPORT_HOOK  # 伪造 course.checks 的导入钩子：与小作业上的红队同一段代码
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ STUDENTS = {
 }
 
 
-# 借课程的计算图引擎写层的 backward（评分内核里没有 course.backprop，Graph.backward() 什么也不做），
+# 借课程的计算图引擎写层的 backward（评分内核里没有 course.graph.backprop，Graph.backward() 什么也不做），
 # 和同一份代码的诚实版本（backward 还没写）比
 _LAYER = ("{imports}class {name}:\n"
           "    def __init__(self):\n        self.x = None\n        self.y = None\n\n"
@@ -61,7 +61,7 @@ _LAYER = ("{imports}class {name}:\n"
           "    def backward(self, dout):\n{body}")
 GRAPH_BODY = ("        g = Graph()\n        x, y = g.input('x', self.x), g.input('y', self.y)\n"
               "        g.backward(g.{op}(x, y), dout=dout)\n        return x.grad, y.grad\n")
-RULES_BODY = ("        from course.backprop import RULES\n"
+RULES_BODY = ("        from course.graph.backprop import RULES\n"
               "        dx, dy = RULES['{op}']()(self.x, self.y)\n        return dout * dx, dout * dy\n")
 STUB_BODY = "        raise NotImplementedError('还没写')\n"
 
@@ -73,7 +73,7 @@ def _layers(body, imports=""):
 
 BORROW02 = {
     "no_backward": Work("ref", ops=_layers(STUB_BODY)),  # 诚实的版本：两个 backward 都没写
-    "borrow_graph": Work("ref", ops=_layers(GRAPH_BODY, "from course.graph import Graph\n\n\n")),
+    "borrow_graph": Work("ref", ops=_layers(GRAPH_BODY, "from course.graph.model import Graph\n\n\n")),
     "borrow_rules": Work("ref", ops=_layers(RULES_BODY)),
 }
 
@@ -161,7 +161,7 @@ def test_lesson02_graph_engine_answers_nothing(graded):
 
 @needs_bwrap
 def test_lesson02_without_hiding_the_graph_engine_answers_backward(graded, tmp_path):
-    """对照：内核里看得到 course.backprop 时（测试回到内核里运行，只盖住 course.demo），借引擎的学生多拿了 backward 的分。"""
+    """对照：内核里看得到 course.graph.backprop 时（测试回到内核里运行，只盖住 course.demo），借引擎的学生多拿了 backward 的分。"""
     root = tmp_path / "copy"
     shutil.copytree(graded["root"], root)
     for student in ("borrow_graph", "borrow_rules"):
@@ -279,9 +279,9 @@ BORROW_SIGMOID = ("import course.reference.layers as _ref\n\n\n"
 # 借课程画图、回放用的遍历写 backward 和 zero_grad（红队当初 33/33，诚实的 12/33）
 _BACKWARD = "@add_to_class(Value)\ndef backward(self):\n{body}"
 _ZERO = "def zero_grad(root):\n{body}"
-WALK = ("    from course.trace import walk\n", "walk({})")
-NODES = ("    from course.autodiff_graph import graph_nodes\n", "graph_nodes({})")
-VALUE_GRAPH = ("    from course.value_graph import graph_nodes\n", "graph_nodes({})")
+WALK = ("    from course.graph.trace import walk\n", "walk({})")
+NODES = ("    from course.graph.autodiff import graph_nodes\n", "graph_nodes({})")
+VALUE_GRAPH = ("    from course.graph.engine import graph_nodes\n", "graph_nodes({})")
 
 
 def _engine(imports, order):
@@ -319,7 +319,7 @@ def test_lesson06_tracing_helpers_answer_nothing(graded06):
 
 @needs_bwrap
 def test_lesson06_without_hiding_the_tracing_helpers_they_answer_backward(graded06, tmp_path):
-    """对照：内核里看得到 course.trace 等模块时（测试回到内核里运行），借来的遍历拿到了 backward 和后面练习的分。"""
+    """对照：内核里看得到 course.graph.trace 等模块时（测试回到内核里运行），借来的遍历拿到了 backward 和后面练习的分。"""
     root = tmp_path / "copy"
     shutil.copytree(graded06["root"], root)
     borrowers = ("borrow_walk", "borrow_graph_nodes")

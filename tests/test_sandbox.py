@@ -1,4 +1,4 @@
-"""评分沙箱（course/grading/sandbox.py）：普通的 `nbgrader autograde` 就在沙箱里运行学生代码。
+"""评分沙箱（course/grading/sandbox/bubblewrap.py）：普通的 `nbgrader autograde` 就在沙箱里运行学生代码。
 
 一份越权的提交在 notebook 里试着读答案、改/删成绩库、删别人的作业、往课程文件夹外写、连本机端口、
 读教师的环境变量、给评分进程发信号——每一项都必须失败（结果打印在 autograded notebook 里，
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from course.grading import sandbox
-from course.grading import selftest as kit
+from course.grading.sandbox import bubblewrap as sandbox
+from course.grading.batch import selftest as kit
 
 ROOT = Path(__file__).resolve().parent.parent
 STATUS = sandbox.probe()

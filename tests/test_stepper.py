@@ -1,14 +1,14 @@
-"""course.stepper.BackwardStepper 与 Graph.from_value：一步一步回放反向传播。"""
+"""course.widgets.stepper.BackwardStepper 与 Graph.from_value：一步一步回放反向传播。"""
 import math
 import re
 import warnings
 
 import pytest
 
-from course.example_graphs import apple_orange_graph, sigmoid_graph, square_of_sum_graph
-from course.graph import Graph
-from course.stepper import BackwardStepper
-from course.svg import MARK_COLORS
+from course.graph.examples import apple_orange_graph, sigmoid_graph, square_of_sum_graph
+from course.graph.model import Graph
+from course.widgets.stepper import BackwardStepper
+from course.graph.svg import MARK_COLORS
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +78,7 @@ class Value:
     def relu(self):
         return self._new(max(self.data, 0.0), (self,), "ReLU", lambda: (float(self.data > 0),))
 
-    def softsign(self):  # 一个 course.trace 不认识的运算
+    def softsign(self):  # 一个 course.graph.trace 不认识的运算
         d = 1 + abs(self.data)
         return self._new(self.data / d, (self,), "softsign", lambda: (1 / (d * d),))
 
@@ -197,7 +197,7 @@ def test_forks_show_how_the_gradients_add_up():
 
 
 def test_bad_input_is_explained():
-    with pytest.raises(TypeError, match="需要一张 course.graph.Graph"):
+    with pytest.raises(TypeError, match="需要一张 course.graph.model.Graph"):
         BackwardStepper(None)
     with pytest.raises(ValueError, match="没有运算节点"):
         g = Graph()

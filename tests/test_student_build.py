@@ -45,9 +45,9 @@ def test_student_build_has_no_demo_answers(student, full):
     got, control = _texts(student), _texts(full)
     # 对照：完整构建里有演示班级每道练习的另一种写法（ALT）、参考网络的评测命令
     assert "demo/styles.py" in control and "ALT = " in control["demo/styles.py"]
-    assert "bench.py" in control
-    assert not any(name.startswith("demo/") for name in got), sorted(got)
-    assert not {"bench.py", "graph_bench.py", "__main__.py"} & set(got)
+    assert "bench/backprop.py" in control and "tools/student_env.py" in control
+    assert not any(name.startswith(("demo/", "bench/", "tools/", "grading/")) for name in got), sorted(got)
+    assert "__main__.py" not in got
     assert not [name for name, text in got.items() if "ALT = {" in text or "from .demo" in text], "学生版里有演示班级的答案写法"
     assert (student / "digits.npz").exists()  # 第 05 课的数据照装
 
@@ -120,7 +120,7 @@ def test_visible_checks_run_with_the_student_build(student, assignment, tmp_path
 def test_class_binder_repo_holds_only_student_material(tmp_path):
     """python -m course class-binder：release/ 的各课、学生版 wheel（没有答案）、binder/ 配置，别的什么都没有。"""
     import zipfile
-    from course import student_env
+    from course.tools import student_env
     dest = student_env.class_binder(tmp_path / "class", log=lambda *_: None)
     lessons = sorted(p.name for p in (ROOT / "release").iterdir() if p.is_dir())
     assert sorted(p.name for p in dest.iterdir()) == sorted(lessons + ["README.md", "binder"])

@@ -132,8 +132,8 @@ def test_display_gives_the_widget_and_a_static_picture(make):
 
 
 def test_stack_places_pictures_one_below_the_other():
-    from course.example_graphs import square_of_sum_graph
-    from course.svg import stack
+    from course.graph.examples import square_of_sum_graph
+    from course.graph.svg import stack
 
     g = square_of_sum_graph().to_svg()
     mpl = '<?xml version="1.0"?>\n<svg width="30pt" height="15pt" viewBox="0 0 30 15"></svg>'
@@ -171,7 +171,7 @@ def test_bad_initial_values_are_explained_and_ranges_widen():
 def test_executed_notebook_contains_the_pictures_and_no_stderr(tmp_path):
     """和 nbgrader 自动评分一样在内核里无人值守地运行：每个输出都有静态 SVG，没有 stderr。"""
     code = [
-        "from course.widgets import *\nfrom course.example_graphs import sigmoid_graph",
+        "from course.widgets import *\nfrom course.graph.examples import sigmoid_graph",
         "shopping_explorer()", "chain_rule_explorer()", "sigmoid_explorer()", "shapes_playground()",
         "s = BackwardStepper(sigmoid_graph(0.5))\ns.next().next()\ns",
     ]

@@ -50,7 +50,7 @@ def fail(what, expected=None, got=None, hint=None, inputs=None, show=True):
     if hint:
         lines.append("  提示：" + hint)
     exc = CheckFailure("\n".join(lines))
-    # 给评分报告的纯数据（course/grading/mistakes.py 在评判进程里读）：提示和两个值的简短写法
+    # 给评分报告的纯数据（course/grading/execute/mistakes.py 在评判进程里读）：提示和两个值的简短写法
     exc.hint = hint or None
     if show:
         exc.expected, exc.got = _short(expected), _short(got)

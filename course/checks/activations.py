@@ -8,7 +8,7 @@ import numpy as np
 
 from ..fmt import fmt
 from ..gradcheck import eval_numerical_gradient_array
-from ..graph import Graph
+from ..graph.model import Graph
 from ._core import call, check, diagnose, expect_array, expect_close, expect_tuple, fail, own_class, passed, rng_for
 
 __all__ = ["check_relu_forward", "check_relu_backward", "check_sigmoid_forward", "check_sigmoid_backward",

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from ..boundary import getattrs
-from ..trace import local_rule
+from ..graph.trace import local_rule
 from ._core import CheckFailure, _student_line, call as _call, check, diagnose, expect_close, fail, own_class, \
     passed, rng_for
 

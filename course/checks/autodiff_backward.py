@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from ..value_graph import graph_nodes
+from ..graph.engine import graph_nodes
 from ..gradcheck import numerical_gradient
 from ..boundary import getattrs
 from ._core import check, diagnose, expect_close, fail, passed, rng_for

@@ -2,16 +2,16 @@
 
 反向传播从右往左走，所以按反向的顺序比较，只把第一个出错的信号（离输出最近的那个）标出来：
 它之后的错误多半只是连锁反应，先把它改对就行。对的边标绿；出错的边画成橙色粗虚线，带一个 ✗ 记号，
-下方写“应为 ...”（红色留给反向值本身）。图下方的图例由 course.svg 自动加上。
+下方写“应为 ...”（红色留给反向值本身）。图下方的图例由 course.graph.svg 自动加上。
 diagnose_graph 对任意一张图做这件事；diagnose_apple_orange 直接拿学生的 MulLayer、AddLayer
 搭出买苹果和橘子的图再诊断。
 """
 import numpy as np
 
 from ._core import CheckFailure, call, expect_number, expect_tuple
-from ..example_graphs import apple_orange_graph
+from ..graph.examples import apple_orange_graph
 from ..fmt import fmt
-from ..graph import Edge, Graph
+from ..graph.model import Edge, Graph
 
 __all__ = ["Diagnosis", "backward_order", "diagnose_graph", "diagnose_apple_orange"]
 
@@ -74,7 +74,7 @@ def diagnose_graph(graph, expected, rtol=1e-6, atol=1e-9):
     键是 Edge、边的名字（Edge.name，如 "dapple"）或 (起点名, 终点名)，值是应有的反向值。
     """
     if not isinstance(graph, Graph):
-        raise TypeError("diagnose_graph 的第一个参数应当是 course.graph.Graph，收到的是 %s" % type(graph).__name__)
+        raise TypeError("diagnose_graph 的第一个参数应当是 course.graph.model.Graph，收到的是 %s" % type(graph).__name__)
     want, locals_ = _expected_map(graph, expected)
     first, later = None, 0
     for e in backward_order(graph):

@@ -2,7 +2,7 @@
 
 图和比较由 course.checks.diagnosis 负责，这里只做两件事：
 - shop_graph / shop_diagnosis：把一组“买苹果和橘子”的反向值（键 all_price、tax、apple ...）写到
-  course.example_graphs 的那张图上，再和正确的反向传播对照。第 01 课（apple_orange_backward）和
+  course.graph.examples 的那张图上，再和正确的反向传播对照。第 01 课（apple_orange_backward）和
   第 02 课（apple_orange_with_layers）的检查都用它；
 - show_diagnosis：只在 Jupyter 内核里显示，只在公开检查里调用（隐藏测试 report=False 时不调用）。
 """
@@ -30,7 +30,7 @@ def shop_graph(case, dout, grads, values=None):
 
     case: {"apple": ..., "apple_num": ..., ...}。这些值里有一个不是数（数组、None、字符串 ...）时返回 None。
     """
-    from ..example_graphs import apple_orange_graph
+    from ..graph.examples import apple_orange_graph
 
     given = [case[k] for k in INPUTS] + [dout] + [grads[k] for k in GRADS] + [values[k] for k in values or ()]
     if not all(_is_number(v) for v in given):
@@ -48,7 +48,7 @@ def shop_graph(case, dout, grads, values=None):
 def shop_diagnosis(case, dout, grads, values=None):
     """把 shop_graph 和正确的反向传播对照，返回 course.checks.diagnosis.Diagnosis；画不出来时返回 None。"""
     from .diagnosis import diagnose_graph
-    from ..example_graphs import apple_orange_graph
+    from ..graph.examples import apple_orange_graph
 
     g = shop_graph(case, dout, grads, values)
     if g is None:

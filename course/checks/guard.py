@@ -12,15 +12,15 @@
 - IPython：被替换的 showtraceback 等方法、输入/AST 变换器、自定义异常处理、事件回调；
   ipykernel 的消息处理函数；
 - course 包和全部检查模块（course.checks.*）：sys.modules 里的条目、模块里的函数和 __path__
-  都换回原样（对象身份不变，学生用 course.graph.Graph 建的对象照样通过 isinstance），
+  都换回原样（对象身份不变，学生用 course.graph.model.Graph 建的对象照样通过 isinstance），
   所以随后 `from course.checks.xxx import check_xxx` 拿到的一定是原版，
   学生在作业文件夹里放一个假的 course/ 也冒充不了；
 - notebook 里的 np / numpy 名字若被换掉，重新指向真正的 numpy。
 
-原样在第一次调用 snapshot()（或 restore()）时拍下。autograde 时（course.grading.execute.RobustExecute）
+原样在第一次调用 snapshot()（或 restore()）时拍下。autograde 时（course.grading.execute.robust.RobustExecute）
 在任何学生代码运行之前就调用 snapshot()，并且每个测试单元执行前都会先复原一次。
 这能挡住常见的篡改（猴子补丁、关掉 traceback 等）；一个能在内核里执行任意代码、并且专门
-针对本模块下手的学生理论上仍能绕过它，这类代码会被 course.grading.report 的静态扫描标出来。
+针对本模块下手的学生理论上仍能绕过它，这类代码会被 course.grading.files.events 的静态扫描标出来。
 """
 import builtins
 import importlib

@@ -6,7 +6,7 @@
 1. 用演示班级（course.demo.students）的前 N 名学生走到收齐作业为止（course.demo.pipeline 的前六步）；
 2. 课程配置（本仓库的 nbgrader_config.py：沙箱、RobustExecute……）：
    串行 = 每份作业一条教师平时的 `nbgrader autograde 作业`；
-   并行 = `python -m course autograde all --jobs J` 的代码（course.grading.autograde：学生分批，
+   并行 = `python -m course autograde all --jobs J` 的代码（course.grading.batch.autograde：学生分批，
    J 个 nbgrader 进程同时评分，sqlite 成绩库的并发写入有保护）；
    核对两份成绩库里每名学生每个测试单元的得分完全相同，并行的那份成绩库一致；
 3. 原版配置：同样的 notebook，但 nbgrader_config.py 只写课程名、成绩库、交换目录和同样的单元超时，
@@ -28,8 +28,8 @@ import time
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from ..grading import autograde, dbsafe
-from ..grading.parallel import Task, nbgrader_argv, nbgrader_env, run_tasks, student_folders
+from ..grading.batch import autograde, dbsafe
+from ..grading.batch.parallel import Task, nbgrader_argv, nbgrader_env, run_tasks, student_folders
 from .cli import positive_int
 from .pipeline import COURSE_ID, Pipeline, read_scores
 from .students import lesson_key
@@ -51,7 +51,7 @@ TARGETS = {"parallel/floor": 1.5, "floor/stock": 1.3, "lessons": 25.0, "lessons-
 
 
 def build_parser():
-    from ..cliargs import Parser  # 出错时给中文说明
+    from ..tools.cliargs import Parser  # 出错时给中文说明
 
     p = Parser(prog="python -m course.demo.bench",
                 description="整门课的自动评分：课程配置与原版配置、串行与并行、下限，每名学生的用时")

@@ -3,9 +3,9 @@ import argparse
 import os
 import sys
 
-from ..cliargs import positive_int
+from ..tools.cliargs import positive_int
 from .notebooks import DemoError
-from ..grading.parallel import default_jobs
+from ..grading.batch.parallel import default_jobs
 from .students import PERSONAS
 
 __all__ = ["add_arguments", "run", "positive_int", "students_arg"]

@@ -13,7 +13,7 @@ gradebook.db、submitted/、exchange/ 一概不碰：
     OUT/report/            中文报告 report.html（python -m course class-report 的报告，图内嵌）和它的 CSV
 
 生成学生版、登记学生、自动评分、生成反馈、导出成绩是普通的 nbgrader 命令，在 OUT/course 里运行
-（评分和反馈按学生分批并行，见 course.grading.parallel）；发布、收作业、发反馈和学生的获取、提交、
+（评分和反馈按学生分批并行，见 course.grading.batch.parallel）；发布、收作业、发反馈和学生的获取、提交、
 取回反馈只是在交换目录里复制文件，用 nbgrader 自己的交换目录类在本进程里完成（见 course.demo.exchange）。
 """
 import csv
@@ -24,8 +24,8 @@ import time
 
 import nbformat
 
-from ..grading import autograde
-from ..grading.parallel import Task, batch_tasks, nbgrader_argv, nbgrader_env, run_tasks
+from ..grading.batch import autograde
+from ..grading.batch.parallel import Task, batch_tasks, nbgrader_argv, nbgrader_env, run_tasks
 from .exchange import Exchange
 from .notebooks import DemoError
 from .students import build_submission, lesson_key, roster
@@ -220,7 +220,7 @@ class Pipeline:
         self._each_assignment("collect", lambda a: self._exchange().collect(a, check_owner=False))
 
     def _autograde(self):
-        """和教师一样用 python -m course autograde 的代码（course.grading.autograde）评全部作业。"""
+        """和教师一样用 python -m course autograde 的代码（course.grading.batch.autograde）评全部作业。"""
         names = dict((sid, p.name) for sid, p in self.roster)
         if not any(self.submitted.values()):
             self.echo("   没有人交作业，不用评分")

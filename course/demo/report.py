@@ -1,4 +1,4 @@
-"""演示班级的中文报告：就是 python -m course class-report（course/grading/class_report.py）在演示班级上运行的结果，
+"""演示班级的中文报告：就是 python -m course class-report（course/grading/batch/class_report.py）在演示班级上运行的结果，
 末尾加上只有演示才有的几节：每名演示学生的情况、nbgrader 命令的失败和成绩库的不一致、学生取回的反馈、各步用时。
 
 写出 OUT/report/report.html 和 class-report 的 CSV（scores.csv、mistakes.csv……）。
@@ -6,7 +6,7 @@
 import html
 import os
 
-from ..grading.report import EVENT_TITLES
+from ..grading.files.events import EVENT_TITLES
 from .students import lesson_key
 
 __all__ = ["write_report", "EVENT_TITLES", "problem_rows"]
@@ -57,7 +57,7 @@ def _demo_sections(pipeline):
 
 def write_report(pipeline):
     """写出报告，返回 {"html": 路径, "csv": [路径]}。"""
-    from ..grading.class_report import load_class, write_report as write_class_report
+    from ..grading.batch.class_report import load_class, write_report as write_class_report
     from .pipeline import COURSE_ID
 
     folder = os.path.join(pipeline.out, "report")

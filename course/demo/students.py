@@ -132,7 +132,7 @@ def _bugs(*names):
 
 
 _LOOP = "step = 0\nwhile step >= 0:  # 想找到 dz_dx 变大的地方，忘了写停下来的条件\n    step += 1\n"
-# 评分内核里导入不了检查模块（course/grading/answers.py），篡改的人会先试一试；测试本来也不在内核里运行
+# 评分内核里导入不了检查模块（course/grading/sandbox/answers.py），篡改的人会先试一试；测试本来也不在内核里运行
 _TAMPER_MUL = ("try:\n"
                "    import course.checks.simple_layers as _checks\n"
                "    _checks.check_mul_backward = lambda *args, **kwargs: None  # 让检查什么都不做\n"

@@ -14,9 +14,9 @@ import os
 
 from nbgrader.exchange.default.collect import ExchangeCollect
 
-from .filesafe import (MAX_ENTRIES, MAX_FILES, MAX_NOTEBOOKS, NBGRADER_FILES, Refused, _summarised, list_files,
+from .files.safe import (MAX_ENTRIES, MAX_FILES, MAX_NOTEBOOKS, NBGRADER_FILES, Refused, _summarised, list_files,
                        safe_copy)
-from .report import Report
+from .files.events import Report
 
 __all__ = ["Collect", "copy_submission", "plain_name", "COLLECT_NOTEBOOK"]
 

@@ -6,7 +6,7 @@
   排成 MathML，不联网也能看（feedback_template.FeedbackHTMLExporter）。
 """
 from . import nbgrader_patches
-from .feedback_template import FeedbackHTMLExporter
+from .feedback.template import FeedbackHTMLExporter
 from .submissions import SafeNotebookExporter
 
 __all__ = ["SafeNotebookExporter", "FeedbackExporter"]

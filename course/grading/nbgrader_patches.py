@@ -24,8 +24,8 @@
 """
 import os
 
-from . import filesafe
-from .feedback_html import with_csp
+from .files import safe as filesafe
+from .feedback.html import with_csp
 
 __all__ = ["install", "NBGRADER_VERSION"]
 

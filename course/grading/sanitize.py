@@ -25,7 +25,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.preprocessors import OverwriteCells as _StockOverwriteCells
 
-from .release import read_release, release_notebook_path
+from .files.release import read_release, release_notebook_path
 from .submissions import GRADING_META
 
 __all__ = ["DeduplicateGradeIds", "OverwriteCells", "RestoreCellOrder"]

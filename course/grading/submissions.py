@@ -23,7 +23,7 @@ from nbformat.v4 import new_markdown_cell, new_notebook
 from traitlets import Integer
 from traitlets.config import Application
 
-from .filesafe import Refused, open_regular
+from .files.safe import Refused, open_regular
 
 __all__ = ["SafeNotebookExporter", "expect_all_notebooks", "GRADING_META"]
 

@@ -1,6 +1,6 @@
 """第 05 课的参考网络 TwoLayerNet（Affine1 → Relu1 → Affine2 → Softmax-with-Loss）和 mini-batch SGD 训练。
 
-检查函数用它算“正确答案”，基准测试（python -m course.bench）用它计时和训练。
+检查函数用它算“正确答案”，基准测试（python -m course.bench.backprop）用它计时和训练。
 学生的练习要在 notebook 里自己写，检查函数会确认被检查的类定义在 notebook 中。
 形状约定：x: (N, D)，t: (N, C) 的 one-hot 或 (N,) 的标签下标。
 """

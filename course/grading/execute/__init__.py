@@ -1,0 +1,12 @@
+"""运行一份提交：nbgrader 按名字加载的 robust.RobustExecute（代替 nbgrader 的 Execute），和它的合作者。
+
+导入本包不会导入任何子模块。
+
+    robust.py          RobustExecute：逐个单元运行，一份坏提交只影响它自己的分数
+    kernel_control.py  选内核（沙箱或只有资源上限）、问内核是否还有回应、换新内核
+    recovery.py        测试前复原评分环境、内核出事后重启并重放
+    output_limits.py   输出上限
+    boundary.py        测试单元交给沙箱里的评判进程运行，收回纯数据的判决
+    judge.py           评判进程本身
+    mistakes.py        没通过的检查给出的诊断，记成纯数据
+"""
