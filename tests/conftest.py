@@ -112,6 +112,7 @@ LAYERS = {
         "test_grade_celery",
         "test_grade_celery_real",
         "test_grade_service",
+        "test_grade_service_bench",
         "test_hidden_leaks",
         "test_hostile",
         "test_instructor_workflow",

@@ -1,0 +1,356 @@
+"""基准测试：交上来就评分（python -m course grade-service）。所有数字出自同一次运行、同样的 notebook：
+
+    python -m course.bench.grade_service                     默认 4 名演示学生、第 01 课
+    python -m course.bench.grade_service --students 8 --assignments 01-graph-chain-rule 05-backprop-network
+    python -m course.bench.grade_service --quick             最小的规模（冒烟测试用）：2 名学生、1 课
+
+1. 演示班级（course.demo）走到收齐作业为止：每名学生每课一份提交；
+2. 每份 notebook 的评分用时（总用时 ÷ notebook 数），同样的提交：
+   原版 nbgrader：nbgrader 的默认配置，每份作业一条 `nbgrader autograde`；
+   今天的批量评分：`python -m course autograde all --jobs J`；
+   评分服务：`grade-service --once`，本机 1 个工人、2 个工人（评分、写成绩库、生成并发布反馈都算在内）；
+   有 redis-server 和 celery 时再加一行：经由 Redis 的 Celery，一个 `grade-worker --concurrency 2`；
+   核对评分服务的成绩和 `python -m course autograde` 的逐个测试单元相同；
+3. 延迟：评分服务一直运行（本机 2 个工人），学生一个接一个用 nbgrader 的交换目录提交（间隔 --gap 秒），
+   从提交到反馈发布（学生点 Fetch Feedback 就能取到）的秒数，p50 / p95。
+
+目标只打印，不作为测试的断言：每份 notebook 的评分用时 ≤ 0.5 × 原版；延迟 p95 ≤ 10 秒；
+两个工人的吞吐量 ≥ 1.6 × 一个工人（核数够时）；200 名学生 × 6 课 ≤ 8 分钟（按 2 个工人的用时推算）。
+"""
+import contextlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = ["main", "build_parser", "percentile", "TARGETS"]
+
+TARGETS = {"cost/stock": 0.5, "p95": 10.0, "2/1": 1.6, "class-minutes": 8.0}
+DEFAULT_LESSON = "01-graph-chain-rule"
+
+
+def build_parser():
+    from ..tools.cliargs import Parser, positive_int
+
+    p = Parser(prog="python -m course.bench.grade_service",
+               description="交上来就评分：每份 notebook 的评分用时（对比原版 nbgrader 和 python -m course autograde）、"
+                           "提交到反馈发布的延迟、1 个和 2 个工人的吞吐量")
+    p.add_argument("--students", type=positive_int, default=4, help="演示学生人数（默认 %(default)s）")
+    p.add_argument("--assignments", nargs="+", metavar="作业", default=[DEFAULT_LESSON],
+                   help="用哪几课（默认 %s）" % DEFAULT_LESSON)
+    p.add_argument("--gap", type=float, default=3.0, help="测延迟时两名学生提交的间隔秒数（默认 %(default)s）")
+    p.add_argument("--timeout", type=positive_int, default=60, help="每个单元最多运行的秒数（默认 %(default)s）")
+    p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
+    p.add_argument("--out", default=None, help="工作文件夹（默认临时文件夹，结束后删除）")
+    p.add_argument("--skip-celery", action="store_true", help="不测 Celery（没有 redis-server 时自动跳过）")
+    p.add_argument("--quick", action="store_true", help="最小的规模：2 名学生、1 课、提交间隔 0 秒（冒烟测试）")
+    return p
+
+
+def percentile(values, q):
+    """最近秩法的百分位数（q 在 0～100）；空列表返回 None。"""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+@contextlib.contextmanager
+def _environ(env):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _course_env(folder):
+    from ..grading.batch.parallel import nbgrader_env
+
+    return nbgrader_env({"COURSE_DB_URL": "sqlite:///" + os.path.join(folder, "gradebook.db"),
+                         "COURSE_EXCHANGE_DIR": os.path.join(folder, "exchange")})
+
+
+def _fresh_copy(work, dest, keep_submitted=True):
+    """课程工作副本的一份拷贝：交换目录里没有提交（inbound 清空），keep_submitted 时 submitted/ 照旧。"""
+    shutil.copytree(work, dest, symlinks=True)
+    from ..demo.pipeline import COURSE_ID
+
+    inbound = os.path.join(dest, "exchange", COURSE_ID, "inbound")
+    shutil.rmtree(inbound, ignore_errors=True)
+    os.makedirs(inbound)
+    os.chmod(inbound, 0o733)
+    if not keep_submitted:
+        shutil.rmtree(os.path.join(dest, "submitted"), ignore_errors=True)
+    return dest
+
+
+def _course_cli(folder, *args, log, popen=False):
+    argv = [sys.executable, "-m", "course", *args]
+    out = open(log, "a", encoding="utf-8")
+    kwargs = dict(cwd=folder, env=_course_env(folder), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if popen:
+        return subprocess.Popen(argv, start_new_session=True, **kwargs)
+    with out:
+        return subprocess.run(argv, **kwargs).returncode
+
+
+def _state_rows(folder):
+    path = os.path.join(folder, ".grade-service", "state.db")
+    if not os.path.exists(path):
+        return []
+    db = sqlite3.connect(path, timeout=30)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM jobs")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def _service_once(folder, assignments, log, *extra):
+    """grade-service --once；返回 (秒, 评好并发布了反馈的份数)。"""
+    args = ["grade-service", "--course", folder, "--once", *extra]
+    for a in assignments:
+        args += ["--assignment", a]
+    start = time.perf_counter()
+    _course_cli(folder, *args, log=log)
+    seconds = time.perf_counter() - start
+    return seconds, sum(1 for r in _state_rows(folder) if r["status"] == "done" and r["released"])
+
+
+def _breakdown(folder):
+    """服务的记录里每份提交的平均用时：(工人评分, 服务写成绩库并生成、发布反馈)；没有记录时 None。"""
+    rows = [r for r in _state_rows(folder) if r["released"] and r["graded"] and r["seconds"] is not None]
+    if not rows:
+        return None
+    return (sum(r["seconds"] for r in rows) / len(rows),
+            sum(r["released"] - r["graded"] for r in rows) / len(rows))
+
+
+@contextlib.contextmanager
+def _celery_worker(folder, concurrency, log):
+    """临时的 redis-server 和一个 grade-worker；产出 broker 的地址。没有 Redis 或 Celery 时产出 None。"""
+    binary = shutil.which("redis-server")
+    try:
+        import celery  # noqa: F401
+        import redis as redis_py
+    except ImportError:
+        binary = None
+    if binary is None:
+        yield None
+        return
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = tempfile.mkdtemp(prefix="bench-redis-")
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp, "--save", "",
+                               "--appendonly", "no", "--logfile", os.path.join(tmp, "redis.log")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "redis://127.0.0.1:%d/0" % port
+    worker = None
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                redis_py.Redis.from_url(url).ping()
+                break
+            except redis_py.exceptions.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server 没有启动起来")
+                time.sleep(0.1)
+        worker = _course_cli(folder, "grade-worker", "--broker", url, "--concurrency", str(concurrency),
+                             "--cache", os.path.join(tmp, "cache"), log=log, popen=True)
+        time.sleep(4.0)  # 工人导入 nbgrader、连上 Redis：不算在评分里
+        yield url
+    finally:
+        for proc in (worker, server):
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL) if proc is worker else proc.kill()
+                proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _latency(work, dest, students_home, assignments, gap, log):
+    """服务一直运行，学生一个接一个提交；返回 (每份提交到反馈发布的秒数列表, 没等到的份数)。"""
+    from ..demo.exchange import Exchange
+
+    folder = _fresh_copy(work, dest, keep_submitted=False)
+    env = _course_env(folder)
+    exchange = Exchange(folder, env)
+    args = ["grade-service", "--course", folder, "--workers", "2"]
+    for a in assignments:
+        args += ["--assignment", a]
+    service = _course_cli(folder, *args, log=log, popen=True)
+    submitted = {}  # (学号, 作业) -> 提交的时刻
+    try:
+        time.sleep(3.0)  # 服务启动（导入 nbgrader、起工人进程）不算在学生的等待里
+        homes = sorted(os.listdir(students_home))
+        with _environ(env):
+            for i, sid in enumerate(homes):
+                for a in assignments:
+                    if os.path.isdir(exchange.folder(os.path.join(students_home, sid), a)):
+                        submitted[(sid, a)] = time.time()
+                        exchange.submit(sid, os.path.join(students_home, sid), a)
+                if gap and i + 1 < len(homes):
+                    time.sleep(gap)
+        deadline = time.monotonic() + 300 + 60 * len(submitted)
+        while time.monotonic() < deadline:
+            released = {(r["student"], r["assignment"]) for r in _state_rows(folder) if r["released"]}
+            if set(submitted) <= released or service.poll() is not None:
+                break
+            time.sleep(0.2)
+    finally:
+        if service.poll() is None:
+            os.killpg(service.pid, signal.SIGINT)
+            try:
+                service.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(service.pid, signal.SIGKILL)
+                service.wait()
+    rows = {(r["student"], r["assignment"]): r for r in _state_rows(folder) if r["released"]}
+    latencies = [rows[k]["released"] - t for k, t in submitted.items() if k in rows]
+    return latencies, len(submitted) - len(latencies)
+
+
+def _same_scores(folder, reference):
+    from ..demo.pipeline import read_scores
+
+    def cells(f):
+        return {a: e["cell_scores"] for a, e in read_scores("sqlite:///" + os.path.join(f, "gradebook.db")).items()}
+
+    return cells(folder) == cells(reference)
+
+
+def main(argv=None):
+    from ..demo.bench import _copy, grade_parallel, grade_serial, stock_config
+    from ..demo.pipeline import Pipeline
+    from ..grading.batch.parallel import student_folders
+
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.students, args.assignments, args.gap = 2, args.assignments[:1], 0.0
+    course = os.path.abspath(args.course)
+    tmp = None if args.out else tempfile.mkdtemp(prefix="course-bench-service-")
+    out = os.path.abspath(args.out) if args.out else os.path.join(tmp, "bench")
+    logs = os.path.join(out, "logs")
+    quiet = []
+    try:
+        print("准备 %d 名演示学生的作业（%s，走到收齐作业为止）……" % (args.students, "、".join(args.assignments)),
+              flush=True)
+        pipe = Pipeline(course, os.path.join(out, "class"), students=args.students, jobs=2, timeout=args.timeout,
+                        assignments=args.assignments, echo=quiet.append)
+        if not pipe.prepare_class():
+            print("\n".join(quiet), file=sys.stderr)
+            return 1
+        os.makedirs(logs, exist_ok=True)
+        sub = os.path.join(pipe.work, "submitted")
+        notebooks = sum(len([n for n in os.listdir(os.path.join(sub, s, a)) if n.endswith(".ipynb")])
+                        for s in student_folders(sub) for a in student_folders(os.path.join(sub, s)))
+        jobs = max(1, min(2, os.cpu_count() or 1))
+        rows, ok = [], True
+
+        def row(key, label, seconds, good=True):
+            nonlocal ok
+            ok &= bool(good)
+            rows.append((key, label, seconds))
+            print("  %-56s %7.1f 秒，每份 notebook %5.2f 秒%s" % (label, seconds, seconds / notebooks,
+                                                          "" if good else "（有提交没评好，日志：%s）" % logs), flush=True)
+
+        print("评分（%d 份 notebook）……" % notebooks, flush=True)
+        seconds, _ = grade_serial(_copy(pipe.work, os.path.join(out, "stock"), stock_config(args.timeout)),
+                                  os.path.join(logs, "stock"))
+        row("stock", "原版 nbgrader autograde（默认配置，串行）", seconds)
+        batch_dir = _copy(pipe.work, os.path.join(out, "batch"))
+        seconds, good = grade_parallel(batch_dir, jobs, os.path.join(logs, "batch"))
+        row("batch", "python -m course autograde all --jobs %d" % jobs, seconds, good)
+        same, parts = {}, {}
+        for workers in (1, 2):
+            folder = _fresh_copy(pipe.work, os.path.join(out, "service-%d" % workers))
+            seconds, done = _service_once(folder, args.assignments, os.path.join(logs, "service-%d.log" % workers),
+                                          "--workers", str(workers))
+            row("service-%d" % workers, "grade-service --once，本机 %d 个工人（含反馈）" % workers, seconds,
+                done == notebooks_submissions(folder))
+            same["本机 %d 个工人" % workers] = _same_scores(folder, batch_dir)
+            parts["本机 %d 个工人" % workers] = _breakdown(folder)
+        if not args.skip_celery:
+            folder = _fresh_copy(pipe.work, os.path.join(out, "service-celery"))
+            with _celery_worker(folder, 2, os.path.join(logs, "celery-worker.log")) as url:
+                if url is None:
+                    print("  （没有 redis-server 或 celery，跳过 Celery）", flush=True)
+                else:
+                    seconds, done = _service_once(folder, args.assignments, os.path.join(logs, "service-celery.log"),
+                                                  "--broker", url)
+                    row("celery", "grade-service --once --broker，Celery 工人 ×2（含反馈）", seconds,
+                        done == notebooks_submissions(folder))
+                    same["Celery"] = _same_scores(folder, batch_dir)
+                    parts["Celery"] = _breakdown(folder)
+        print("延迟：服务一直运行，%d 名学生每隔 %.0f 秒提交一次……" % (args.students, args.gap), flush=True)
+        latencies, missing = _latency(pipe.work, os.path.join(out, "latency"), os.path.join(pipe.out, "students"),
+                                      args.assignments, args.gap, os.path.join(logs, "latency.log"))
+        ok &= not missing
+
+        t = {key: seconds for key, _, seconds in rows}
+        print()
+        print("交上来就评分：%d 名学生、%s、共 %d 份 notebook，%d 个 CPU 核" % (
+            args.students, "、".join(args.assignments), notebooks, os.cpu_count() or 1))
+        print("%10s %16s  %s" % ("总用时/秒", "每份 notebook/秒", ""))
+        for _, label, seconds in rows:
+            print("%10.1f %16.2f  %s" % (seconds, seconds / notebooks, label))
+        for label, part in parts.items():
+            if part:
+                print("%10s %16s  服务里平均每份提交（%s）：工人评分 %.1f 秒，写成绩库、生成并发布反馈 %.1f 秒"
+                      % ("", "", label, part[0], part[1]))
+        print()
+        cost = t["service-1"] / t["stock"]
+        print("%-48s %5.2f ×   目标 ≤ %.1f ×%s" % ("每份 notebook 的评分用时：服务（1 个工人）/ 原版", cost,
+                                               TARGETS["cost/stock"], "" if cost <= TARGETS["cost/stock"] else "（没达到）"))
+        print("%-48s %5.2f ×" % ("每份 notebook 的评分用时：服务（1 个工人）/ python -m course autograde",
+                                 t["service-1"] / t["batch"]))
+        speedup = t["service-1"] / t["service-2"]
+        print("%-48s %5.2f ×   目标 ≥ %.1f ×（核数够时）%s" % ("吞吐量：2 个工人 / 1 个工人", speedup, TARGETS["2/1"],
+                                                         "" if speedup >= TARGETS["2/1"] else "（没达到）"))
+        minutes = t["service-2"] / notebooks * 1200 / 60
+        print("%-48s %5.1f 分钟 目标 ≤ %.0f 分钟（按 2 个工人每份的用时推算）%s" % (
+            "200 名学生 × 6 课（1200 份 notebook）", minutes, TARGETS["class-minutes"],
+            "" if minutes <= TARGETS["class-minutes"] else "（没达到）"))
+        p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+        if latencies:
+            print("%-48s p50 %.1f 秒，p95 %.1f 秒   目标 p95 ≤ %.0f 秒%s" % (
+                "延迟：提交 → 反馈发布（%d 份）" % len(latencies), p50, p95, TARGETS["p95"],
+                "" if p95 <= TARGETS["p95"] else "（没达到）"))
+        if missing:
+            print("延迟：%d 份提交在时限内没有发布反馈（日志：%s）" % (missing, logs))
+        for label, equal in same.items():
+            print("成绩（%s）与 python -m course autograde：%s" % (label, "每个测试单元都相同" if equal else "不一样！"))
+            ok &= equal
+        return 0 if ok else 1
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def notebooks_submissions(folder):
+    """submitted/ 里的提交份数（学生 × 作业）。"""
+    from ..grading.batch.parallel import student_folders
+
+    sub = os.path.join(folder, "submitted")
+    return sum(len(student_folders(os.path.join(sub, s))) for s in student_folders(sub))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
