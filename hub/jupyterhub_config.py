@@ -25,6 +25,9 @@ tests/test_jupyterhub.py 用同一个文件在本机起一个 Hub，只是换成
   COURSE_HUB_FORMGRADER_PORT formgrader 服务的端口（9999）
   COURSE_HUB_PROXY           configurable-http-proxy 的路径（默认在 PATH 里找）
   COURSE_HUB_ADMIN_TOKEN     可选：给自动化脚本（同步选课名单、测试）用的服务令牌
+  COURSE_HUB_GRADE_ON_SUBMIT 交上来就评分（1）：Hub 管理的 grade-service 服务，学生一提交就评分、发布反馈；0 关掉
+  COURSE_HUB_BROKER          可选：Redis 的地址（redis://…）；设了时评分任务交给各台机器上的 grade-worker，
+                             不设时在这台机器上用本机的工人进程评分
 只用于本机测试（不要在真实部署里设置）：
   COURSE_HUB_TEST_HOMES      设置后所有用户共用当前的 unix 账户，各自的家目录在这个文件夹下
   COURSE_HUB_TEST_PASSWORD   设置后所有用户都用这个共享密码登录
@@ -190,5 +193,22 @@ if not test_homes:
     # 用单独的账户运行，教师们共用这一个 formgrader
     formgrader["user"] = _env("COURSE_HUB_GRADER_USER", "grader-" + COURSE_ID)
 services.append(formgrader)
+
+# ---- 交上来就评分：Hub 管理的后台服务（没有网页、不占端口），和 formgrader 同一个账户、同一个课程文件夹 --------
+# Hub 启动它、它退出时重新启动它；它看交换目录的 inbound/，一有新提交就评分、记分、发布反馈（python -m course
+# grade-service，见 README 的“交上来就评分”）。成绩库只有它和 formgrader 写（同一个 COURSE_DB_URL）
+if _env("COURSE_HUB_GRADE_ON_SUBMIT", "1") != "0":
+    grade_command = [sys.executable, "-m", "course", "grade-service", "--course", course_dir]
+    if _env("COURSE_HUB_BROKER"):
+        grade_command += ["--broker", _env("COURSE_HUB_BROKER")]
+    grade_service = {
+        "name": "grade-on-submit",
+        "command": grade_command,
+        "cwd": course_dir,
+        "environment": {k: v for k, v in formgrader_env.items() if k in ("COURSE_EXCHANGE_DIR", "COURSE_DB_URL", "LANG")},
+    }
+    if not test_homes:
+        grade_service["user"] = formgrader["user"]
+    services.append(grade_service)
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles

@@ -154,6 +154,8 @@ class Hub:
             "COURSE_HUB_TEST_HOMES": str(self.homes),
             "COURSE_HUB_TEST_PASSWORD": self.password,
             "COURSE_HUB_STUDENT_ENV": str(self.student_env),
+            # 这里测的是教师经由 formgrader 收作业、评分、发反馈；交上来就评分的服务会和它抢着评同一批提交
+            "COURSE_HUB_GRADE_ON_SUBMIT": "0",
         })
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -434,8 +436,12 @@ def test_config_without_test_settings_is_a_real_deployment(monkeypatch):
     assert c.Authenticator.allowed_users == {"laoshi", "a", "b", "c"}
     assert c.JupyterHub.load_groups == {"formgrade-backprop-zh": {"users": ["laoshi"]},
                                         "nbgrader-backprop-zh": {"users": ["a", "b", "c"]}}
-    [service] = c.JupyterHub.services
+    service, grade = c.JupyterHub.services
     assert service["name"] == COURSE_ID and service["user"] == "grader-backprop-zh"
+    # 交上来就评分：Hub 管理的服务，和 formgrader 同一个账户、同一个课程文件夹、同一个交换目录，本机的工人进程
+    assert grade["name"] == "grade-on-submit" and grade["user"] == "grader-backprop-zh" and "url" not in grade
+    assert grade["command"][1:] == ["-m", "course", "grade-service", "--course", "/srv/nbgrader/backprop-zh"]
+    assert grade["cwd"] == service["cwd"] and grade["environment"]["COURSE_EXCHANGE_DIR"] == "/srv/nbgrader/exchange"
     assert service["cwd"] == "/srv/nbgrader/backprop-zh" and "--allow-root" not in service["command"]
     assert service["environment"]["COURSE_EXCHANGE_DIR"] == "/srv/nbgrader/exchange"
     assert [r["name"] for r in c.JupyterHub.load_roles] == ["formgrade-backprop-zh"]
@@ -451,9 +457,20 @@ def test_config_passes_the_gradebook_and_admin_token_through(monkeypatch):
     """成绩库、交换目录和管理令牌都从环境变量传到对应的地方。"""
     c = _load_config(monkeypatch, COURSE_DB_URL="postgresql://grader@db/backprop_zh", COURSE_HUB_ADMIN_TOKEN="t" * 32,
                      COURSE_EXCHANGE_DIR="/mnt/exchange")
-    admin, formgrader = c.JupyterHub.services
+    admin, formgrader, grade = c.JupyterHub.services
     assert admin == {"name": "course-admin", "api_token": "t" * 32}
+    assert grade["environment"]["COURSE_DB_URL"] == "postgresql://grader@db/backprop_zh"  # 服务写同一个成绩库
+    assert grade["environment"]["COURSE_EXCHANGE_DIR"] == "/mnt/exchange"
     assert formgrader["environment"]["COURSE_DB_URL"] == "postgresql://grader@db/backprop_zh"
     assert formgrader["environment"]["COURSE_EXCHANGE_DIR"] == "/mnt/exchange"
     assert {"name": "course-admin", "services": ["course-admin"],
             "scopes": ["admin:users", "admin:servers", "tokens", "admin:groups"]} in c.JupyterHub.load_roles
+
+
+def test_config_grade_on_submit_over_redis_or_off(monkeypatch):
+    """COURSE_HUB_BROKER：评分任务经由 Redis 交给别的机器上的 grade-worker；COURSE_HUB_GRADE_ON_SUBMIT=0 关掉服务。"""
+    c = _load_config(monkeypatch, COURSE_HUB_BROKER="redis://10.0.0.5:6379/0")
+    grade = [s for s in c.JupyterHub.services if s["name"] == "grade-on-submit"][0]
+    assert grade["command"][-2:] == ["--broker", "redis://10.0.0.5:6379/0"]
+    c = _load_config(monkeypatch, COURSE_HUB_GRADE_ON_SUBMIT="0")
+    assert [s["name"] for s in c.JupyterHub.services] == [COURSE_ID]
