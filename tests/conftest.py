@@ -62,6 +62,7 @@ LAYERS = {
     # 评分边界的协议（两端都在本进程，中间一个套接字）。不启动 Jupyter 内核，不运行 nbgrader 命令，
     # 不起服务器和浏览器；个别测试起一个几秒内结束的 Python 子进程（如 course.bench.backprop --help）。
     "unit": (
+        "test_architecture",
         "test_checks_activations",
         "test_checks_affine",
         "test_checks_autodiff",
