@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from ..demo.exchange import temporary_environ
+
 __all__ = ["main", "build_parser", "percentile", "TARGETS"]
 
 TARGETS = {"cost/stock": 0.5, "p95": 10.0, "2/1": 1.6, "class-minutes": 8.0}
@@ -58,20 +60,6 @@ def percentile(values, q):
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1]
-
-
-@contextlib.contextmanager
-def _environ(env):
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _course_env(folder):
@@ -200,7 +188,7 @@ def _latency(work, dest, students_home, assignments, gap, log):
     try:
         time.sleep(3.0)  # 服务启动（导入 nbgrader、起工人进程）不算在学生的等待里
         homes = sorted(os.listdir(students_home))
-        with _environ(env):
+        with temporary_environ(env):
             for i, sid in enumerate(homes):
                 for a in assignments:
                     if os.path.isdir(exchange.folder(os.path.join(students_home, sid), a)):

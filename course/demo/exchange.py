@@ -12,11 +12,12 @@ import logging
 import os
 from contextlib import contextmanager
 
-__all__ = ["load_course_config", "Exchange"]
+__all__ = ["load_course_config", "Exchange", "temporary_environ"]
 
 
 @contextmanager
-def _environ(env):
+def temporary_environ(env):
+    """在 with 块里设这些环境变量，出来时恢复原样（没有的删掉）。"""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -33,7 +34,7 @@ def load_course_config(course, env=None):
     """读 course/nbgrader_config.py（读的时候环境变量按 env 设置，例如 COURSE_DB_URL）。"""
     from traitlets.config.loader import PyFileConfigLoader
 
-    with _environ(env or {}):
+    with temporary_environ(env or {}):
         return PyFileConfigLoader("nbgrader_config.py", path=course).load_config()
 
 
