@@ -2,7 +2,7 @@
 
 一门小课（course.grading.batch.selftest 的 ps1），学生经由 nbgrader 的交换目录提交（course.demo.exchange 在进程里
 做 nbgrader fetch_assignment / submit 做的事）：alice 全对、bob 的 notebook 是坏的 JSON、mallory 改写检查函数
-并且答错、carol 是教师手工放进 submitted/ 的。对照组：同一时刻的课程文件夹拷一份，用 nbgrader collect + autograde
+并且答错、carol 是教师手工放进 submitted/ 的、erin 在服务开始前交了两次。对照组：同一时刻的课程文件夹拷一份，用 nbgrader collect + autograde
 批量评分；服务评出的成绩库和它逐个单元相同。然后：学生用 nbgrader fetch_feedback 取回有分数的反馈；--once 再跑
 一遍什么都不重评；alice 再交一次（答错一题）：作为新的一次评分、计分的是它（和对照组再批量评一次相同）；
 第三次超出 c.GradeService.max_attempts = 2：不评分，学生取回的是中文说明，成绩不变，提交留着；
@@ -132,6 +132,9 @@ def klass(tmp_path_factory):
         "mul_forward": "import course.checks._core as _c\n_c.expect_close = lambda got, *a, **k: got\n"})
     k.submit("mallory", hostile)
     st.submit(k.root, "carol", st.answer(copy.deepcopy(rel), {"mul_forward": "    return x + y"}))
+    # erin 交了两次，服务还没开始评：两次同时在两个工人上评，计分的是后一次
+    k.submit("erin", st.answer(copy.deepcopy(rel), {"square_grad": "    return x"}))
+    k.submit("erin", st.answer(copy.deepcopy(rel)))
     k.first_control = k.control("control-1")
     k.first = _service(k.root, k.cache, "--workers", "2")
     return k
@@ -142,15 +145,18 @@ def test_every_submission_is_graded_like_batch_autograde_cell_by_cell(klass):
     assert klass.first.returncode == 0, out[-4000:]
     assert "Traceback" not in out, out[-4000:]
     got, want = dump(_url(klass.root)), dump(_url(klass.first_control))
-    assert {k for k in want if isinstance(k, str)} == {"alice", "bob", "mallory", "carol"}
+    assert {k for k in want if isinstance(k, str)} == {"alice", "bob", "mallory", "carol", "erin"}
     assert got == want
+    assert got[("erin", st.NOTEBOOK, "test_square_grad")][0] == 5
     scores = {k[0]: v[0] for k, v in got.items() if isinstance(k, tuple) and len(k) == 3}
     assert got[("alice", st.NOTEBOOK, "test_square_grad")][0] == 5
     assert got[("mallory", st.NOTEBOOK, "test_square_grad")][0] == 0  # 改写检查函数没有用
     assert got[("bob", st.NOTEBOOK, "test_mul_forward")][0] == 0 and scores
     rows = _rows(klass.root)
-    assert sorted(r["student"] for r in rows) == ["alice", "bob", "carol", "mallory"]
+    assert sorted(r["student"] for r in rows) == ["alice", "bob", "carol", "erin", "erin", "mallory"]
     assert all(r["status"] == "done" and r["applied"] == 1 and r["dispatches"] == 1 for r in rows), rows
+    erin = sorted((r for r in rows if r["student"] == "erin"), key=lambda r: r["order_ts"])
+    assert [r["score"] for r in erin] == [5, 10] and erin[1]["counted"] == 1
     # 评好的 notebook 和评分报告在课程文件夹里，和 nbgrader autograde 写的位置一样
     assert os.path.isfile(os.path.join(klass.root, "autograded", "alice", A, st.NOTEBOOK + ".ipynb"))
     reports = os.path.join(klass.root, "autograded", ".grading-reports", A)
@@ -181,7 +187,7 @@ def test_students_fetch_their_feedback_with_the_score(klass):
     assert len(mallory) == 1 and "得分" in mallory[0]
     status = subprocess.run([sys.executable, "-m", "course", "grade-status", "--course", klass.root],
                             env=_env(), capture_output=True, text=True, timeout=120)
-    assert status.returncode == 0 and "评好了 4 份" in status.stdout and "从收到提交到反馈发布：中位数" in status.stdout
+    assert status.returncode == 0 and "评好了 6 份" in status.stdout and "从收到提交到反馈发布：中位数" in status.stdout
 
 
 def test_running_once_again_grades_nothing_twice(klass):

@@ -15,6 +15,7 @@ import datetime
 import glob
 import json
 import os
+import sys
 
 from ..collect import plain_name
 from .bundle import write_files
@@ -110,20 +111,16 @@ def total_score(result):
 
 
 def release_feedback(course, assignment, student, env=None):
-    """为这一名学生生成并发布反馈（两条 nbgrader 命令，课程的配置）。返回 (是否成功, 输出的结尾)。"""
+    """为这一名学生生成并发布反馈（feedback.py：一个进程做 generate_feedback 和 release_feedback）。
+    返回 (是否成功, 输出的结尾)。"""
     import subprocess
 
-    from ..batch.parallel import nbgrader_argv, nbgrader_env
+    from ..batch.parallel import nbgrader_env
 
     env = env or nbgrader_env()
-    logs = []
-    for step in (["generate_feedback", assignment, "--force"], ["release_feedback", assignment]):
-        proc = subprocess.run(nbgrader_argv(*step, "--CourseDirectory.student_id=%s" % student), cwd=course, env=env,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
-        logs.append((proc.stdout + proc.stderr)[-3000:])
-        if proc.returncode != 0:
-            return False, "\n".join(logs)
-    return True, "\n".join(logs)
+    proc = subprocess.run([sys.executable, "-m", "course.grading.service.feedback", assignment, student], cwd=course,
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
+    return proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
 
 
 def over_limit_feedback(exchange_root, course_id, archive, pages):

@@ -27,6 +27,7 @@ from .state import STATE_DIR, State
 __all__ = ["GradingService", "job_id_for", "safe_student_id", "SETTLE_SECONDS"]
 
 SETTLE_SECONDS = 10  # 没有完成标志的提交文件夹要这么久没有变化才收
+FEEDBACK_PROCESSES = 2  # 同时为几名学生生成反馈（每名一个子进程）
 
 
 def safe_student_id(name):
@@ -107,6 +108,11 @@ class GradingService:
         self._bundles = {}
         self._warned = set()
         self._restarts = 0
+        self._deferred = []  # [(记录, 结果)]：等同一名学生的反馈生成完再写
+        self._feedback = {}  # {future: (学号, 作业)}：正在生成的反馈
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=FEEDBACK_PROCESSES)
 
     def _dir(self, name):
         value = getattr(self.cd, name + "_directory")
@@ -244,10 +250,18 @@ class GradingService:
         for job_id, outcome in self.transport.poll(timeout):
             self.inflight.discard(job_id)
             row = self.state.get(job_id)
-            if row is None or row["applied"] or row["status"] in ("done", "over-limit"):
+            if row is None or row["applied"] or row["status"] in ("done", "over-limit") or \
+                    any(r["id"] == job_id for r, _ in self._deferred):
                 continue  # 重复收到的结果（工人死在确认之前、任务重新派发）：成绩只写一次
-            self._use(row, outcome)
+            self._deferred.append((row, outcome))
             n += 1
+        self._finish_feedback()
+        waiting, self._deferred = self._deferred, []
+        for row, outcome in waiting:  # 同一名学生同一份作业的反馈还在生成：等它好了再写新结果
+            if (row["student"], row["assignment"]) in self._feedback.values():
+                self._deferred.append((row, outcome))
+            else:
+                self._use(row, outcome)
         restarts = getattr(self.transport, "restarts", 0)
         if restarts > self._restarts:
             self.echo("有 %d 个工人进程意外退出：它们手上的提交交给新的工人重评" % (restarts - self._restarts))
@@ -263,6 +277,9 @@ class GradingService:
         result = outcome.get("result") if outcome.get("ok") else None
         if not result or not result.get("graded"):
             why = outcome.get("error") or (result or {}).get("error") or "原因不明"
+            tail = [ln for ln in ((result or {}).get("log") or "").splitlines() if ln.strip()][-12:]
+            if tail:
+                why += "。nbgrader 输出的最后几行：\n" + "\n".join(tail)
             self.state.update(row["id"], status="failed", error=why[:2000], graded=time.time())
             self.echo("%s 没评上：%s" % (who, why[:300]))
             return
@@ -287,13 +304,33 @@ class GradingService:
         self.state.set_latest(row["student"], row["assignment"], row["id"], row["order_ts"])
         self.state.update(row["id"], status="done", counted=1, applied=1, score=score, max_score=maximum,
                           graded=time.time(), worker=result.get("worker"), seconds=seconds, error=None)
-        ok, log = _apply.release_feedback(self.course, row["assignment"], row["student"])
-        if ok:
-            self.state.update(row["id"], released=time.time())
-            self.echo("%s 评好了：%g / %g，反馈已发布" % (who, score, maximum))
-        else:
-            self.state.update(row["id"], error="反馈没有发布：%s" % log[-1500:])
-            self.echo("%s 评好了：%g / %g，但反馈没有发布：%s" % (who, score, maximum, log[-500:]))
+        outbound = os.path.join(self.exchange_root, self.course_id, "feedback")
+        if os.path.isdir(os.path.dirname(outbound)) and not os.path.isdir(outbound):
+            os.makedirs(outbound, 0o755, exist_ok=True)  # 几个 release_feedback 同时运行时，不让它们抢着建
+        future = self._pool.submit(_apply.release_feedback, self.course, row["assignment"], row["student"])
+        future.info = (row["id"], who, score, maximum)
+        self._feedback[future] = (row["student"], row["assignment"])
+
+    def _finish_feedback(self, wait=False):
+        """生成反馈的子进程在线程池里运行（几名学生同时）；这里记下已经结束的。"""
+        from concurrent.futures import FIRST_COMPLETED
+        from concurrent.futures import wait as wait_futures
+
+        if wait and self._feedback:
+            wait_futures(list(self._feedback), return_when=FIRST_COMPLETED)
+        for future in [f for f in self._feedback if f.done()]:
+            del self._feedback[future]
+            job_id, who, score, maximum = future.info
+            try:
+                ok, log = future.result()
+            except Exception as exc:  # 子进程超时之类
+                ok, log = False, "%s: %s" % (type(exc).__name__, exc)
+            if ok:
+                self.state.update(job_id, released=time.time())
+                self.echo("%s 评好了：%g / %g，反馈已发布" % (who, score, maximum))
+            else:
+                self.state.update(job_id, error="反馈没有发布：%s" % log[-1500:])
+                self.echo("%s 评好了：%g / %g，但反馈没有发布：%s" % (who, score, maximum, log[-500:]))
 
     # ---- 主循环 -----------------------------------------------------------------------------------
     def run(self, once=False):
@@ -305,6 +342,9 @@ class GradingService:
         try:
             while True:
                 if once and not self.inflight:
+                    while self._deferred or self._feedback:
+                        self._finish_feedback(wait=True)
+                        used += self.collect_results(0)
                     return used
                 used += self.collect_results(0.5)
                 if not once and time.monotonic() >= next_scan:
@@ -315,6 +355,8 @@ class GradingService:
                     self.inflight.clear()
                     self.dispatch()
         finally:
+            self._pool.shutdown(wait=True)
+            self._finish_feedback()
             self.state.close()
 
 
