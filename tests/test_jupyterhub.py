@@ -35,6 +35,8 @@ HUB_DIR = ROOT / "hub"
 COURSE_ID = "backprop-zh"
 ASSIGNMENT = "01-graph-chain-rule"
 NOTEBOOK = "graph_chain_rule"
+# 交上来就评分的作业：Hub 管理的 grade-service 只管它，第 01 课照旧由教师在 formgrader 里评
+ON_SUBMIT, ON_SUBMIT_NOTEBOOK = "02-simple-layers", "simple_layers"
 INSTRUCTOR = "laoshi"
 GOOD, UNTOUCHED = "xiaoming", "xiaohong"  # 交参考答案的学生，原样交回学生版的学生
 STUDENTS = (GOOD, UNTOUCHED)
@@ -128,7 +130,8 @@ class Hub:
         # 教师的课程文件夹：本仓库的一份（只带这一个作业的 source/）
         self.course.mkdir()
         shutil.copy(ROOT / "nbgrader_config.py", self.course)
-        shutil.copytree(SOURCE / ASSIGNMENT, self.course / "source" / ASSIGNMENT)
+        for assignment in (ASSIGNMENT, ON_SUBMIT):
+            shutil.copytree(SOURCE / assignment, self.course / "source" / assignment)
         # 学生服务器的环境：课程包是学生版（共用本环境的第三方包，不重新下载）
         from course.tools import student_env
         student_env.build(self.student_env, share_packages=True, log=lambda *a: None)
@@ -154,8 +157,9 @@ class Hub:
             "COURSE_HUB_TEST_HOMES": str(self.homes),
             "COURSE_HUB_TEST_PASSWORD": self.password,
             "COURSE_HUB_STUDENT_ENV": str(self.student_env),
-            # 这里测的是教师经由 formgrader 收作业、评分、发反馈；交上来就评分的服务会和它抢着评同一批提交
-            "COURSE_HUB_GRADE_ON_SUBMIT": "0",
+            # 第 01 课测的是教师经由 formgrader 收作业、评分、发反馈；交上来就评分的服务只管第 02 课，不和它抢
+            "COURSE_HUB_GRADE_ON_SUBMIT": "1",
+            "COURSE_HUB_GRADE_ASSIGNMENTS": ON_SUBMIT,
         })
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -237,15 +241,15 @@ class Hub:
             assert out["success"], "formgrader %s 失败：\n%s\n%s" % (path, out.get("error"), out.get("log"))
         return out
 
-    def nbgrader(self, name, action, **kw):
+    def nbgrader(self, name, action, assignment=ASSIGNMENT, **kw):
         """学生 name 在自己的服务器上调用 nbgrader 的作业端点，返回作业列表。"""
-        data = {"course_id": COURSE_ID, "assignment_id": ASSIGNMENT}
+        data = {"course_id": COURSE_ID, "assignment_id": assignment}
         if action == "list":
             out = self.as_user(name, "GET", "/user/%s/assignments" % name, params={"course_id": COURSE_ID}, **kw)
         else:
             out = self.as_user(name, "POST", "/user/%s/assignments/%s" % (name, action), data=data, **kw)
         assert out["success"], "%s 的 %s 失败：\n%s" % (name, action, out.get("value"))
-        return [a for a in out["value"] if a["assignment_id"] == ASSIGNMENT]
+        return [a for a in out["value"] if a["assignment_id"] == assignment]
 
 
 @pytest.fixture(scope="module")
@@ -389,6 +393,45 @@ def test_release_submit_collect_grade_and_return_feedback(hub):
         assert r.status_code == 403
 
 
+def test_grade_on_submit_returns_feedback_with_nobody_else_acting(hub):
+    """第 02 课交给 Hub 管理的 grade-service：教师只发布作业；学生提交以后，没有任何人再做什么，
+    学生就能用“获取反馈”拿到带分数的反馈（对的满分，原样交回的 0 分），成绩也记进了成绩库。"""
+    hub.formgrader("POST", "assignment/%s/assign" % ON_SUBMIT)
+    hub.formgrader("POST", "assignment/%s/release" % ON_SUBMIT)
+    rel_path = "%s/%s/%s.ipynb" % (COURSE_ID, ON_SUBMIT, ON_SUBMIT_NOTEBOOK)
+    for s in STUDENTS:
+        assert "fetched" in [a["status"] for a in hub.nbgrader(s, "fetch", ON_SUBMIT)]
+    solution = read_nb(SOURCE / ON_SUBMIT / (ON_SUBMIT_NOTEBOOK + ".ipynb"))
+    hub.as_user(GOOD, "PUT", "/user/%s/api/contents/%s" % (GOOD, rel_path),
+                json={"type": "notebook", "format": "json", "content": solution})
+    submitted_at = time.monotonic()
+    for s in STUDENTS:
+        submitted = [a for a in hub.nbgrader(s, "submit", ON_SUBMIT) if a["status"] == "submitted"]
+        assert len(submitted) == 1 and submitted[0]["student_id"] == s, submitted
+    hub.remember()
+
+    def feedback(s):
+        mine = [a for a in hub.nbgrader(s, "fetch_feedback", ON_SUBMIT) if a["status"] == "submitted"]
+        return mine if mine and mine[0]["submissions"] and mine[0]["submissions"][0]["has_local_feedback"] else None
+
+    got, waited = {}, {}
+    for s in STUDENTS:
+        sub = _wait("%s 提交以后一直没有拿到反馈（交上来就评分的服务没有评分或没有发布）" % s, lambda: feedback(s), 300,
+                    interval=2, log=hub.log)[0]["submissions"][0]
+        waited[s] = time.monotonic() - submitted_at
+        folder = hub.homes / s / COURSE_ID / ON_SUBMIT / "feedback"
+        pages = sorted(p.relative_to(hub.homes / s).as_posix() for p in folder.glob("*/*.html"))
+        assert pages == ["%s/%s/feedback/%s/%s.html" % (COURSE_ID, ON_SUBMIT, sub["timestamp"], ON_SUBMIT_NOTEBOOK)], pages
+        page = hub.as_user(s, "GET", "/user/%s/api/contents/%s" % (s, pages[0]), params={"type": "file", "format": "text"})
+        got[s] = _score(page["content"])
+    full = got[GOOD][1]
+    assert full > 0 and got == {GOOD: (full, full), UNTOUCHED: (0, full)}, got
+    # 成绩库里也是这两个分数（formgrader 只读，不评分）
+    scores = {x["student"]: (x["score"], x["max_score"]) for x in hub.formgrader("GET", "submissions/%s" % ON_SUBMIT)}
+    assert scores == {GOOD: (full, full), UNTOUCHED: (0, full)}, scores
+    print("提交到拿到反馈：%s" % {s: "%.1f 秒" % t for s, t in waited.items()})
+
+
 def test_student_servers_run_from_the_student_environment(hub):
     """学生的服务器（和它们的内核）从学生环境启动：课程包是学生版，没有 course.demo，也不在课程仓库里；
     教师的服务器照旧用 Hub 的环境（对照：那里的课程包就是课程仓库本身，source/ 就在旁边）。"""
@@ -472,5 +515,8 @@ def test_config_grade_on_submit_over_redis_or_off(monkeypatch):
     c = _load_config(monkeypatch, COURSE_HUB_BROKER="redis://10.0.0.5:6379/0")
     grade = [s for s in c.JupyterHub.services if s["name"] == "grade-on-submit"][0]
     assert grade["command"][-2:] == ["--broker", "redis://10.0.0.5:6379/0"]
+    c = _load_config(monkeypatch, COURSE_HUB_GRADE_ASSIGNMENTS="02-simple-layers, 03-activation-layers")
+    grade = [s for s in c.JupyterHub.services if s["name"] == "grade-on-submit"][0]
+    assert grade["command"][-4:] == ["--assignment", "02-simple-layers", "--assignment", "03-activation-layers"]
     c = _load_config(monkeypatch, COURSE_HUB_GRADE_ON_SUBMIT="0")
     assert [s["name"] for s in c.JupyterHub.services] == [COURSE_ID]
