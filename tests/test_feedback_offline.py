@@ -140,3 +140,31 @@ def test_feedback_works_offline_with_rendered_math_and_chinese_frame(feedback, b
         assert not blocked, blocked
     finally:
         page.context.close()
+
+
+def test_over_limit_page_reads_well_offline(browser, tmp_path):
+    """交上来就评分时超过次数的那一页（course/grading/service/policy.py）：中文、不联网、不超出窗口宽度，
+    说清楚这次没评分、计分的是哪一次、什么时候能再交；作业名里的 HTML 只是文字。"""
+    from course.grading.service.policy import GradeService, over_limit_html
+
+    page_html = over_limit_html("02-<b>simple</b>-layers", "simple_layers", GradeService(max_attempts=3, window_hours=24),
+                                3, 1_796_000_000, next_time=1_796_050_000)
+    path = tmp_path / "over-limit.html"
+    path.write_text(page_html, encoding="utf-8")
+    page, outside, console = _open_offline(browser, path)
+    try:
+        OUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUT / "over-limit.png"), full_page=True)
+        text = page.evaluate("document.body.innerText")
+        assert not outside and not [m for m in console if "Content Security Policy" in m]
+        for words in ("这一次没有评分：这份作业在 24 小时里最多评 3 次", "最多评 3 次", "计分的仍是你上一次评好的提交", "以后再交的作业会照常评分", "02-<b>simple</b>-layers"):
+            assert words in text, (words, text)
+        assert page.evaluate("document.querySelectorAll('b b, p b').length") == 1  # 只有“这一次没有评分”是粗体
+        # 版面：说明框在视口里，没有横向滚动条，标题和正文真的排出来了（中文字体在）
+        box = page.evaluate("(() => { const r = document.querySelector('.box').getBoundingClientRect();"
+                            " return [r.left, r.right, r.height]; })()")
+        assert 0 <= box[0] < box[1] <= 1100 and box[2] > 150, box
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1100
+        assert page.evaluate("document.querySelector('h1').getBoundingClientRect().width") > 200
+    finally:
+        page.context.close()

@@ -51,9 +51,9 @@ _PAGE = """<!DOCTYPE html>
 def over_limit_html(assignment, notebook, policy, used, submitted_at, next_time=None):
     """超出次数时学生取回的“反馈”：一页中文说明（不含任何评分信息）。"""
     when = datetime.datetime.fromtimestamp(submitted_at).strftime("%Y-%m-%d %H:%M")
-    window = ("%g 小时" % policy.window_hours) if policy.window_hours else "整个学期"
+    window = ("在 %g 小时里" % policy.window_hours) if policy.window_hours else "在整个学期里"
     paragraphs = [
-        "你在 %s 交的作业 %s（%s）<b>这一次没有评分</b>：这份作业在 %s 里最多评 %d 次，你已经用完了（%d 次）。"
+        "你在 %s 交的作业 %s（%s）<b>这一次没有评分</b>：这份作业%s最多评 %d 次，你已经用完了（%d 次）。"
         % (when, html.escape(assignment), html.escape(notebook), window, policy.max_attempts, used),
         "计分的仍是你上一次评好的提交，它的反馈还在原来的地方；这次的提交没有丢，老师可以看到，也可以另行评分。",
     ]
