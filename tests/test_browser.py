@@ -80,9 +80,10 @@ def dw_dy(x, y):
 # 学生版里每个练习单元的特征文字 -> 正确答案
 ANSWERS = [("def buy_apple(", FORWARD_OK), ("def apple_orange_backward(", BACKWARD_OK),
            ("def numerical_diff(", NUMERICAL_DIFF_OK), ("def dz_dx(", CHAIN_RULE_OK),
-           # 三道概念题（学生版里答案单元以 ANSWER_Qn = None 开头）
-           ("ANSWER_Q1 = None", 'ANSWER_Q1 = "B"'), ("ANSWER_Q2 = None", 'ANSWER_Q2 = "C"'),
-           ("ANSWER_Q3 = None", 'ANSWER_Q3 = "B"')]
+           # 三道概念题：各写一个小函数 q1、q2、q3
+           ("def q1(n):", "def q1(n):\n    return 1, 2 * n\n"),
+           ("def q2(apple, apple_num,", "def q2(apple, apple_num, orange, orange_num, tax):\n    return apple_num * tax\n"),
+           ("def q3(h):", 'def q3(h):\n    return "舍入" if h < 1e-5 else "截断"\n')]
 
 
 @pytest.fixture(scope="module")

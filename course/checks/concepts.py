@@ -1,21 +1,32 @@
-"""概念题的检查：选择题和读图填数。
+"""概念题的检查：学生写的小函数 qN(...)（check_quiz），以及选择题和读图填数。
 
-选择题的正确答案不以明文写在测试单元里，只写它的摘要 digest(题号, 答案)；每个选项（包括正确的那个）
-都可以配一条说明，答错时给出所选选项错在哪里。出题时用
-`python -c "from course.checks.concepts import digest; print(digest('题号', '答案'))"` 算摘要。
+每道概念题都要学生写一个小函数，从题目里的具体数字算出答案，例如 `def q2(apple, apple_num, ...)`。
+公开测试用题目里那组数，只说对不对；不对时给一条讲道理的提示，这条提示对任何错的答案都一样，
+从不写出正确的值，也不会因为答案不同而不同，所以一个一个地试不出答案。隐藏测试换几组学生没见过的数：
+把公开那组的答案写死的函数拿不到隐藏测试的分。参考答案在 course/checks/quizzes.py，测试单元里只写题号。
 
-    ANSWER_Q1 = "B"   # 学生填写
-    check_choice(ANSWER_Q1, "02-q1", options="ABCD", correct="3f0c…", hints={"A": "…", ...})
+    check_quiz(globals().get("q2"), "01-q2", cases=[(200, 2, 150, 3, 1.1)], hint="……")     # 公开测试
+    _check_quiz(globals().get("q2"), "01-q2", cases=[(80, 4, 150, 3, 1.08)], report=False)  # 隐藏测试
 
-题号 "02-q1" 只用来算摘要，不给学生看：消息里这道题叫“第 1 道概念题”（从题号末尾的数字得来；
-what="概念题 1" 也写成这个样子）。提示里的简单 LaTeX（如 $10^{-7}$）打印前换成纯文本（1e-7）。
+题号 "01-q2" 不给学生看：消息里这道题叫“第 2 道概念题”（从题号末尾的数字得来）。提示里的简单 LaTeX
+（如 $10^{-7}$）打印前换成纯文本（1e-7）。
+
+选择题 check_choice（正确答案只以摘要 digest(题号, 答案) 写在测试单元里）和读图填数 check_value 仍然可用，
+但课程的概念题不再用选择题：逐个选项配提示的选择题，一试就知道答案。
 """
+import copy
 import hashlib
 import re
 
-from ._core import CheckFailure, check, expect_number, fail, passed
+import numbers
 
-__all__ = ["digest", "normalize_choice", "check_choice", "check_value", "quiz_name", "plain_text"]
+import numpy as np
+
+from ..fmt import fmt
+from ._core import CheckFailure, call, check, expect_number, fail, passed
+from .quizzes import reference
+
+__all__ = ["check_quiz", "digest", "normalize_choice", "check_choice", "check_value", "quiz_name", "plain_text"]
 
 _SALT = "backprop-zh/concept"
 
@@ -104,3 +115,63 @@ def check_value(answer, expected, what, hint=None, rtol=1e-3, atol=1e-6, report=
         raise exc
     if report:
         passed(what)
+
+
+def _call_text(fname, args):
+    return "%s(%s)" % (fname, ", ".join(" ".join(fmt(a).split()) for a in args))
+
+
+def _text(value):
+    return "".join(value.split()).replace("误差", "").lower() if isinstance(value, str) else None
+
+
+def _matches(got, want):
+    """got 和参考答案 want 是否一致：数按 rtol 1e-6 比较，数组要同形状，tuple 逐项比较，字符串去掉空格比较。"""
+    if isinstance(want, str):
+        return _text(got) == _text(want)
+    if isinstance(want, bool):
+        return isinstance(got, (bool, np.bool_)) and bool(got) == want
+    if isinstance(want, tuple):
+        return isinstance(got, (tuple, list)) and len(got) == len(want) and all(map(_matches, got, want))
+    if isinstance(got, (bool, np.bool_, str)) or got is None:
+        return False
+    if isinstance(want, numbers.Real) and not (isinstance(got, numbers.Real) or np.ndim(got) == 0):
+        return False
+    want = np.asarray(want, dtype=float)
+    try:
+        arr = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return arr.shape == want.shape and bool(np.allclose(arr, want, rtol=1e-6, atol=1e-9))
+
+
+@check
+def check_quiz(fn, qid, cases, hint=None, what=None, report=True):
+    """fn：学生写的函数 qN；cases：参数的 tuple 组成的 list；hint：答错时的提示，对任何错的答案都一样。
+
+    答错时只说哪一组参数下的结果不对、学生返回了什么，不写正确的值。
+    """
+    name = quiz_name(qid, what)
+    subject = _spaced(name)
+    number = re.search(r"q(\d+)$", str(qid))
+    fname = "q" + number.group(1) if number else "这个函数"
+    if fn is None or fn is Ellipsis:
+        fail("%s还没有作答：先在上面的单元里写好函数 %s，再运行那个单元。" % (subject, fname), show=False)
+    if not callable(fn):
+        fail("%s的答案应当是一个函数 %s（用 def 写出来），现在它是 %s。" % (subject, fname, type(fn).__name__), show=False)
+    ref = reference(qid)
+    for args in cases:
+        args = tuple(args)
+        want = ref(*copy.deepcopy(args))  # 先算参考答案：学生的函数可能原地改动传进去的数组
+        try:
+            got = fn(*copy.deepcopy(args))
+        except NotImplementedError:
+            fail("%s还没有作答：删掉 %s 里 raise 那一行，写上你的代码。" % (subject, fname), show=False)
+        except Exception:  # 学生代码里的错误交给 call 用中文说明
+            got = call(fn, *args, what=_call_text(fname, args))
+        if not _matches(got, want):
+            shown = " ".join(fmt(got).split())
+            fail("%s：%s 返回了 %s，不对。" % (name, _call_text(fname, args), shown[:200]), show=False,
+                 hint=plain_text(hint) or "回到上面的讲解，按计算图一步一步地推。")
+    if report:
+        passed(name)

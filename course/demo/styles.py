@@ -36,9 +36,10 @@ ALT = {
             inner = 3 * x + y * y
             return 6 * y * inner ** 2
         """,
-        ("one_pass_quiz", "*"): 'ANSWER_Q1 = "b"  # 小写也算',
-        ("flip_value_quiz", "*"): "ANSWER_Q2 = 'C'",
-        ("small_h_quiz", "*"): 'ANSWER_Q3 = " B. "',
+        # 概念题：别的写法、别的返回类型（list 代替 tuple、numpy 数、带“误差”两字）也算对
+        ("one_pass_quiz", "*"): "return [1, n + n]",
+        ("flip_value_quiz", "*"): "return tax * apple_num",
+        ("small_h_quiz", "*"): 'return "舍入误差" if h < 1e-5 else "截断误差"',
     },
     "02": {
         ("mul_layer", "forward"): """
@@ -62,9 +63,12 @@ ALT = {
             dorange, dorange_num = layer["orange"].backward(dorange_price)
             dapple, dapple_num = layer["apple"].backward(dapple_price)
         """,
-        ("add_node_quiz", "*"): 'ANSWER_Q1 = "a"',
-        ("add_layer_state_quiz", "*"): 'ANSWER_Q2 = "Ｄ"  # 全角字母也算',
-        ("backward_order_quiz", "*"): 'ANSWER_Q3 = "（C）"',
+        ("add_node_quiz", "*"): """
+            local = {"+": (1, 1), "*": (y, x), "max": (float(x > y), float(y > x))}[op]
+            return [dout * d for d in local]
+        """,
+        ("add_layer_state_quiz", "*"): 'return op not in ("+", "-", "*3")',
+        ("backward_order_quiz", "*"): 'return order[:2] == ["mul_tax_layer", "add_apple_orange_layer"]',
     },
     "03": {
         ("relu_layer", "forward"): """
@@ -81,9 +85,13 @@ ALT = {
             y = self.out
             return dout * (1.0 - y) * y
         """,
-        ("relu_mask_quiz", "*"): 'ANSWER_Q1 = "b"  # 小写也算',
-        ("relu_inplace_quiz", "*"): 'ANSWER_Q2 = " C "',
-        ("sigmoid_chain_quiz", "*"): 'ANSWER_Q3 = "（D）"',
+        ("relu_mask_quiz", "*"): "return np.where(np.asarray(x) <= 0, 0, dout)",
+        ("relu_inplace_quiz", "*"): """
+            dout = dout.copy()
+            dout[x <= 0] = 0  # 书上的 backward 原地改掉的就是这个数组
+            return 2 * dout
+        """,
+        ("sigmoid_chain_quiz", "*"): "return 0.25 ** n * c ** n",
         ("sigmoid_steps", "sigmoid_backward_steps"): """
             e = np.exp(-x)
             denominator = 1.0 + e
@@ -128,9 +136,9 @@ ALT = {
             n = self.t.shape[0]
             return dout * (self.y - self.t) / n
         """,
-        ("affine_transpose_quiz", "*"): 'ANSWER_Q1 = "b"',
-        ("affine_bias_sum_quiz", "*"): 'ANSWER_Q2 = "C."',
-        ("softmax_loss_batch_quiz", "*"): 'ANSWER_Q3 = "(A)"',
+        ("affine_transpose_quiz", "*"): "return dY @ V",
+        ("affine_bias_sum_quiz", "*"): "return dout.sum()",
+        ("softmax_loss_batch_quiz", "*"): "return np.subtract(y, t)",
     },
     "05": {
         ("two_layer_net", "predict"): """
@@ -168,10 +176,15 @@ ALT = {
             for key in params:
                 np.subtract(params[key], lr * grads[key], out=params[key])
         """,
-        # 概念题：小写、带括号的写法也算同一个选项
-        ("concept_q1", "<顶层>"): 'ANSWER_Q1 = "b"',
-        ("concept_q2", "<顶层>"): 'ANSWER_Q2 = "(C)"',
-        ("concept_q3", "<顶层>"): 'ANSWER_Q3 = " B "',
+        # 概念题：别的写法
+        ("concept_q1", "q1"): "return w * dout, xs[len(xs) - 1] * dout",
+        ("concept_q2", "q2"): """
+            wrong = sorted(k for k, v in errors.items() if v > 0.01)
+            if len(wrong) == 4:
+                return "SoftmaxWithLoss"
+            return "Affine2" if wrong[0] in ("W2", "b2") else "Affine1"
+        """,
+        ("concept_q3", "q3"): "return (k, k * k)",
     },
     "06": {
         ("value_add_mul", "__add__"): """
@@ -267,8 +280,8 @@ ALT = {
         ("apple_orange_sigmoid", "buy_apple_orange"): "return (apple * apple_num + orange * orange_num) * tax",
         ("apple_orange_sigmoid", "sigmoid"): "return (1 + (x * -1).exp()) ** -1",
         ("neuron", "neuron"): "return sum((w * x for w, x in zip(ws, xs)), b).tanh()",
-        ("concept_order_answer", "*"): 'ANSWER_Q1 = "b"  # 小写也算',
-        ("concept_zero_answer", "*"): 'ANSWER_Q2 = "C."',
+        ("concept_order_answer", "*"): "return b * 1.0, b + b * k",
+        ("concept_zero_answer", "*"): "return list(np.cumsum(gs))",
         ("mlp_neuron", "__call__"): """
             act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
             return act if self.linear else act.relu()
@@ -302,6 +315,10 @@ ALT = {
             for p in params:
                 p.data += -lr * p.grad
         """,
-        ("concept_last_layer_answer", "*"): 'ANSWER_Q3 = "(A)"',
+        ("concept_last_layer_answer", "*"): """
+            if z <= 0:
+                return 1.0, 0.0  # ReLU 把分数截成 0：损失停在 1，导数是 0
+            return max(0.0, 1 - y * z), (-y if y * z < 1 else 0.0)
+        """,
     },
 }
