@@ -69,6 +69,7 @@ LAYERS = {
         "test_checks_autodiff_mlp",
         "test_checks_autodiff_styles",
         "test_checks_chain_rule",
+        "test_checks_concepts",
         "test_checks_network",
         "test_checks_simple_layers",
         "test_checks_softmax",
