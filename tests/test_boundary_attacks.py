@@ -305,24 +305,16 @@ def test_the_judges_verdict_is_validated_before_it_reaches_nbgrader():
 
 
 # ---------------------------------------------------------------- 评判进程的最小权限
-class _FakeExecute:
-    """judge_command 需要的那一点 RobustExecute：沙箱的选择、私有文件夹、看不到的路径。"""
+def _judge_command(tmp, status, hidden):
+    """judge_command 需要的那一点：沙箱的配置和探测结果、私有文件夹、看不到的路径。"""
+    from course.grading.execute import boundary
+    from course.grading.sandbox import bubblewrap as sandbox
 
-    def __init__(self, tmp, status, hidden):
-        from course.grading.sandbox import bubblewrap as sandbox
-
-        self._km_choice = (None, "", sandbox.GradingSandbox(), status)
-        self._tmp, self._hidden = tmp, hidden
-
-    def _judge_private_dir(self):
-        private = os.path.join(self._tmp, "judge-private")
-        os.makedirs(private, exist_ok=True)
-        for sub in ("conn", "ipc", "mpl"):
-            os.makedirs(os.path.join(private, sub), exist_ok=True)
-        return private
-
-    def _hidden_paths(self):
-        return [self._hidden], [self._hidden]
+    private = os.path.join(tmp, "judge-private")
+    os.makedirs(private, exist_ok=True)
+    for sub in ("conn", "ipc", "mpl"):
+        os.makedirs(os.path.join(private, sub), exist_ok=True)
+    return boundary.judge_command(sandbox.GradingSandbox(), status, private, ([hidden], [hidden]))
 
 
 FOOLED = '''
@@ -346,7 +338,6 @@ print("|".join(_out))
 @pytest.mark.parametrize("sandboxed", [True, False], ids=["sandbox", "control-no-sandbox"])
 def test_a_fooled_judge_can_touch_no_file(tmp_path, sandboxed):
     """评判进程被骗去执行任意代码时（这里直接交给它一段“测试代码”）：写不了文件，读不到课程文件夹。"""
-    from course.grading.execute import boundary
     from course.grading.sandbox import bubblewrap as sandbox
 
     status = sandbox.probe()
@@ -362,8 +353,7 @@ def test_a_fooled_judge_can_touch_no_file(tmp_path, sandboxed):
     course = here / "course"
     (course / "source").mkdir(parents=True)
     (course / "source" / "answers.txt").write_text("the answer key")
-    fake = _FakeExecute(str(tmp_path), status if sandboxed else None, str(course))
-    argv, env = boundary.judge_command(fake)
+    argv, env = _judge_command(str(tmp_path), status if sandboxed else None, str(course))
     client = judge.JudgeClient(argv, env, None, {"modules": {}, "names": [], "max_output": 10_000})
     a, b = socket.socketpair()
     try:

@@ -10,8 +10,8 @@
     submissions.py      expect_all_notebooks：读不了、找不到的提交按缺交处理
     collect.py          Collect：收作业不跟随链接、有个数上限
 下面的文件夹：
-    execute/   robust.RobustExecute（代替 nbgrader 的 Execute）和它的合作者：内核控制、复原与重放、输出上限、
-               测试交给评判进程（boundary.py、judge.py）、没通过的检查（mistakes.py）
+    execute/   robust.RobustExecute（代替 nbgrader 的 Execute）和它的合作者，各自拥有自己的状态：内核选择与通道、
+               复原与重放、输出上限、测试交给评判进程（boundary.py、judge.py）、没通过的检查（mistakes.py）
     sandbox/   评分内核的沙箱（bubblewrap、Landlock、cgroup、KernelManager）和每课盖住的课程模块（answers.py）
     feedback/  hidden.RedactHiddenOutputs、hidden.HideHiddenTests、html.SanitizeStudentHTML、release.ReleaseFeedback，
                和中文、离线的反馈模板

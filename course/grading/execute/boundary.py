@@ -1,4 +1,4 @@
-"""测试单元不在学生的内核里运行，而在单独的、沙箱里的评判进程里（RobustExecute 的一个混入类）。
+"""测试单元不在学生的内核里运行，而在单独的、沙箱里的评判进程里（JudgeSession，RobustExecute 的合作者）。
 
 autograde 时，学生写的单元照常在（沙箱里的）内核里运行；测试单元（nbgrader 的 grade 单元）的源码，
 公开部分和隐藏部分，都不发给内核，而交给评判进程（judge.py）。评判进程经一个 Unix 套接字与内核
@@ -18,7 +18,15 @@ nbgrader 记录的是评判进程写下的输出：打印的文字（stdout / st
 （update_display_data）。
 
 单元的时间上限照旧（Execute.timeout）：超时后通道关闭、内核被中断，这个单元不得分；内核不回应
-或者死了，就像以前一样重启、重放。
+或者死了，由 RobustExecute 交给 Recovery 重启、重放。
+
+JudgeSession 拥有的状态：评判进程的客户端（judge.JudgeClient）、放套接字和评判进程私有文件夹的临时文件夹、
+测试是否已经开始（tests_seen）、内核没连上来时已经收到的回答。它向别人要的都在构造时给：当前内核的通道
+（kernel_control.KernelLink：静默执行、等回答、中断、是否还活着、沙箱私有文件夹）、评分报告、日志、
+这份 notebook 的单元、学生版的路径、内核选择（kernel_control.KernelChoice：沙箱配置和看不到的路径，
+评判进程用同一套），以及 RobustExecute 的配置项（trusted_tests、keep_outputs_after_tests、max_trusted_output、
+timeout、probe_timeout）的值。RobustExecute 问它 hides_outputs，决定内核的输出、改写旧输出和控件状态
+还要不要写进评分后的 notebook。
 """
 import ast
 import contextlib
@@ -28,7 +36,6 @@ import sys
 import tempfile
 from time import monotonic
 
-from jupyter_core.utils import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
@@ -39,7 +46,7 @@ from ..feedback.hidden import BUILTIN_ERRORS
 from ..files.events import grade_id
 from ...checks.guard import HIDDEN_MARK_MIME
 
-__all__ = ["TrustedTests", "SERVE", "given_modules", "judge_command"]
+__all__ = ["JudgeSession", "SERVE", "given_modules", "judge_command"]
 
 SERVE = "__import__('course.boundary', fromlist=['serve']).serve(%r)"
 AFTER_TESTS = "（评分时不保留测试单元之后运行的单元的输出）\n"
@@ -65,28 +72,43 @@ def given_modules(cells):
     return out
 
 
-class TrustedTests:
-    """混入类；配置项（trusted_tests、keep_outputs_after_tests、max_trusted_output）在 RobustExecute 上。"""
+class JudgeSession:
+    """一份 notebook 的测试单元：交给评判进程运行。每份 notebook 新建一个，用完 close()。"""
 
-    def _trusted_reset(self):
-        self._tests_seen = False
-        self._boundary_tmp = None
+    def __init__(self, kernel, report, log, cells, release_path, choice, *, enabled=True, keep_outputs=False,
+                 max_output=200_000, timeout=None, probe_timeout=10):
+        self._kernel, self._report, self._log, self._cells = kernel, report, log, cells
+        self._release_path, self._choice = release_path, choice
+        self.enabled, self.keep_outputs, self.max_output = enabled, keep_outputs, max_output
+        self.timeout, self.probe_timeout = timeout, probe_timeout
+        self._tests_seen = False  # 第一个测试单元开始运行以后为真
+        self._tmp = None  # 套接字和评判进程私有文件夹所在的临时文件夹
         self._judge = None
+        self._serve_answered = None  # 内核没连上来却已经答完了请求：它的回答
 
-    def _trusted_cleanup(self):
-        if getattr(self, "_judge", None) is not None:
+    @property
+    def tests_seen(self):
+        return self._tests_seen
+
+    @property
+    def hides_outputs(self):
+        """测试开始以后：内核的新输出、改写旧输出、控件状态都不进评分后的 notebook（keep_outputs 时照旧）。"""
+        return self._tests_seen and not self.keep_outputs
+
+    def close(self):
+        if self._judge is not None:
             self._judge.close()
             self._judge = None
-        if getattr(self, "_boundary_tmp", None):
-            shutil.rmtree(self._boundary_tmp, ignore_errors=True)
-            self._boundary_tmp = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
-    def _is_trusted_cell(self, cell):
-        return self.trusted_tests and utils.is_grade(cell) and not utils.is_solution(cell)
+    def is_trusted(self, cell):
+        return self.enabled and utils.is_grade(cell) and not utils.is_solution(cell)
 
-    def _after_tests(self, cell):
+    def after_tests(self, cell):
         """测试单元之后运行的非测试单元：输出不进评分后的 notebook。"""
-        if self.keep_outputs_after_tests or not self._tests_seen or not cell.get("outputs"):
+        if not self.hides_outputs or not cell.get("outputs"):
             return
         kept = [_stream("stdout", AFTER_TESTS)]
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
@@ -95,102 +117,63 @@ class TrustedTests:
             kept.append(_error(ename if ename in BUILTIN_ERRORS else "Error", "这个单元运行时出错（说明不保留）"))
         cell.outputs = kept
 
-    def _update_display_id(self, content):
-        """测试开始以后，内核不能再改写之前留下的输出（update_display_data 可以改写任何一个单元的输出）。"""
-        if self._tests_seen and not self.keep_outputs_after_tests:
-            return
-        return super()._update_display_id(content)
+    # ------------------------------------------------------------ 文件夹
+    def _tmpdir(self):
+        if not self._tmp:
+            self._tmp = tempfile.mkdtemp(prefix="cgb-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        return self._tmp
 
-    def set_widgets_metadata(self):
-        """控件的状态来自内核：测试开始以后它可能带着测试的输入（学生的单元开一个控件，把记下的值放进 state），
-        所以那时不写进评分后的 notebook（keep_outputs_after_tests 时照旧）。"""
-        if self._tests_seen and not self.keep_outputs_after_tests:
-            self.nb.metadata.pop("widgets", None)
-            return
-        super().set_widgets_metadata()
-
-    # ------------------------------------------------------------ 通道
     def _socket_dir(self):
-        private = getattr(self.km, "private_dir", "")
+        private = self._kernel.private_dir()
         if private and os.path.isdir(os.path.join(private, "ipc")):
             return os.path.join(private, "ipc")
-        if not getattr(self, "_boundary_tmp", None):
-            self._boundary_tmp = tempfile.mkdtemp(prefix="cgb-", dir="/tmp" if os.path.isdir("/tmp") else None)
-        return self._boundary_tmp
-
-    async def _async_wait_reply(self, msg_id, timeout):
-        deadline = monotonic() + timeout
-        while True:
-            remaining = deadline - monotonic()
-            if remaining <= 0:
-                return None
-            try:
-                msg = await self.kc.shell_channel.get_msg(timeout=min(remaining, 1))
-            except Exception:
-                if not await self.km.is_alive():
-                    return "dead"
-                continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg["content"].get("status")
-
-    async def _async_start_serve(self, path):
-        return await ensure_async(self.kc.execute(SERVE % path, silent=True, store_history=False,
-                                                  allow_stdin=False))
-
-    async def _async_interrupt(self):
-        try:
-            await ensure_async(self.km.interrupt_kernel())
-        except Exception as exc:
-            self.log.debug("中断内核失败：%s", exc)
-
-    async def _async_alive(self):
-        try:
-            return bool(await self.km.is_alive())
-        except Exception:
-            return False
-
-    # ------------------------------------------------------------ 评判进程
-    def _judge_client(self):
-        if self._judge is None:
-            release = None
-            try:
-                from ..files.release import read_release, release_notebook_path
-
-                release = read_release(release_notebook_path(self.parent, self.resources))
-            except Exception:
-                release = None
-            given = given_modules((release or self.nb).cells)
-            names = judge.bound_names(c.source for c in self.nb.cells
-                                      if c.cell_type == "code" and not self._is_trusted_cell(c))
-            argv, env = judge_command(self)
-            self._judge = judge.JudgeClient(argv, env, self.log, {
-                "modules": given, "names": names, "max_output": self.max_trusted_output})
-        return self._judge
+        return self._tmpdir()
 
     def _judge_private_dir(self):
         """评判进程在沙箱里用的私有文件夹（与评分内核的布局相同，里面的几个子文件夹都是空的）。"""
-        if not getattr(self, "_boundary_tmp", None):
-            self._boundary_tmp = tempfile.mkdtemp(prefix="cgb-", dir="/tmp" if os.path.isdir("/tmp") else None)
-        private = os.path.join(self._boundary_tmp, "judge")
+        private = os.path.join(self._tmpdir(), "judge")
         if not os.path.isdir(private):
             os.mkdir(private, 0o700)
             for sub in ("conn", "ipc", "mpl"):
                 os.mkdir(os.path.join(private, sub), 0o700)
         return private
 
-    def _prestart_judge(self):
+    # ------------------------------------------------------------ 评判进程
+    def _judge_client(self):
+        if self._judge is None:
+            release = None
+            try:
+                from ..files.release import read_release
+
+                release = read_release(self._release_path)
+            except Exception:
+                release = None
+            given = given_modules(release.cells if release else self._cells)
+            names = judge.bound_names(c.source for c in self._cells
+                                      if c.cell_type == "code" and not self.is_trusted(c))
+            status = self._choice.status
+            if status is None:
+                argv, env = judge_command(self._choice.config, None)
+            else:
+                argv, env = judge_command(self._choice.config, status, self._judge_private_dir(),
+                                          self._choice.hidden_paths())
+            self._judge = judge.JudgeClient(argv, env, self._log, {
+                "modules": given, "names": names, "max_output": self.max_output})
+        return self._judge
+
+    def prestart(self):
         """这份 notebook 有测试单元时，先把评判进程启动起来（它导入 numpy 和检查函数时，内核在运行学生的单元）。"""
-        if not self.trusted_tests or not any(c.cell_type == "code" and self._is_trusted_cell(c) for c in self.nb.cells):
+        if not self.enabled or not any(c.cell_type == "code" and self.is_trusted(c) for c in self._cells):
             return
         try:
             client = self._judge_client()
             if not client.alive():
                 client.start()
         except Exception as exc:  # 启动不了也不要紧：第一个测试单元会再试一次，并把原因记进报告
-            self.log.debug("预先启动评判进程失败：%s", exc)
+            self._log.debug("预先启动评判进程失败：%s", exc)
 
     # ------------------------------------------------------------ 执行
-    def run_trusted_cell(self, cell, index):
+    def run_cell(self, cell, index):
         """在评判进程里执行测试单元。返回 (outputs, 出事了吗：None / "timeout" / "dead" / "unresponsive")。"""
         self._tests_seen = True
         client = self._judge_client()
@@ -200,7 +183,7 @@ class TrustedTests:
         srv = wire.connect_listener(path)
         trouble = None
         try:
-            msg_id = run_sync(self._async_start_serve)(path)
+            msg_id = self._kernel.send_silent(SERVE % path)
             conn = self._accept(srv, msg_id)
             if conn is None:
                 return [_error("CellNotExecuted", "内核没有连上评分进程（忙于别的代码、退出了，或者学生代码改坏了导入），"
@@ -230,13 +213,12 @@ class TrustedTests:
         """等内核连进来；内核先答完了这个请求（没能连上）就不必再等。"""
         deadline = monotonic() + CONNECT_TIMEOUT
         srv.settimeout(0.2)
-        wait = run_sync(self._async_wait_reply)
         while monotonic() < deadline:
             try:
                 return srv.accept()[0]
             except OSError:
                 pass
-            status = wait(msg_id, 0.05)
+            status = self._kernel.wait_reply(msg_id, 0.05)
             if status is not None:
                 self._serve_answered = status
                 return None
@@ -244,15 +226,14 @@ class TrustedTests:
 
     def _kernel_state(self, msg_id, interrupt=False):
         """测试单元结束后内核回到空闲了吗。超时时先中断；回不来就报告，由调用者重启内核。"""
-        answered, self._serve_answered = getattr(self, "_serve_answered", None), None
+        answered, self._serve_answered = self._serve_answered, None
         if answered is not None:  # 回答已经收到了：内核空闲（或者已经死了）
             return "dead" if answered == "dead" else None
-        wait = run_sync(self._async_wait_reply)
-        status = wait(msg_id, 2 if interrupt else self.probe_timeout)
+        status = self._kernel.wait_reply(msg_id, 2 if interrupt else self.probe_timeout)
         if status is None and interrupt:
-            run_sync(self._async_interrupt)()
-            status = wait(msg_id, self.probe_timeout)
-        if status == "dead" or (status is None and not run_sync(self._async_alive)()):
+            self._kernel.interrupt()
+            status = self._kernel.wait_reply(msg_id, self.probe_timeout)
+        if status == "dead" or (status is None and not self._kernel.alive()):
             return "dead"
         if status is None:
             return "unresponsive"
@@ -271,12 +252,13 @@ def _node(out):
 JUDGE_LIMITS_MB = 3072  # 评判进程的地址空间上限（MiB）：numpy 和检查函数用不了这么多
 
 
-def judge_command(execute):
-    """评判进程的命令和环境：能用沙箱时与评分内核同一套 bubblewrap 规则（只是没有可写的工作目录），
-    否则只有资源上限。"{fd}" 由 JudgeClient 换成 socketpair 那一端的文件描述符。"""
+def judge_command(config, status, private_dir=None, hidden=((), ())):
+    """评判进程的命令和环境：能用沙箱时（status 是沙箱探测结果）与评分内核同一套 bubblewrap 规则（只是没有
+    可写的工作目录；private_dir 是它的私有文件夹，hidden 是 (看不到的路径, 里面什么都不许挂载的文件夹)），
+    否则（status 是 None）只有资源上限。config 是 GradingSandbox。"{fd}" 由 JudgeClient 换成 socketpair
+    那一端的文件描述符。"""
     cmd = [sys.executable, "-m", "course.grading.execute.judge", "{fd}"]
-    cls, _, cfg, status = execute._km_choice
-    limits = cfg.limits(sandboxed=status is not None)
+    limits = config.limits(sandboxed=status is not None)
     limits["RLIMIT_AS"] = (JUDGE_LIMITS_MB * 2 ** 20,) * 2
     env = {k: v for k, v in os.environ.items() if k in sandbox.ENV_ALLOW or
            any(k.startswith(p) for p in sandbox.ENV_ALLOW_PREFIXES)}
@@ -286,10 +268,9 @@ def judge_command(execute):
     if status is None:  # 没有沙箱：单独的进程，只有资源上限
         env.update({"HOME": tempfile.gettempdir(), "MPLCONFIGDIR": os.path.join(tempfile.gettempdir(), "cgj-mpl")})
         return sandbox.limiter_argv(cmd, limits), env
-    private = execute._judge_private_dir()
     python_dirs, course_dirs = sandbox.python_paths(sys.executable, os.environ.get("PYTHONPATH", ""))
-    hidden, strict = execute._hidden_paths()
-    argv = sandbox.build_bwrap_argv(cmd, env=env, workdir="", private_dir=private, hidden=hidden, status=status,
+    hidden, strict = hidden
+    argv = sandbox.build_bwrap_argv(cmd, env=env, workdir="", private_dir=private_dir, hidden=hidden, status=status,
                                     limits=limits, python_dirs=python_dirs, course_dirs=course_dirs,
                                     tmpfs_mb=64, strict=strict, package_private=[])
     return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8")}

@@ -1,19 +1,27 @@
 """RobustExecute：替换 nbgrader 的 Execute，让一份坏提交只影响它自己的分数。
 
 在 nbgrader_config.py 的 c.Autograde.autograde_preprocessors 里代替 nbgrader.preprocessors.Execute
-（只用于 autograde；validate 和 JupyterLab 不受影响）。它由几块拼成，每块一个文件：
+（只用于 autograde；validate 和 JupyterLab 不受影响）。配置项（c.RobustExecute.max_kernel_restarts 等）都在
+这个类上。它自己只逐个单元执行：单元超时先中断（KeyboardInterrupt），这个单元记 0 分，继续后面的单元；
+内核不理中断或者退出了（os._exit、内存耗尽、CPU 时间用完、exit()），这个单元记 0 分并交给 Recovery 恢复内核。
+读不了的提交（JSON 损坏、空文件、缺交，见 submissions.py）不运行，所有测试单元 0 分。
 
-- kernel_control.py：内核在沙箱里运行（sandbox.py、kernels.py）；沙箱不可用时大声警告一次，
-  仍然施加资源上限；问内核是否还有回应、换新内核；
-- 本文件：逐个单元执行。单元超时先中断（KeyboardInterrupt），这个单元记 0 分，继续后面的单元；
-  内核不理中断或者退出了（os._exit、内存耗尽、CPU 时间用完、exit()），这个单元记 0 分并恢复内核；
-- recovery.py：测试单元执行前用 course.checks.guard 复原；恢复内核时重放之前的单元，重启次数有上限；
-- output_limits.py：输出上限（每个单元、每个 notebook）；
-- 读不了的提交（JSON 损坏、空文件、缺交，见 submissions.py）不运行，所有测试单元 0 分；
-- 每个事件写日志并记入每份提交的报告（report.py）。
+每份 notebook 在 preprocess() 里新建一套合作者，各自拥有自己的状态（各自文件开头写着拥有什么、向别人要什么）；
+nbclient 调用的钩子（output、create_kernel_manager……）在这里，只转交给它们：
+
+- CellWatch（本文件）：这一次单元运行超时了吗、内核的 execute_reply（exit() 要求退出了吗）；
+- kernel_control.KernelChoice：选内核（沙箱或只有资源上限）、沙箱内核启动失败时退回、大声警告；
+  kernel_control.KernelLink：在当前内核上问“还活着吗”、静默执行、中断；
+- recovery.Recovery：测试前复原（guard）、内核出事后重启并重放，重启次数有上限；
+  它经 recovery.Kernel 协议（run_silent、death_cause、replace_kernel、replay_cell）使唤本类；
+- output_limits.OutputBudget：输出上限（每个单元、每个 notebook）；
+- boundary.JudgeSession：测试单元交给评判进程运行，测试开始后不再保留内核的输出；
+- files/events.Report：每个事件写日志并记入每份提交的报告，合作者各自往里写。
 """
+import copy
 import os
 
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import ExecutePreprocessor
@@ -22,17 +30,15 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Enum, Integer
 
-from ..sandbox import bubblewrap as sandbox
-from .boundary import TrustedTests
-from .kernel_control import KernelControl
-from ..sandbox.kernels import LimitedKernelManager, SandboxedKernelManager
-from .output_limits import OutputLimits
+from .boundary import JudgeSession
+from .kernel_control import KernelChoice, KernelLink, shutdown_quietly
+from .output_limits import OutputBudget
 from .recovery import Recovery
-from ..files.release import read_release, release_notebook_path
+from ..files.release import coursedir_of, read_release, release_notebook_path
 from ..files.events import Report, grade_id, scan_source
 from ..submissions import GRADING_META
 
-__all__ = ["RobustExecute"]
+__all__ = ["RobustExecute", "CellWatch"]
 
 DEAD = "内核在运行这个单元时退出了"
 
@@ -41,7 +47,35 @@ def _error(ename, evalue):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=["%s: %s" % (ename, evalue)])
 
 
-class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute):
+class CellWatch:
+    """一个单元的这一次运行（正常执行或重放）：超时了吗、内核的 execute_reply。
+
+    只有它写这两样：RobustExecute 在运行前调用 begin()，nbclient 的两个钩子调用 saw_timeout()、saw_reply()；
+    别人只问 timed_out 和 asked_exit()。"""
+
+    def __init__(self):
+        self.begin()
+
+    def begin(self):
+        self._timed_out, self._reply = False, None
+
+    def saw_timeout(self):
+        self._timed_out = True
+
+    def saw_reply(self, reply):
+        self._reply = reply
+
+    @property
+    def timed_out(self):
+        return self._timed_out
+
+    def asked_exit(self):
+        """这个单元调用了 exit()/quit()：ipykernel 会在稍后退出，下一个单元就会撞上死掉的内核。"""
+        payload = ((self._reply or {}).get("content") or {}).get("payload") or []
+        return any(p.get("source") == "ask_exit" and not p.get("keepkernel") for p in payload)
+
+
+class RobustExecute(Execute):
     max_kernel_restarts = Integer(3, help="每个 notebook 最多重启几次内核").tag(config=True)
     probe_timeout = Integer(10, help="超时中断后等内核回应的秒数；不回应就重启").tag(config=True)
     max_output_bytes_per_cell = Integer(1_000_000, help="每个单元保留的输出上限（字节）").tag(config=True)
@@ -68,44 +102,52 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
         self._check_assign_resources(resources)
         self.raise_on_iopub_timeout = False  # IOPub 丢了“空闲”消息时照常结束这个单元，由下面的逻辑判断内核状态
         info = (resources or {}).get("nbgrader", {})
-        self._report = Report(self.log, info.get("student", "?"), info.get("assignment", "?"),
-                              info.get("notebook", "?"))
-        self._workdir = (resources or {}).get("metadata", {}).get("path") or ""
-        self._restarts, self._given_up, self._bad, self._last_reply = 0, None, set(), None
-        self._replaying, self._timed_out, self._guard_ok, self._started = False, False, False, False
-        self._reset_output_limits()
-        self._trusted_reset()
+        self._report = report = Report(self.log, info.get("student", "?"), info.get("assignment", "?"),
+                                       info.get("notebook", "?"))
+        self._release_path = release = release_notebook_path(self.parent, self.resources)
+        # 合作者：每份 notebook 一套新的，各自拥有自己的状态（见各自文件开头的说明）
+        self._watch = CellWatch()
+        self._budget = OutputBudget(self.max_output_bytes_per_cell, self.max_output_bytes_total, self.max_error_chars)
+        self._link = KernelLink(lambda: (self.km, self.kc), self.log)
+        self._choice = KernelChoice(self, self.log, coursedir_of(self.parent),
+                                    self.config.get("Exchange", {}).get("root"),
+                                    (resources or {}).get("metadata", {}).get("path") or "", release,
+                                    self.trusted_tests)
+        self._recovery = Recovery(self, report, self.nb.cells, max_restarts=self.max_kernel_restarts,
+                                  silent_timeout=max(30, self.timeout or 30), guard=self.guard,
+                                  guard_in_kernel=not self.trusted_tests)
+        self._trusted = JudgeSession(self._link, report, self.log, self.nb.cells, release, self._choice,
+                                     enabled=self.trusted_tests, keep_outputs=self.keep_outputs_after_tests,
+                                     max_output=self.max_trusted_output, timeout=self.timeout,
+                                     probe_timeout=self.probe_timeout)
+        self._started = False
         try:
             unreadable = (nb.metadata.get(GRADING_META) or {}).get("unreadable")
             if unreadable:
-                self._report.sandbox = "not run"
-                self._report.add("unreadable", unreadable)
+                report.sandbox = "not run"
+                report.add("unreadable", unreadable)
                 for cell in nb.cells:
                     if cell.cell_type == "code" and utils.is_grade(cell):
                         cell.outputs = [_error("SubmissionError", unreadable)]
                 return nb, self.resources
             restored = (nb.metadata.get(GRADING_META) or {}).get("restored")  # sanitize.py 的 OverwriteCells、RestoreCellOrder 写的
             if restored:
-                self._report.add("cells-restored", _restored_detail(restored), level="info")
+                report.add("cells-restored", _restored_detail(restored), level="info")
             if self.scan:
                 self._scan(nb)
-            self._km_choice = self._choose_kernel_manager()
-            self._report.sandbox = self._km_choice[1]
+            report.sandbox = self._choice.choose()
             try:
                 self._execute_all(resources)
             except Exception as exc:
-                if self._started or self._km_choice[0] is not SandboxedKernelManager or \
-                        sandbox.effective_mode(self._km_choice[2].mode) == "required":
-                    raise
                 # 沙箱内核根本没启动起来（还没有运行任何学生代码）：退回到不用沙箱
-                self._loud("start-failed", "沙箱内核启动失败（%s），改为不用沙箱评分。" % exc)
+                if not self._choice.fall_back(exc, self._started):
+                    raise
                 self.km = self.kc = None
-                self._km_choice = (LimitedKernelManager, "unavailable: 沙箱内核启动失败", self._km_choice[2], None)
-                self._report.sandbox = self._km_choice[1]
+                report.sandbox = self._choice.sandbox
                 self._execute_all(resources)
             self.set_widgets_metadata()
         finally:
-            self._trusted_cleanup()
+            self._trusted.close()
             self._write_report()
         return self.nb, self.resources
 
@@ -115,30 +157,108 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
             info_msg = self.wait_for_reply(self.kc.kernel_info())
             if info_msg is not None:
                 self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
-            if not self.trusted_tests:  # 测试单元在评分进程里运行时，内核里没有什么要复原的
-                self._prime()
+            self._recovery.kernel_started()  # 测试单元在内核里运行时 guard 拍下原样；否则内核里没有什么要复原的
             self._started = True
-            self._prestart_judge()  # 评判进程和学生的单元同时启动、导入，到第一个测试单元时已经就绪
+            self._trusted.prestart()  # 评判进程和学生的单元同时启动、导入，到第一个测试单元时已经就绪
             for index, cell in enumerate(self.nb.cells):
                 self.preprocess_cell(cell, resources, index)
 
+    # ------------------------------------------------------------------ nbclient 的钩子：只转交给合作者
     def on_cell_executed(self, **kwargs):
-        self._last_reply = kwargs.get("execute_reply")
+        self._watch.saw_reply(kwargs.get("execute_reply"))
         super().on_cell_executed(**kwargs)
 
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._watch.saw_timeout()
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def output(self, outs, msg, display_id, cell_index):
+        if self._recovery.replaying or not self._budget.admit(msg, cell_index):  # 重放时的输出一概不要
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, content):
+        """测试开始以后，内核不能再改写之前留下的输出（update_display_data 可以改写任何一个单元的输出）。"""
+        if self._trusted.hides_outputs:
+            return
+        return super()._update_display_id(content)
+
+    def set_widgets_metadata(self):
+        """控件的状态来自内核：测试开始以后它可能带着测试的输入（学生的单元开一个控件，把记下的值放进 state），
+        所以那时不写进评分后的 notebook（keep_outputs_after_tests 时照旧）。"""
+        if self._trusted.hides_outputs:
+            self.nb.metadata.pop("widgets", None)
+            return
+        super().set_widgets_metadata()
+
+    def create_kernel_manager(self):
+        self.kernel_manager_class = self._choice.manager_class
+        return self._choice.configure(super().create_kernel_manager())
+
+    async def _async_cleanup_kernel(self):
+        """收尾时内核可能早已不在（或者重启失败）：无论如何都不能让整次评分失败。"""
+        if self.km is None:
+            self.kc = None
+            return
+        try:
+            await super()._async_cleanup_kernel()
+        except Exception as exc:
+            self.log.debug("结束内核时出错：%s", exc)
+            self.km = self.kc = None
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
+    # ------------------------------------------------------------------ Recovery 用的内核协议（recovery.Kernel）
+    def run_silent(self, code, timeout):
+        return self._link.run_silent(code, timeout)
+
+    def death_cause(self):
+        return self._link.death_cause()
+
+    async def _async_replace_kernel(self):
+        """强行结束当前内核（包括沙箱里的全部进程），换一个新内核。"""
+        try:
+            await shutdown_quietly(self.km, self.kc, self.log)
+        finally:
+            self.kc = None
+            self.km = None
+        self.km = self.create_kernel_manager()
+        await self.async_start_new_kernel()
+        await self.async_start_new_kernel_client()
+
+    replace_kernel = run_sync(_async_replace_kernel)
+
+    def replay_cell(self, cell, index):
+        """在新内核里静默重跑一个单元：输出不要（见 output()），执行计数不变。没出事返回 None。"""
+        saved = self.code_cells_executed
+        self._watch.begin()
+        try:
+            self.execute_cell(copy.deepcopy(cell), index, store_history=False)
+        except (DeadKernelError, CellTimeoutError):
+            return "退出"
+        finally:
+            self.nb.cells[index] = cell
+            self.code_cells_executed = saved
+        if self._watch.timed_out and not self._link.responsive(self.probe_timeout):
+            return "超时且没有回应"
+        if self._watch.asked_exit():
+            return "退出（exit()）"
+        return None
+
+    # ------------------------------------------------------------------ 逐个单元
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
         gid = grade_id(cell)
-        if utils.is_grade(cell) and self.guard and self._guard_ok and not self._given_up:
-            self._restore_before_test(index, gid)
-        if self._given_up:
-            cell.outputs = [_error("CellNotExecuted", "没有执行：" + self._given_up)]
+        if utils.is_grade(cell):
+            self._recovery.before_test(index, gid)
+        if self._recovery.given_up:
+            cell.outputs = [_error("CellNotExecuted", "没有执行：" + self._recovery.given_up)]
             cell.execution_count = None
             return cell, resources
-        if self._is_trusted_cell(cell):
+        if self._trusted.is_trusted(cell):
             return self._preprocess_trusted(cell, resources, index, gid)
-        self._timed_out, self._last_reply = False, None
+        self._watch.begin()
         failure = None
         try:
             ExecutePreprocessor.preprocess_cell(self, cell, resources, index)
@@ -149,24 +269,25 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
         except Exception as exc:  # 评分必须继续：任何意外都只算这个单元失败
             failure = (type(exc).__name__, "执行这个单元时出错：%s" % exc)
         else:
-            if self._timed_out:
-                if self.responsive(self.probe_timeout):
+            if self._watch.timed_out:
+                if self._link.responsive(self.probe_timeout):
                     self._report.add("timeout", "超时（%s 秒），已中断" % self.timeout, index, gid)
                 else:
                     failure = ("CellTimeoutError", "单元运行超时，内核没有回应中断，已强行重启，本单元不得分")
-            elif self._asked_exit():
+            elif self._watch.asked_exit():
                 failure = ("KernelExit", "这个单元调用了 exit()/quit()，内核已重启；本单元不得分，也不会被重放")
-        self._note_dropped(cell, index)
-        self._after_tests(cell)
+        dropped = self._budget.note_dropped(cell, index)
+        if dropped:
+            self._report.add("output-truncated", dropped, index, gid)
+        self._trusted.after_tests(cell)
         if failure and failure[0] == "DeadKernelError":
             cause = self.death_cause()
             if cause:
                 failure = (failure[0], "%s：%s，本单元不得分" % (DEAD, cause))
         if failure:
-            self._bad.add(index)
             cell.outputs.append(_error(*failure))
             self._report.add("kernel-restart", failure[1], index, gid)
-            self._recover(index + 1)
+            self._recovery.recover(index + 1, failed=index)
         return cell, resources
 
     def _preprocess_trusted(self, cell, resources, index, gid):
@@ -174,7 +295,7 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
         self.code_cells_executed += 1
         cell.execution_count = self.code_cells_executed
         try:
-            outputs, trouble = self.run_trusted_cell(cell, index)
+            outputs, trouble = self._trusted.run_cell(cell, index)
         except Exception as exc:  # 评分必须继续：任何意外都只算这个单元失败
             outputs, trouble = [_error(type(exc).__name__, "执行这个测试单元时出错：%s" % exc)], None
         cell.outputs = outputs
@@ -184,13 +305,13 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
             what = DEAD if trouble == "dead" else "单元运行超时，内核没有回应中断"
             cause = self.death_cause() if trouble == "dead" else ""
             self._report.add("kernel-restart", "%s%s，已重启" % (what, "：" + cause if cause else ""), index, gid)
-            self._recover(index + 1)
+            self._recovery.recover(index + 1)
         return cell, resources
 
     # ------------------------------------------------------------------ 报告
     def _given_lines(self):
         """学生版里本来就有的代码行（课程自己给出的代码不算可疑）。"""
-        release = read_release(release_notebook_path(self.parent, self.resources))
+        release = read_release(self._release_path)
         if release is None:  # 没有学生版时照样扫描
             return set()
         return {ln.strip() for c in release.cells if c.cell_type == "code" for ln in c.source.splitlines()}
@@ -206,7 +327,7 @@ class RobustExecute(TrustedTests, KernelControl, Recovery, OutputLimits, Execute
                                      grade_id(cell), level="info")
 
     def _write_report(self):
-        cd = self._coursedir()
+        cd = coursedir_of(self.parent)
         root = os.path.normpath(cd.format_path(cd.autograded_directory, ".", ".")) if cd is not None else None
         try:
             self._report.write(root)
