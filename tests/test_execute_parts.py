@@ -240,6 +240,30 @@ def test_the_judge_session_owns_when_tests_began(keep):
     assert ("hidden input" in later.outputs[0]["text"]) is keep
 
 
+def _display(text, display_id="d1"):
+    return {"header": {"msg_type": "update_display_data"}, "msg_type": "update_display_data",
+            "content": {"data": {"text/plain": text}, "metadata": {}, "transient": {"display_id": display_id}}}
+
+
+def test_earlier_outputs_can_be_updated_before_the_tests_and_not_after():
+    """display(..., display_id=True) 留下的输出：测试之前照常能更新（以前这里的签名不对，学生的单元因此出错、
+    内核被重启）；测试开始以后，学生代码不能再改写它（它可能带着测试的输入）。"""
+    session, cells = _session()
+    ex = RobustExecute()
+    ex.nb = new_notebook(cells=[new_code_cell("h = display('早先', display_id=True)", outputs=[
+        new_output("display_data", data={"text/plain": "早先"})])])
+    ex._display_id_map = {"d1": {0: [0]}}
+    ex._trusted = session
+    ex._update_display_id("d1", _display("更新了"))
+    assert ex.nb.cells[0].outputs[0]["data"]["text/plain"] == "更新了"
+    try:
+        session.run_cell(cells[2], 2)
+    finally:
+        session.close()
+    ex._update_display_id("d1", _display("LEAK 0.123"))
+    assert ex.nb.cells[0].outputs[0]["data"]["text/plain"] == "更新了"
+
+
 # ---------------------------------------------------------------- RobustExecute 只是转交
 def test_robust_execute_has_no_mixins_and_hands_its_settings_to_fresh_collaborators():
     from nbgrader.preprocessors import Execute

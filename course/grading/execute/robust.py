@@ -177,11 +177,11 @@ class RobustExecute(Execute):
             return None
         return super().output(outs, msg, display_id, cell_index)
 
-    def _update_display_id(self, content):
+    def _update_display_id(self, display_id, msg):
         """测试开始以后，内核不能再改写之前留下的输出（update_display_data 可以改写任何一个单元的输出）。"""
         if self._trusted.hides_outputs:
             return
-        return super()._update_display_id(content)
+        return super()._update_display_id(display_id, msg)
 
     def set_widgets_metadata(self):
         """控件的状态来自内核：测试开始以后它可能带着测试的输入（学生的单元开一个控件，把记下的值放进 state），
