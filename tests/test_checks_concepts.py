@@ -1,4 +1,4 @@
-"""概念题（course/checks/concepts.py 的 check_quiz 和 course/checks/quizzes.py 的参考答案）。
+"""概念题（course/checks/concepts.py 的 check_quiz 和 course/reference/quizzes.py 的参考答案）。
 
 - 每一课 source/ 里的参考写法通过公开检查和隐藏测试；
 - 把公开那组答案写死的函数通过公开检查，却在隐藏测试上不通过（隐藏测试真的换了数）；
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from course.checks._core import CheckFailure
-from course.checks.concepts import check_quiz
-from course.checks.quizzes import REFERENCES
+from course.checks.concepts import check_quiz, quiz_digest
+from course.reference.quizzes import REFERENCES
 from course.gradcheck import numerical_diff
 
 ROOT = __file__.rsplit("/tests/", 1)[0]
@@ -41,10 +41,13 @@ def _quiz_cells():
             cases = eval(compile(ast.Expression(kw["cases"]), "cases", "eval"), env)
             hidden_cases = eval(compile(ast.Expression({k.arg: k.value for k in hidden.keywords}["cases"]),
                                         "cases", "eval"), env)
+            expect = eval(compile(ast.Expression(kw["expect"]), "expect", "eval"), {})
             out[qid] = ("".join(cells[i - 1]["source"]), cases, hidden_cases, kw["hint"].value)
+            EXPECT[qid] = expect
     return out
 
 
+EXPECT = {}  # 题号 -> 公开测试单元里写的摘要
 QUIZ = _quiz_cells()
 
 
@@ -62,8 +65,8 @@ def test_every_lesson_has_three_function_quizzes():
 def test_reference_solution_passes_visible_and_hidden(qid, capsys):
     _, cases, hidden, hint = QUIZ[qid]
     fn = _solution(qid)
-    check_quiz(fn, qid, cases, hint=hint)
-    check_quiz(fn, qid, hidden, report=False)
+    check_quiz(fn, qid, cases, expect=EXPECT[qid], hint=hint)
+    check_quiz(fn, qid, hidden, ref=REFERENCES[qid], report=False)
     assert capsys.readouterr().out.count("✔") == 1
 
 
@@ -81,9 +84,9 @@ def _hardcoded(qid):
 def test_hard_coded_visible_answer_loses_the_hidden_points(qid, capsys):
     _, cases, hidden, hint = QUIZ[qid]
     fake = _hardcoded(qid)
-    check_quiz(fake, qid, cases, hint=hint)  # 公开检查看不出来……
+    check_quiz(fake, qid, cases, expect=EXPECT[qid], hint=hint)  # 公开检查看不出来……
     with pytest.raises(CheckFailure):  # ……隐藏测试换了数，拿不到分（对照：参考写法在同样的数上通过，见上一个测试）
-        check_quiz(fake, qid, hidden, report=False)
+        check_quiz(fake, qid, hidden, ref=REFERENCES[qid], report=False)
 
 
 def _wrong_answers(want):
@@ -106,12 +109,12 @@ def _hint_of(message):
 @pytest.mark.parametrize("qid", sorted(REFERENCES))
 def test_wrong_answers_get_the_same_hint_and_never_the_right_value(qid):
     _, cases, _, hint = QUIZ[qid]
-    for case in cases:
+    for case, digest in zip(cases, EXPECT[qid]):
         want = REFERENCES[qid](*case)
         hints = set()
         for wrong in _wrong_answers(want):
             with pytest.raises(CheckFailure) as exc:
-                check_quiz(lambda *a, w=wrong: w, qid, [case], hint=hint)
+                check_quiz(lambda *a, w=wrong: w, qid, [case], expect=[digest], hint=hint)
             text = str(exc.value)
             hints.add(_hint_of(text))
             assert "返回了" in text and "不对" in text and qid not in text, text
@@ -124,7 +127,7 @@ def test_messages_for_missing_and_broken_answers():
     for fn, expect in [(None, "第 2 道概念题还没有作答：先在上面的单元里写好函数 q2"),
                        (3, "应当是一个函数 q2")]:
         with pytest.raises(CheckFailure, match=expect):
-            check_quiz(fn, "01-q2", [(200, 2, 150, 3, 1.1)], hint="h")
+            check_quiz(fn, "01-q2", [(200, 2, 150, 3, 1.1)], ref=REFERENCES["01-q2"], hint="h")
 
     def unanswered(*args):
         raise NotImplementedError("还没有实现")
@@ -132,31 +135,69 @@ def test_messages_for_missing_and_broken_answers():
     def broken(*args):
         return 1 / 0
     with pytest.raises(CheckFailure, match="第 2 道概念题还没有作答：删掉 q2 里 raise 那一行"):
-        check_quiz(unanswered, "01-q2", [(200, 2, 150, 3, 1.1)], hint="h")
+        check_quiz(unanswered, "01-q2", [(200, 2, 150, 3, 1.1)], ref=REFERENCES["01-q2"], hint="h")
     with pytest.raises(CheckFailure, match="ZeroDivisionError"):
-        check_quiz(broken, "01-q2", [(200, 2, 150, 3, 1.1)], hint="h")
+        check_quiz(broken, "01-q2", [(200, 2, 150, 3, 1.1)], ref=REFERENCES["01-q2"], hint="h")
     with pytest.raises(CheckFailure) as latex:
-        check_quiz(lambda *a: 0.0, "01-q2", [(200, 2, 150, 3, 1.1)], hint="误差约 $h^2$，约 $10^{-7}$")
+        check_quiz(lambda *a: 0.0, "01-q2", [(200, 2, 150, 3, 1.1)], ref=REFERENCES["01-q2"],
+                   hint="误差约 $h^2$，约 $10^{-7}$")
     assert "h²" in str(latex.value) and "1e-7" in str(latex.value) and "$" not in str(latex.value)
 
 
+def _both(fn, qid, case):
+    """公开测试（摘要）和隐藏测试（参考函数）两种比法都用：两者认作对的答案必须一样。"""
+    check_quiz(fn, qid, [case], ref=REFERENCES[qid], report=False)
+    check_quiz(fn, qid, [case], expect=[quiz_digest(qid, REFERENCES[qid](*case))], report=False)
+
+
 def test_answers_compare_by_value_not_by_type():
-    check_quiz(lambda x, dout: [5, 0, 0], "03-q1", [([2, 0, -1], [5, 5, 5])], report=False)  # list 也行
-    check_quiz(lambda x, dout: np.array([5.0, 0.0, 0.0]), "03-q1", [([2, 0, -1], [5, 5, 5])], report=False)
-    check_quiz(lambda h: " 舍入误差 ", "01-q3", [(1e-12,)], report=False)
-    check_quiz(lambda e: "affine2", "05-q2", [({"W1": 3e-5, "b1": 4e-7, "W2": 0.62, "b2": 2e-8},)], report=False)
-    for wrong in (np.array([5.0, 0.0]), "5, 0, 0", None, [[5, 0, 0]]):
-        with pytest.raises(CheckFailure):
-            check_quiz(lambda x, dout, w=wrong: w, "03-q1", [([2, 0, -1], [5, 5, 5])], report=False)
-    with pytest.raises(CheckFailure):  # True 不是 1，1 也不是 True
-        check_quiz(lambda op: 1, "02-q2", [("*",)], report=False)
+    _both(lambda x, dout: [5, 0, 0], "03-q1", ([2, 0, -1], [5, 5, 5]))  # list 也行
+    _both(lambda x, dout: np.array([5.0, 0.0, 0.0]), "03-q1", ([2, 0, -1], [5, 5, 5]))
+    _both(lambda x, dout: (5.0, 1e-12, 0.0), "03-q1", ([2, 0, -1], [5, 5, 5]))  # 1e-12 算 0
+    _both(lambda h: " 舍入误差 ", "01-q3", (1e-12,))
+    _both(lambda e: "affine2", "05-q2", ({"W1": 3e-5, "b1": 4e-7, "W2": 0.62, "b2": 2e-8},))
+    _both(lambda *a: 2.2 * (1 + 3e-13), "01-q2", (100, 2, 150, 3, 1.1))  # 浮点的尾巴不算
+    for wrong in (np.array([5.0, 0.0]), "5, 0, 0", None, [[5, 0, 0]], (5.0, 0.0, 0.001)):
+        for kw in ({"ref": REFERENCES["03-q1"]}, {"expect": [quiz_digest("03-q1", [5.0, 0.0, 0.0])]}):
+            with pytest.raises(CheckFailure):
+                check_quiz(lambda x, dout, w=wrong: w, "03-q1", [([2, 0, -1], [5, 5, 5])], report=False, **kw)
+    for kw in ({"ref": REFERENCES["02-q2"]}, {"expect": [quiz_digest("02-q2", True)]}):
+        with pytest.raises(CheckFailure):  # True 不是 1，1 也不是 True
+            check_quiz(lambda op: 1, "02-q2", [("*",)], report=False, **kw)
+
+
+def test_visible_cells_carry_digests_of_the_reference_not_the_answers():
+    """公开测试单元里的摘要就是参考答案在公开那几组数上的摘要（notebook 和参考答案没有脱节）；
+    单元里不写答案本身，也不导入参考答案；参考答案的数差一点点（浮点运算次序不同）摘要不变。"""
+    for path in sorted(glob.glob(ROOT + "/source/*/*.ipynb")):
+        for cell in json.load(open(path, encoding="utf-8"))["cells"]:
+            src = "".join(cell["source"])
+            if "check_quiz(" in src:
+                visible = src.split("### BEGIN HIDDEN TESTS")[0]
+                assert "reference" not in visible and "quizzes" not in visible, visible
+    for qid, (_, cases, _, _) in QUIZ.items():
+        assert len(EXPECT[qid]) == len(cases)
+        for case, digest in zip(cases, EXPECT[qid]):
+            want = REFERENCES[qid](*case)
+            assert quiz_digest(qid, want) == digest, qid
+            if not isinstance(want, (str, bool)):
+                for eps in (1e-12, -1e-12):
+                    nudged = np.asarray(want, dtype=float) * (1 + eps)
+                    assert quiz_digest(qid, nudged) == digest, (qid, case, want)
+
+
+def test_check_quiz_needs_exactly_one_source_of_truth():
+    for kw in ({}, {"expect": ["x"], "ref": REFERENCES["01-q1"]}, {"expect": []}):
+        with pytest.raises(ValueError):
+            check_quiz(lambda n: (1, 2 * n), "01-q1", [(3,)], **kw)
 
 
 def test_student_function_that_mutates_its_arguments_does_not_change_the_reference():
     def inplace(x, dout):  # 书上的写法：原地改 dout，再把它当两条支路的导数
         dout[x <= 0] = 0
         return dout + dout
-    check_quiz(inplace, "03-q2", [(np.array([1.0, -2.0, 0.0]), np.array([0.3, 0.4, 0.5]))], report=False)
+    check_quiz(inplace, "03-q2", [(np.array([1.0, -2.0, 0.0]), np.array([0.3, 0.4, 0.5]))], ref=REFERENCES["03-q2"],
+               report=False)
 
 
 # ---------------------------------------------------------------- 参考答案本身对
@@ -335,5 +376,5 @@ def test_demo_class_answer_styles_pass_every_quiz(capsys):
         exec(code, ns)
         qid = "%s-q%s" % (lesson, src.split("def q", 1)[1][0])
         _, cases, hidden, hint = QUIZ[qid]
-        check_quiz(ns["q" + qid[-1]], qid, cases, hint=hint, report=False)
-        check_quiz(ns["q" + qid[-1]], qid, hidden, report=False)
+        check_quiz(ns["q" + qid[-1]], qid, cases, expect=EXPECT[qid], hint=hint, report=False)
+        check_quiz(ns["q" + qid[-1]], qid, hidden, ref=REFERENCES[qid], report=False)

@@ -3,10 +3,14 @@
 每道概念题都要学生写一个小函数，从题目里的具体数字算出答案，例如 `def q2(apple, apple_num, ...)`。
 公开测试用题目里那组数，只说对不对；不对时给一条讲道理的提示，这条提示对任何错的答案都一样，
 从不写出正确的值，也不会因为答案不同而不同，所以一个一个地试不出答案。隐藏测试换几组学生没见过的数：
-把公开那组的答案写死的函数拿不到隐藏测试的分。参考答案在 course/checks/quizzes.py，测试单元里只写题号。
+把公开那组的答案写死的函数拿不到隐藏测试的分。
 
-    check_quiz(globals().get("q2"), "01-q2", cases=[(200, 2, 150, 3, 1.1)], hint="……")     # 公开测试
-    _check_quiz(globals().get("q2"), "01-q2", cases=[(80, 4, 150, 3, 1.08)], report=False)  # 隐藏测试
+公开测试的单元里只有正确答案的摘要（quiz_digest：数取 6 位有效数字、字符串去掉空格以后的散列），
+参考答案的函数在答案文件夹里（course/reference/quizzes.py），只有隐藏测试导入它：学生版的课程包里没有答案。
+
+    check_quiz(globals().get("q2"), "01-q2", cases=[(200, 2, 150, 3, 1.1)], expect=["9c1e…"], hint="……")  # 公开
+    _check_quiz(globals().get("q2"), "01-q2", cases=[(80, 4, 150, 3, 1.08)], ref=_reference("01-q2"),
+                report=False)                                                                          # 隐藏
 
 题号 "01-q2" 不给学生看：消息里这道题叫“第 2 道概念题”（从题号末尾的数字得来）。提示里的简单 LaTeX
 （如 $10^{-7}$）打印前换成纯文本（1e-7）。
@@ -24,9 +28,8 @@ import numpy as np
 
 from ..fmt import fmt
 from ._core import CheckFailure, call, check, expect_number, fail, passed
-from .quizzes import reference
 
-__all__ = ["check_quiz", "digest", "normalize_choice", "check_choice", "check_value", "quiz_name", "plain_text"]
+__all__ = ["check_quiz", "quiz_digest", "digest", "normalize_choice", "check_choice", "check_value", "quiz_name", "plain_text"]
 
 _SALT = "backprop-zh/concept"
 
@@ -125,6 +128,32 @@ def _text(value):
     return "".join(value.split()).replace("误差", "").lower() if isinstance(value, str) else None
 
 
+def _canon(value):
+    """答案的规范写法（算摘要用）：和 _matches 认为相同的答案写法相同。数取 6 位有效数字，|x| < 1e-9 算 0；
+    tuple、list、数组一样看待；字符串去掉空格和“误差”、小写。"""
+    if isinstance(value, str):
+        return "s:" + _text(value)
+    if isinstance(value, (bool, np.bool_)):
+        return "b:%d" % bool(value)
+    if value is None:
+        return "none"
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is not None and not isinstance(value, dict):
+        flat = ["0" if abs(x) < 1e-9 else format(float(x), ".6g") for x in arr.ravel()]
+        return "n%s:%s" % (arr.shape if arr.ndim else "", ",".join(flat))
+    if isinstance(value, (tuple, list)):
+        return "t:(" + "|".join(_canon(v) for v in value) + ")"
+    return "r:" + repr(value)
+
+
+def quiz_digest(qid, value):
+    """概念题 qid 的一个答案的摘要：公开测试的单元里只写它（课程的作者用参考答案算好写进去）。"""
+    return hashlib.sha256(("%s|quiz|%s|%s" % (_SALT, qid, _canon(value))).encode("utf-8")).hexdigest()[:16]
+
+
 def _matches(got, want):
     """got 和参考答案 want 是否一致：数按 rtol 1e-6 比较，数组要同形状，tuple 逐项比较，字符串去掉空格比较。"""
     if isinstance(want, str):
@@ -146,30 +175,33 @@ def _matches(got, want):
 
 
 @check
-def check_quiz(fn, qid, cases, hint=None, what=None, report=True):
+def check_quiz(fn, qid, cases, expect=None, ref=None, hint=None, what=None, report=True):
     """fn：学生写的函数 qN；cases：参数的 tuple 组成的 list；hint：答错时的提示，对任何错的答案都一样。
 
+    正确答案二选一：expect 是每组参数的 quiz_digest（公开测试：单元里看不到答案），ref 是参考答案的函数
+    （隐藏测试：从 course/reference/quizzes.py 取来，在评判进程里运行）。
     答错时只说哪一组参数下的结果不对、学生返回了什么，不写正确的值。
     """
     name = quiz_name(qid, what)
     subject = _spaced(name)
     number = re.search(r"q(\d+)$", str(qid))
     fname = "q" + number.group(1) if number else "这个函数"
+    if (expect is None) == (ref is None) or (expect is not None and len(expect) != len(cases)):
+        raise ValueError("check_quiz 要么给 expect（与 cases 一样多的摘要），要么给 ref（参考答案的函数）")
     if fn is None or fn is Ellipsis:
         fail("%s还没有作答：先在上面的单元里写好函数 %s，再运行那个单元。" % (subject, fname), show=False)
     if not callable(fn):
         fail("%s的答案应当是一个函数 %s（用 def 写出来），现在它是 %s。" % (subject, fname, type(fn).__name__), show=False)
-    ref = reference(qid)
-    for args in cases:
+    for i, args in enumerate(cases):
         args = tuple(args)
-        want = ref(*copy.deepcopy(args))  # 先算参考答案：学生的函数可能原地改动传进去的数组
+        want = ref(*copy.deepcopy(args)) if ref is not None else None  # 先算参考答案：学生的函数可能原地改动参数
         try:
             got = fn(*copy.deepcopy(args))
         except NotImplementedError:
             fail("%s还没有作答：删掉 %s 里 raise 那一行，写上你的代码。" % (subject, fname), show=False)
         except Exception:  # 学生代码里的错误交给 call 用中文说明
             got = call(fn, *args, what=_call_text(fname, args))
-        if not _matches(got, want):
+        if not (_matches(got, want) if ref is not None else quiz_digest(qid, got) == expect[i]):
             shown = " ".join(fmt(got).split())
             fail("%s：%s 返回了 %s，不对。" % (name, _call_text(fname, args), shown[:200]), show=False,
                  hint=plain_text(hint) or "回到上面的讲解，按计算图一步一步地推。")
