@@ -28,6 +28,8 @@ tests/test_jupyterhub.py 用同一个文件在本机起一个 Hub，只是换成
   COURSE_HUB_GRADE_ON_SUBMIT 交上来就评分（1）：Hub 管理的 grade-service 服务，学生一提交就评分、发布反馈；0 关掉
   COURSE_HUB_BROKER          可选：Redis 的地址（redis://…）；设了时评分任务交给各台机器上的 grade-worker，
                              不设时在这台机器上用本机的工人进程评分
+  COURSE_HUB_GRADE_KEY_FILE  用 COURSE_HUB_BROKER 时必须有：服务和工人共有的签名密钥文件（权限 600，
+                             grade-service 的账户读得到；建法见 README 的“多台机器”）
   COURSE_HUB_GRADE_ASSIGNMENTS 可选：只有这些作业交上来就评分（逗号或空格分隔；默认全部）。其余作业照旧
                              由教师在 formgrader 里收、评分
 只用于本机测试（不要在真实部署里设置）：
@@ -203,8 +205,12 @@ if _env("COURSE_HUB_GRADE_ON_SUBMIT", "1") != "0":
     grade_command = [sys.executable, "-m", "course", "grade-service", "--course", course_dir]
     if _env("COURSE_HUB_BROKER"):
         grade_command += ["--broker", _env("COURSE_HUB_BROKER")]
+        if _env("COURSE_HUB_GRADE_KEY_FILE"):  # 和各台机器上的 grade-worker 共有的签名密钥（权限 600）
+            grade_command += ["--key-file", _env("COURSE_HUB_GRADE_KEY_FILE")]
     for name in _env("COURSE_HUB_GRADE_ASSIGNMENTS", "").replace(",", " ").split():
         grade_command += ["--assignment", name]
+    if students:  # 服务只收成绩库里有的学生：启动时把学生组登记进去（名单改了，重启 Hub 或这个服务）
+        grade_command += ["--add-students", ",".join(students)]
     grade_service = {
         "name": "grade-on-submit",
         "command": grade_command,

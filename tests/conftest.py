@@ -78,6 +78,7 @@ LAYERS = {
         "test_diagnosis",
         "test_execute_parts",
         "test_gradcheck",
+        "test_grade_signing",
         "test_grading",
         "test_graph",
         "test_layers",

@@ -22,6 +22,7 @@ from course.grading.service.celery_app import MAX_DELIVERIES, CeleryTransport  #
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
+KEY = "0123456789abcdef" * 4  # 服务和工人共有的签名密钥（测试用）
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ class Workers:
                 % (str(TESTS), self.url, concurrency, str(self.tmp / "cache"), options))
         log = open(self.tmp / ("worker-%d.log" % len(self.procs)), "w")
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=dict(os.environ, LANG="C.UTF-8"))
+                                start_new_session=True, env=dict(os.environ, LANG="C.UTF-8", COURSE_GRADE_KEY=KEY))
         self.procs.append(proc)
         return proc
 
@@ -78,7 +79,7 @@ def workers(broker, tmp_path):
 
 @pytest.fixture
 def transport(broker):
-    t = CeleryTransport(broker.url, poll_interval=0.05, restart_check=0.2)
+    t = CeleryTransport(broker.url, key=KEY.encode(), poll_interval=0.05, restart_check=0.2)
     yield t
     t.close()
 
@@ -183,7 +184,8 @@ def test_duplicate_delivery_is_reported_once(transport, workers, tmp_path):
     workers.start(concurrency=2)
     job = {"id": "twice", "value": 5, "sleep": 0.5, "log": str(log)}
     transport.submit(job)
-    transport.app.send_task("course.grade", args=[job], task_id="twice", queue="course-grading")  # 又送了一次
+    signed = transport._jobs["twice"]  # 签好名的同一个任务
+    transport.app.send_task("course.grade", args=[signed], task_id="twice", queue="course-grading")  # 又送了一次
     got = drain(transport, 60, workers)
     wait_for(lambda: len(runs(log, "twice", "done")) == 2, 30, "两次投递都评完")
     got += drain(transport, 1.5, until_empty=False)
@@ -224,10 +226,11 @@ def _course(*args, env=None):
 def test_grade_worker_explains_unreachable_or_wrong_broker():
     from redis_helpers import free_port
 
-    res = _course("grade-worker", "--broker", "redis://127.0.0.1:%d/0" % free_port())
+    keyed = {"COURSE_GRADE_KEY": KEY}
+    res = _course("grade-worker", "--broker", "redis://127.0.0.1:%d/0" % free_port(), env=keyed)
     assert res.returncode != 0
     assert "连不上 Redis" in res.stderr and "Traceback" not in res.stderr + res.stdout
-    res = _course("grade-worker", "--broker", "http://example.invalid/")
+    res = _course("grade-worker", "--broker", "http://example.invalid/", env=keyed)
     assert res.returncode != 0 and "redis://" in res.stderr and "Traceback" not in res.stderr
     res = _course("grade-worker", "--broker", "redis://127.0.0.1:1/0", "--concurrency", "0")
     assert res.returncode != 0 and "--concurrency 至少是 1" in res.stderr
@@ -240,3 +243,29 @@ def test_grade_worker_without_celery_says_what_to_install(tmp_path):
                   env={"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")})
     assert res.returncode != 0, res.stdout
     assert "celery[redis]" in res.stderr and "pip install" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_worker_and_broker_service_refuse_to_start_without_a_proper_key(broker, tmp_path):
+    """经由 Redis 派发任务必须有共有的密钥：没有、权限太宽、太短时给中文说明（怎么建密钥），不打印回溯。"""
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_GRADE_KEY"}
+
+    def course(*args, **extra):
+        return subprocess.run([sys.executable, "-m", "course", *args], cwd=str(ROOT), capture_output=True, text=True,
+                              timeout=120, env=dict(env, LANG="C.UTF-8", **extra))
+
+    for cmd in (["grade-worker", "--broker", broker.url], ["grade-service", "--once", "--broker", broker.url]):
+        res = course(*cmd)
+        assert res.returncode != 0 and "密钥" in res.stderr and "secrets.token_hex(32)" in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr + res.stdout
+    loose = tmp_path / "grade.key"
+    loose.write_text(KEY + "\n")
+    loose.chmod(0o644)
+    res = course("grade-worker", "--broker", broker.url, "--key-file", str(loose))
+    assert res.returncode != 0 and "chmod 600" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    short = tmp_path / "short.key"
+    short.write_text("abc")
+    short.chmod(0o600)
+    res = course("grade-worker", "--broker", broker.url, "--key-file", str(short))
+    assert res.returncode != 0 and "太短" in res.stderr, res.stderr
+    res = course("grade-worker", "--broker", broker.url, "--key-file", str(tmp_path / "missing.key"))
+    assert res.returncode != 0 and "读不了密钥文件" in res.stderr and "Traceback" not in res.stderr, res.stderr

@@ -70,15 +70,20 @@ def graded(tmp_path_factory):
     local = _service(embedded.root, embedded.cache, "--workers", "1")
     assert local.returncode == 0, local.stdout[-3000:] + local.stderr[-3000:]
 
+    # 服务和工人共有的签名密钥：工人从文件读（权限 600），服务从环境变量读
+    key = "fedcba9876543210" * 4
+    key_file = base / "grade.key"
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
     with redis_server() as redis:
         log = open(base / "worker.log", "w")
         worker = subprocess.Popen(
             [sys.executable, "-m", "course", "grade-worker", "--broker", redis.url, "--concurrency", "2",
-             "--cache", str(base / "celery-cache")], env=_env(), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+             "--cache", str(base / "celery-cache"), "--key-file", str(key_file)], env=_env(), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
         service = subprocess.Popen(
             [sys.executable, "-m", "course", "grade-service", "--once", "--course", celery_root, "--broker", redis.url],
-            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            env=dict(_env(), COURSE_GRADE_KEY=key), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         chaos, killed_at = [], None
         try:
             deadline = time.monotonic() + 300

@@ -25,6 +25,7 @@ from conftest import ROOT
 from course.grading.batch import selftest as st
 
 A = st.ASSIGNMENT
+ROSTER = ["alice", "bob", "carol", "dave", "erin", "mallory"]
 
 
 def dump(db_url, students=None):
@@ -86,6 +87,12 @@ class Class:
         st.build_course(self.root, str(ROOT / "nbgrader_config.py"),
                         "c.Execute.timeout = 20\nc.Exchange.root = %r\nc.GradeService.max_attempts = 2\n"
                         % self.exchange_dir)
+        # 教师导入学生名单（服务只收成绩库里有的学生：c.GradeService.known_students_only）
+        roster = os.path.join(base, "roster.csv")
+        with open(roster, "w") as f:
+            f.write("id\n" + "\n".join(ROSTER) + "\n")
+        res = st.run_nbgrader(self.root, "db", "student", "import", roster, env={"COURSE_DB_URL": _url(self.root)})
+        assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
         self.xchg = Exchange(self.root, env={"COURSE_DB_URL": _url(self.root)})
         self.xchg.release_assignment(A)
         self.cache = os.path.join(base, "worker-cache")

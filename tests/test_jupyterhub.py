@@ -483,7 +483,8 @@ def test_config_without_test_settings_is_a_real_deployment(monkeypatch):
     assert service["name"] == COURSE_ID and service["user"] == "grader-backprop-zh"
     # 交上来就评分：Hub 管理的服务，和 formgrader 同一个账户、同一个课程文件夹、同一个交换目录，本机的工人进程
     assert grade["name"] == "grade-on-submit" and grade["user"] == "grader-backprop-zh" and "url" not in grade
-    assert grade["command"][1:] == ["-m", "course", "grade-service", "--course", "/srv/nbgrader/backprop-zh"]
+    assert grade["command"][1:] == ["-m", "course", "grade-service", "--course", "/srv/nbgrader/backprop-zh",
+                                    "--add-students", "a,b,c"]  # 学生组登记进成绩库：服务只收名单里的学生
     assert grade["cwd"] == service["cwd"] and grade["environment"]["COURSE_EXCHANGE_DIR"] == "/srv/nbgrader/exchange"
     assert service["cwd"] == "/srv/nbgrader/backprop-zh" and "--allow-root" not in service["command"]
     assert service["environment"]["COURSE_EXCHANGE_DIR"] == "/srv/nbgrader/exchange"

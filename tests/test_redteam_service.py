@@ -32,7 +32,10 @@ from course.grading.batch import selftest as st
 A = st.ASSIGNMENT
 COURSE_ID = "backprop-zh"
 NOW_STAMP = "2024-06-01 12:00:00.000000 UTC"
-XFAIL = dict(strict=True, raises=AssertionError)
+KEY = "5eb3c0ffee" * 7  # 服务和工人共有的签名密钥（测试用）
+# 教师导入的学生名单（服务只收成绩库里有的学生）；mallory 的马甲不在里面
+ROSTER = ["victim", "nobody", "fiona", "sam", "fifo", "flood", "forger", "probe-on", "probe-off", "flooder", "alice",
+          "bob"]
 
 
 class _NoTransport:
@@ -72,6 +75,12 @@ def course(tmp_path_factory):
     os.makedirs(os.path.join(exchange, COURSE_ID, "inbound"))
     st.build_course(root, str(ROOT / "nbgrader_config.py"),
                     "c.Execute.timeout = 20\nc.Exchange.root = %r\nc.GradeService.max_attempts = 2\n" % exchange)
+    roster = os.path.join(base, "roster.csv")
+    with open(roster, "w") as f:
+        f.write("id\n" + "\n".join(ROSTER) + "\n")
+    res = st.run_nbgrader(root, "db", "student", "import", roster, env={"COURSE_DB_URL": "sqlite:///" + os.path.join(
+        root, "gradebook.db")})
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     yield {"base": base, "root": root, "exchange": exchange, "inbound": os.path.join(exchange, COURSE_ID, "inbound"),
            "release": st.release_notebook(root)}
     if saved is not None:
@@ -104,52 +113,187 @@ def _rows(svc, student):
     return [r for r in svc.state.jobs() if r["student"] == student]
 
 
+def _forget_rows(course, students):
+    """只清掉这些学号在服务里的记录（提交文件夹留着）：对照组再扫一遍时它们算新提交。"""
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(course["root"], ".grade-service", "state.db"))
+    try:
+        db.executemany("DELETE FROM jobs WHERE student = ?", [(sid,) for sid in students])
+        db.commit()
+    finally:
+        db.close()
+
+
+def _chown_tree(path, uid, gid):
+    for dirpath, _, names in os.walk(path):
+        os.chown(dirpath, uid, gid)
+        for name in names:
+            os.chown(os.path.join(dirpath, name), uid, gid)
+
+
 # ---- 1. 冒充别的学生 ---------------------------------------------------------------------------------
-@pytest.mark.xfail(reason="漏洞/hole: 服务只按 inbound 文件夹名里的学号认人（service.py _candidates，"
-                          "name.rsplit('+', 3)），不核对文件夹的属主；交换目录 inbound/ 对所有学生可写，"
-                          "mallory 以 victim 的名义交两次，victim 自己的提交就超出评分次数 / the service trusts the "
-                          "student id in the inbound folder name and never checks the folder's owner", **XFAIL)
 def test_a_folder_named_for_another_student_is_not_graded_as_theirs(course):
+    """mallory（这里是 unix 账户 nobody）在 inbound 里以 victim 的名义交两份：属主不是 victim，不收，也不占 victim
+    的评分次数；属主是学生本人的（nobody 交自己的）照收。对照：c.GradeService.check_owner = False 时照单全收。"""
     import pwd
 
-    me = os.stat(course["inbound"]).st_uid  # mallory（跑测试的用户）；victim 不是她
-    assert pwd.getpwuid(me).pw_name != "victim"
-    # mallory 以 victim 的名义交两份空白 notebook（max_attempts = 2：victim 自己再交就超出次数了）
-    _drop(course, "victim+ps1+2024-06-01 10:00:00.000000 UTC+m1")
-    _drop(course, "victim+ps1+2024-06-01 10:00:01.000000 UTC+m2")
+    if os.geteuid() != 0:
+        pytest.skip("要以 root 运行：把 mallory 的文件夹交给另一个 unix 账户（chown）")
+    mallory = pwd.getpwnam("nobody")
+    assert mallory.pw_name != "victim" and mallory.pw_uid != os.geteuid()
+    forged = [_drop(course, "victim+ps1+2024-06-01 10:00:00.000000 UTC+m1"),
+              _drop(course, "victim+ps1+2024-06-01 10:00:01.000000 UTC+m2")]
+    honest = _drop(course, "nobody+ps1+2024-06-01 10:00:02.000000 UTC+n1")  # nobody 交自己的
+    for path in forged + [honest]:
+        _chown_tree(path, mallory.pw_uid, mallory.pw_gid)
     svc = _service(course)
     try:
+        assert svc.policy.check_owner is True  # 默认开
         svc.scan()
         rows = _rows(svc, "victim")
         # 防线：属主不是 victim 的文件夹不算 victim 的提交（nbgrader CollectApp.check_owner 核对的就是这个）
         assert not [r for r in rows if r["status"] in ("queued", "running", "done")], \
             [(r["key"], r["status"]) for r in rows]
+        assert [r["status"] for r in rows] == ["refused", "refused"], rows
+        assert all("属主是 nobody，不是 victim" in r["error"] for r in rows), rows
+        assert svc.state.attempts_since("victim", A, 0) == 0  # 没有占 victim 的评分次数
+        assert [r["status"] for r in _rows(svc, "nobody")] == ["queued"]  # 自己交的照收
+        assert all(os.path.isdir(p) for p in forged)  # 不收的提交原样留着，教师看得到
     finally:
         svc.state.close()
+    status = subprocess.run([sys.executable, "-m", "course", "grade-status", "--course", course["root"]],
+                            env=_env(), capture_output=True, text=True, timeout=120)
+    assert "不收 2 份" in status.stdout and "不是 victim" in status.stdout, status.stdout
+    # 对照：不查属主，两份冒名的提交都排上了队，victim 自己再交就超出次数了
+    _forget_rows(course, ["victim", "nobody"])
+    svc = _service(course)
+    svc.policy.check_owner = False
+    try:
+        svc.scan()
+        assert [r["status"] for r in _rows(svc, "victim")] == ["queued", "queued"]
+    finally:
+        svc.state.close()
+    _forget(course, ["victim", "nobody"])
 
 
-@pytest.mark.xfail(reason="漏洞/hole: 学号不在成绩库里也收（service.py scan 只查 safe_student_id，apply.write_gradebook "
-                          "update_or_create_student 新建学生）：一名学生用换着花样的学号（马甲）交，评分次数的限制就"
-                          "不存在了，隐藏测试成了神谕 / unknown student ids are accepted and created: sock-puppet ids "
-                          "evade c.GradeService.max_attempts", **XFAIL)
+def test_a_folder_owned_by_the_services_own_account_is_accepted(course):
+    """单账户的部署（本机测试用的 Hub：所有用户共用服务的 unix 账户）：属主分不出学生，照收——这种部署挡不住
+    冒名（README 里写明了）。"""
+    path = _drop(course, "victim+ps1+2024-06-01 10:01:00.000000 UTC+s1")
+    assert os.lstat(path).st_uid == os.geteuid()
+    svc = _service(course)
+    try:
+        svc.scan()
+        assert [r["status"] for r in _rows(svc, "victim")] == ["queued"]
+    finally:
+        svc.state.close()
+    _forget(course, ["victim"])
+
+
 def test_sock_puppet_ids_do_not_multiply_the_attempt_limit(course):
     for i in range(4):  # 每个马甲各交 1 次；max_attempts = 2
         _drop(course, "mallory-alt%d+ps1+2024-06-01 10:00:0%d.000000 UTC+x" % (i, i))
     svc = _service(course)
     try:
+        assert svc.policy.known_students_only is True  # 默认开
         svc.scan()
         graded = [r for r in svc.state.jobs("queued") if r["student"].startswith("mallory-alt")]
         assert len(graded) <= 2, [r["student"] for r in graded]
+        refused = [r for r in svc.state.jobs("refused") if r["student"].startswith("mallory-alt")]
+        assert len(refused) == 4 and all("不在成绩库的学生名单里" in r["error"] for r in refused), refused
     finally:
         svc.state.close()
+    # 对照：不查名单，4 个马甲都排上了队（每个学号各有 2 次）
+    puppets = ["mallory-alt%d" % i for i in range(4)]
+    _forget_rows(course, puppets)
+    svc = _service(course)
+    svc.policy.known_students_only = False
+    try:
+        svc.scan()
+        assert len([r for r in svc.state.jobs("queued") if r["student"] in puppets]) == 4
+    finally:
+        svc.state.close()
+    _forget(course, puppets)
+
+
+class _Holding:
+    """记下派发的任务，从不交回结果（看服务同时派出几个、先派谁）。"""
+
+    restarts = 0
+
+    def __init__(self):
+        self.jobs = []
+
+    def submit(self, job):
+        self.jobs.append(job)
+
+    def poll(self, timeout):
+        return []
+
+    def pending(self):
+        return len(self.jobs)
+
+    def close(self):
+        pass
+
+
+def test_one_students_flood_neither_delays_others_nor_is_read_into_memory_at_once(course, monkeypatch):
+    """flooder 先交 6 份（次数限制这里放开），随后 alice 和 bob 各交 1 份。同时只派 in_flight = 2 份，按学生轮流：
+    alice 不用等 flooder 的 6 份评完；其余的留在队列里，存档到派发时才读。对照：按发现的先后派（不轮流），
+    头两份都是 flooder 的；不设上限时 8 份存档一下全读进内存、全交出去。"""
+    from course.grading.service import service as service_mod
+
+    reads = []
+    real_read = service_mod.read_folder
+    monkeypatch.setattr(service_mod, "read_folder", lambda path, **k: reads.append(path) or real_read(path, **k))
+
+    def dispatched(in_flight):
+        _forget_all(course)
+        reads.clear()
+        transport = _Holding()
+        svc = _service(course, transport)
+        svc.in_flight = in_flight
+        svc.policy.max_attempts = 0
+        try:
+            for i in range(6):
+                _drop(course, "flooder+ps1+2024-06-01 11:00:0%d.000000 UTC+f%d" % (i, i))
+            svc.scan()  # flooder 的 6 份先到
+            _drop(course, "alice+ps1+2024-06-01 11:00:30.000000 UTC+a")
+            _drop(course, "bob+ps1+2024-06-01 11:00:40.000000 UTC+b")
+            svc.scan()
+            svc.dispatch()
+            return [j["student"] for j in transport.jobs]
+        finally:
+            svc.state.close()
+
+    assert dispatched(2) == ["flooder", "alice"]  # 第二份就轮到别的学生
+    assert len(reads) == 2  # 只读了派出去的两份存档
+    # 对照 1：不轮流（按发现的先后），头两份都是 flooder 的
+    with monkeypatch.context() as m:
+        m.setattr(service_mod, "fair_order", lambda rows, last: sorted(rows, key=lambda r: (r["discovered"], r["id"])))
+        assert dispatched(2) == ["flooder", "flooder"]
+    # 对照 2：不设上限，排队的 8 份存档一下全读进来、全交出去
+    assert len(dispatched(10 ** 6)) == 8 and len(reads) == 8
+    _forget_all(course)
+
+
+def test_fair_order_takes_turns_by_student_and_least_recently_served_first():
+    from course.grading.service.admission import fair_order
+
+    rows = [{"id": "m%d" % i, "student": "m", "discovered": i} for i in range(4)] + \
+        [{"id": "a0", "student": "a", "discovered": 10}, {"id": "b0", "student": "b", "discovered": 11},
+         {"id": "a1", "student": "a", "discovered": 12}]
+    assert [r["id"] for r in fair_order(rows, {})] == ["m0", "a0", "b0", "m1", "a1", "m2", "m3"]
+    # m 刚派过一份：这次先轮到 a 和 b
+    assert [r["id"] for r in fair_order(rows, {"m": 5})] == ["a0", "b0", "m0", "a1", "m1", "m2", "m3"]
 
 
 # ---- 2. 提交时间由学生写 --------------------------------------------------------------------------------
-@pytest.mark.xfail(reason="漏洞/hole: 提交的先后按学生自己写的 timestamp.txt（service.py _order）排：写成 2099 年的"
-                          "提交永远是“最新”的，以后的提交都当作较早的、不计分也不发反馈，submitted/ 也不再更新"
-                          "（_collect）；冒充别人时能把对方的成绩永久锁死 / order_ts comes from the student's "
-                          "timestamp.txt, a future date pins that submission as the latest forever", **XFAIL)
-def test_a_timestamp_from_the_future_does_not_pin_the_latest_submission(course):
+def test_a_timestamp_from_the_future_does_not_pin_the_latest_submission(course, monkeypatch):
+    """先后按 min(学生写的时间, 服务发现它的时间) 排。对照：只信 timestamp.txt 时，2099 年的提交排在一切之后。"""
+    from course.grading.service import service as service_mod
+
     _drop(course, "fiona+ps1+2099-01-01 00:00:00.000000 UTC+f1")
     svc = _service(course)
     try:
@@ -158,6 +302,22 @@ def test_a_timestamp_from_the_future_does_not_pin_the_latest_submission(course):
         assert row["order_ts"] <= row["discovered"] + 60, (row["order_ts"], row["discovered"])
     finally:
         svc.state.close()
+    _forget_rows(course, ["fiona"])
+
+    def trusting(stamp, now):  # 对照：照抄学生写的时间
+        from nbgrader.utils import parse_utc
+
+        return parse_utc(stamp).timestamp() if stamp else now
+
+    monkeypatch.setattr(service_mod, "order_for", trusting)
+    svc = _service(course)
+    try:
+        svc.scan()
+        (row,) = _rows(svc, "fiona")
+        assert row["order_ts"] > row["discovered"] + 365 * 24 * 3600
+    finally:
+        svc.state.close()
+    _forget(course, ["fiona"])
 
 
 # ---- 3. 名字里的花样 ---------------------------------------------------------------------------------------
@@ -180,9 +340,10 @@ def test_odd_student_ids_in_inbound_names_are_refused_and_nothing_lands_outside_
     # 对照：拿掉学号检查，“..” 的提交在 submitted/ 外面建了文件夹（课程根目录下的 ps1/），通配符学号进了队列
     monkeypatch.setattr(service_mod, "safe_student_id", lambda name: True)
     svc = _service(course)
+    svc.policy.known_students_only = False  # 名单也挡得住这些学号：对照里一起拿掉
     try:
         svc.scan()
-        assert {r["student"] for r in svc.state.jobs()} >= {"..", "a*", "c[1]"}
+        assert {r["student"] for r in svc.state.jobs("queued")} >= {"..", "a*", "c[1]"}
         assert os.path.isdir(outside)  # 建在 submitted/ 外面（里面的文件 safe_copy 还挡得住，文件夹挡不住）
     finally:
         svc.state.close()
@@ -204,6 +365,9 @@ def _forget(course, students):
     for path in glob.glob(os.path.join(course["inbound"], "*")):
         if os.path.basename(path).rsplit("+", 3)[0] in students:
             shutil.rmtree(path)
+    for sid in students:  # 服务收下时放进 submitted/ 的那一份
+        if sid not in ("..", ".hidden") and "/" not in sid:
+            shutil.rmtree(os.path.join(course["root"], "submitted", sid), ignore_errors=True)
 
 
 # ---- 4. 符号链接、FIFO、成千上万个文件 ------------------------------------------------------------------------
@@ -338,6 +502,16 @@ def test_result_file_names_cannot_write_outside_the_students_autograded_folder(c
     assert os.path.exists(os.path.join(victim, "pwned.txt"))
 
 
+def _recorded(course, student):
+    """成绩库里这名学生 ps1 的分数；没有提交记录时 None。"""
+    from nbgrader.api import MissingEntry
+
+    try:
+        return st.scores(course["root"], student)
+    except MissingEntry:
+        return None
+
+
 def _forged_result(score):
     grades = [{"name": name, "auto_score": score, "max_score": 1e6, "needs_manual_grade": False, "cell_type": "code"}
               for name in st.POINTS]
@@ -345,17 +519,31 @@ def _forged_result(score):
             "notebooks": [{"name": st.NOTEBOOK, "late_submission_penalty": None, "grades": grades, "comments": []}]}
 
 
-@pytest.mark.xfail(reason="漏洞/hole: apply.write_gradebook 照抄结果里的 auto_score，不按成绩库里的满分截断，满分也取"
-                          "结果里的 max_score：一份伪造（或被攻破的工人送回）的结果能给出 1000 分 / write_gradebook "
-                          "stores auto_score unbounded by the gradebook's max_score", **XFAIL)
-def test_a_result_cannot_score_above_the_cells_maximum(course):
+def test_a_result_cannot_score_above_the_cells_maximum(course, monkeypatch):
+    """满分取成绩库里的；超出 [0, 满分] 的截断、不是数的记 0，都标成要人工评并告诉教师。对照：不检查时 1000 分
+    照写进成绩库。"""
+    from nbgrader.api import Gradebook
+
     from course.grading.service import apply
 
     url = "sqlite:///" + os.path.join(course["root"], "gradebook.db")
-    score, maximum = apply.write_gradebook(url, COURSE_ID, A, "greedy", _forged_result(1000))
+    notes = []
+    score, maximum = apply.write_gradebook(url, COURSE_ID, A, "greedy", _forged_result(1000), notes=notes)
     got = st.scores(course["root"], "greedy")
     assert all(got[k] <= v for k, v in st.POINTS.items()), got
     assert maximum == sum(st.POINTS.values()), maximum
+    assert score == maximum and len(notes) == len(st.POINTS) and "超出 0 到" in notes[0], notes
+    with Gradebook(url, COURSE_ID) as gb:
+        assert all(g.needs_manual_grade for g in gb.find_submission_notebook(st.NOTEBOOK, A, "greedy").grades)
+    notes = []
+    apply.write_gradebook(url, COURSE_ID, A, "greedy", _forged_result(float("nan")), notes=notes)
+    assert st.scores(course["root"], "greedy") == {k: 0.0 for k in st.POINTS} and "NaN" in notes[0], notes
+    apply.write_gradebook(url, COURSE_ID, A, "greedy", _forged_result(-5), notes=notes)
+    assert st.scores(course["root"], "greedy") == {k: 0.0 for k in st.POINTS}
+    # 对照：不检查分数
+    monkeypatch.setattr(apply, "_bounded", lambda value, top: (value, None))
+    apply.write_gradebook(url, COURSE_ID, A, "greedy", _forged_result(1000))
+    assert all(v == 1000 for v in st.scores(course["root"], "greedy").values())
 
 
 # ---- 6. Redis：伪造结果、伪造任务 -------------------------------------------------------------------------------
@@ -367,13 +555,10 @@ def _celery():
     return redis_server
 
 
-@pytest.mark.xfail(reason="漏洞/hole: 任务 id 可以算出来（service.job_id_for = sha256(课程, 学号, 作业, 提交时间)，学生都知道），"
-                          "服务收 Redis 里 celery-task-meta-<id> 的任何结果（celery_app._collect/_outcome），不验签名："
-                          "连得上 Redis 的学生（单机部署、Redis 没有密码时每个本机用户都连得上）给空白 notebook 写进满分 / "
-                          "predictable job ids + unauthenticated results in Redis: a student who reaches Redis "
-                          "writes their own grade", **XFAIL)
 def test_a_result_forged_in_redis_is_not_recorded(course, monkeypatch):
-    from course.grading.service import apply
+    """连得上 Redis 的学生算出自己的任务 id，在结果存放处写一份满分：结果没有工人的签名（signing.py），服务不用它。
+    对照：不验签名时，这份伪造的结果记进了成绩库。"""
+    from course.grading.service import apply, signing
     from course.grading.service.service import job_id_for
 
     redis_server = _celery()
@@ -384,36 +569,45 @@ def test_a_result_forged_in_redis_is_not_recorded(course, monkeypatch):
     monkeypatch.setattr(apply, "release_feedback", lambda *a, **k: (True, ""))
     stamp = "2024-06-01 08:00:00.000000 UTC"
     _drop(course, "forger+ps1+%s+r" % stamp)  # 空白 notebook：老实评是 0 分
-    with redis_server() as server:
-        transport = CeleryTransport(server.url)  # 没有工人：任务只会停在队列里
+
+    def forge(server):
+        warnings = []
+        transport = CeleryTransport(server.url, key=KEY.encode(), warn=warnings.append)  # 没有工人：任务停在队列里
         svc = _service(course, transport)
         try:
             svc.scan()
             svc.dispatch()
-            # 学生一侧：算出自己的任务 id，直接写结果（不需要任何秘密）
+            # 学生一侧：算出自己的任务 id，直接写结果（没有密钥）
             job_id = job_id_for(COURSE_ID, "forger", A, "ts:" + stamp)
-            outcome = {"ok": True, "result": dict(_forged_result(5), job_id=job_id)}
+            outcome = {"ok": True, "result": dict(_forged_result(5), job_id=job_id), "sig": "0" * 64}
             meta = {"status": "SUCCESS", "result": outcome, "traceback": None, "children": [], "task_id": job_id,
                     "date_done": "2024-06-01T08:00:01"}
             redis_lib.Redis.from_url(server.url).set("celery-task-meta-" + job_id, json.dumps(meta))
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not svc.collect_results(0.5):
+            while time.monotonic() < deadline and not svc.collect_results(0.5) and not transport.refused:
                 pass
             svc._finish_feedback(wait=True)
+            return transport.refused, warnings
         finally:
             svc._pool.shutdown(wait=True)
             svc.state.close()
             transport.close()
-    assert sum(st.scores(course["root"], "forger").values()) == 0, st.scores(course["root"], "forger")
+
+    with redis_server() as server:
+        refused, warnings = forge(server)
+        assert refused == 1 and "签名不对" in warnings[0], warnings
+        assert _recorded(course, "forger") is None  # 成绩库里没有这份提交的任何分数
+        # 对照：不验结果的签名，伪造的结果记进成绩库（每个单元截到满分：分数的防线另外管着）
+        monkeypatch.setattr(signing, "verify_result", lambda key, job, outcome: True)
+        forge(server)
+    assert st.scores(course["root"], "forger") == {k: float(v) for k, v in st.POINTS.items()}
 
 
-@pytest.mark.xfail(reason="漏洞/hole: 工人执行任何连得上 Redis 的人发来的任务；作业包里的 nbgrader_config.py 在沙箱外、"
-                          "以工人的身份当 Python 运行（jobs._prepare 在包的文件夹里运行 nbgrader generate_assignment）："
-                          "Redis = 工人机器上的任意代码（读所有作业包的隐藏测试、伪造任何学生的结果） / a task from "
-                          "anyone who reaches Redis runs its bundle's nbgrader_config.py unsandboxed on the worker",
-                   **XFAIL)
 def test_a_job_forged_in_redis_cannot_run_code_on_the_worker(course, tmp_path):
+    """一个 Redis 客户端就能往队列里放任务：工人先验签名（signing.py），不对就不碰任务（不展开作业包、不运行
+    它的 nbgrader_config.py）。对照：同一个任务用密钥签过名（等于拿掉这道防线），包里的代码在工人上运行了。"""
     redis_server = _celery()
+    from course.grading.service import signing
     from course.grading.service.celery_app import QUEUE, TASK_NAME, make_app
 
     mark = str(tmp_path / "pwned-by-forged-job")
@@ -426,16 +620,27 @@ def test_a_job_forged_in_redis_cannot_run_code_on_the_worker(course, tmp_path):
         log = open(tmp_path / "worker.log", "w")
         worker = subprocess.Popen(
             [sys.executable, "-m", "course", "grade-worker", "--broker", server.url, "--concurrency", "1",
-             "--cache", str(tmp_path / "cache")], env=_env(), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        try:
-            app = make_app(server.url)
-            res = app.send_task(TASK_NAME, args=[job], task_id=job["id"], queue=QUEUE)  # 学生一侧：一个 Redis 客户端就够
+             "--cache", str(tmp_path / "cache")], env=_env(COURSE_GRADE_KEY=KEY), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+        def send(task):
+            res = app.send_task(TASK_NAME, args=[task], task_id=task["id"], queue=QUEUE)
             deadline = time.monotonic() + 180
             while not res.ready():
                 if time.monotonic() > deadline or worker.poll() is not None:
                     raise RuntimeError("工人没有处理任务：%s" % (tmp_path / "worker.log").read_text()[-2000:])
                 time.sleep(0.5)
+            return res.get(propagate=False)
+
+        try:
+            app = make_app(server.url)
+            got = send(job)  # 学生一侧：一个 Redis 客户端就够，但没有密钥
+            assert got["ok"] is False and "签名不对" in got["error"] and "sig" not in got, got
+            assert not os.path.exists(mark), open(mark).read()
+            assert not os.path.exists(tmp_path / "cache" / "bundles" / "f0rged1")  # 作业包没有展开
+            signed = signing.sign_job(KEY.encode(), dict(job, id="forged-job-2"))  # 对照：有密钥的人发的
+            send(signed)
+            assert os.path.exists(mark)
             app.close()
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -445,7 +650,6 @@ def test_a_job_forged_in_redis_cannot_run_code_on_the_worker(course, tmp_path):
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
             log.close()
-    assert not os.path.exists(mark), open(mark).read()
 
 
 # ---- 7. 评分内核里的学生代码：工人的缓存、别的任务、服务的记录、进程的环境、网络 ---------------------------------------

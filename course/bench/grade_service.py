@@ -127,6 +127,18 @@ def _breakdown(folder):
             sum(r["released"] - r["graded"] for r in rows) / len(rows))
 
 
+def _key_file(folder):
+    return os.path.join(folder, ".grade-key")
+
+
+def _write_key(path):
+    import secrets
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+
+
 @contextlib.contextmanager
 def _celery_worker(folder, concurrency, log):
     """临时的 redis-server 和一个 grade-worker；产出 broker 的地址。没有 Redis 或 Celery 时产出 None。"""
@@ -160,8 +172,9 @@ def _celery_worker(folder, concurrency, log):
                 if time.monotonic() > deadline:
                     raise RuntimeError("redis-server 没有启动起来")
                 time.sleep(0.1)
+        _write_key(_key_file(folder))  # 服务和工人共有的签名密钥（权限 600）
         worker = _course_cli(folder, "grade-worker", "--broker", url, "--concurrency", str(concurrency),
-                             "--cache", os.path.join(tmp, "cache"), log=log, popen=True)
+                             "--cache", os.path.join(tmp, "cache"), "--key-file", _key_file(folder), log=log, popen=True)
         time.sleep(4.0)  # 工人导入 nbgrader、连上 Redis：不算在评分里
         yield url
     finally:
@@ -282,7 +295,7 @@ def main(argv=None):
                     print("  （没有 redis-server 或 celery，跳过 Celery）", flush=True)
                 else:
                     seconds, done = _service_once(folder, args.assignments, os.path.join(logs, "service-celery.log"),
-                                                  "--broker", url)
+                                                  "--broker", url, "--key-file", _key_file(folder))
                     row("celery", "grade-service --once --broker，Celery 工人 ×2（含反馈）", seconds,
                         done == notebooks_submissions(folder))
                     same["Celery"] = _same_scores(folder, batch_dir)

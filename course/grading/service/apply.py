@@ -14,6 +14,7 @@ notebook_hash(submission_secret, notebook)，fetch_feedback 按它来找）。
 import datetime
 import glob
 import json
+import math
 import os
 import sys
 
@@ -65,8 +66,23 @@ def _number(value, what):
     return float(value)
 
 
-def write_gradebook(db_url, course_id, assignment, student, result):
-    """结果里的分数、评语写进成绩库（同 SaveAutoGrades）。返回 (总分, 满分)。"""
+def _bounded(value, top):
+    """一个单元的自动分数按成绩库里的满分 top 检查：返回 (写进成绩库的分数, 问题的中文说明或 None)。
+    不是数（NaN）的记 0 分，超出 [0, 满分] 的截到边上；有问题的单元都标成要人工评。"""
+    if value is None:
+        return None, None
+    if math.isnan(value):
+        return 0.0, "分数不是数（NaN），记 0 分"
+    if value < 0 or value > top:
+        return min(max(value, 0.0), top), "分数 %g 超出 0 到 %g，截成 %g" % (value, top, min(max(value, 0.0), top))
+    return value, None
+
+
+def write_gradebook(db_url, course_id, assignment, student, result, notes=None):
+    """结果里的分数、评语写进成绩库（同 SaveAutoGrades）。返回 (总分, 满分)。
+
+    满分取成绩库里的（不信结果里的 max_score）；分数超出 [0, 满分] 或不是数时截断、标成要人工评，
+    说明加进 notes（一个 list，给教师看）。"""
     from nbgrader.api import Gradebook, MissingEntry
 
     stamp = result.get("timestamp")
@@ -86,11 +102,15 @@ def write_gradebook(db_url, course_id, assignment, student, result):
                 name = nb.get("name")
                 for g in nb.get("grades") or ():
                     grade = gb.find_grade(g["name"], name, assignment, student)
-                    grade.auto_score = _number(g.get("auto_score"), "分数")
-                    # 同 SaveAutoGrades：有过人工分数、或者没有自动分数的，要人工看
-                    grade.needs_manual_grade = bool(g.get("needs_manual_grade")) or grade.manual_score is not None
+                    top = float(grade.max_score or 0.0)
+                    grade.auto_score, problem = _bounded(_number(g.get("auto_score"), "分数"), top)
+                    # 同 SaveAutoGrades：有过人工分数、或者没有自动分数的，要人工看；分数有问题的也要
+                    grade.needs_manual_grade = bool(g.get("needs_manual_grade")) or grade.manual_score is not None \
+                        or problem is not None
+                    if problem and notes is not None:
+                        notes.append("%s 的 %s：%s" % (name, g["name"], problem))
                     score += grade.auto_score or 0.0
-                    maximum += _number(g.get("max_score"), "满分") or 0.0
+                    maximum += top
                 for c in nb.get("comments") or ():
                     comment = gb.find_comment(c["name"], name, assignment, student)
                     text = c.get("auto_comment")
@@ -105,8 +125,17 @@ def write_gradebook(db_url, course_id, assignment, student, result):
 
 
 def total_score(result):
-    score = sum((g.get("auto_score") or 0) for nb in result.get("notebooks") or () for g in nb.get("grades") or ())
-    maximum = sum((g.get("max_score") or 0) for nb in result.get("notebooks") or () for g in nb.get("grades") or ())
+    """结果里的总分和满分（只用于记录；每个单元的分数截到 [0, 满分]，不是数的算 0）。"""
+    score = maximum = 0.0
+    for nb in result.get("notebooks") or ():
+        for g in nb.get("grades") or ():
+            try:
+                top = max(0.0, float(g.get("max_score") or 0))
+                value = float(g.get("auto_score") or 0)
+            except (TypeError, ValueError):
+                continue
+            maximum += top
+            score += 0.0 if math.isnan(value) else min(max(value, 0.0), top)
     return score, maximum
 
 

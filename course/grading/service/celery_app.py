@@ -19,6 +19,7 @@ jobs.run_job(job, cache_dir)，结果是纯数据，放回 Redis；工人不需�
 - 最后一道保险：一个任务 stale_after 秒还没有结果（比如结果在网络断开时没存进去），重发一次。
 """
 import json
+import sys
 import time
 
 try:
@@ -30,6 +31,7 @@ except ImportError as exc:  # 学生的精简环境里没有这些包：给一�
     raise ImportError("Celery 分布式评分需要 celery[redis]：pip install -r requirements-dev.txt，"
                       "或 pip install 'celery[redis]'（%s）" % exc) from exc
 
+from . import signing
 from .transport import Transport
 
 __all__ = ["CeleryTransport", "make_app", "check_broker", "TASK_NAME", "QUEUE", "MAX_DELIVERIES"]
@@ -90,11 +92,22 @@ def _delivery_key(job_id):
     return "course-grading:deliveries:%s" % job_id
 
 
-def register_task(app, job_func, cache_dir, max_deliveries=MAX_DELIVERIES):
-    """在 app 上登记任务 course.grade：调用 job_func(job, cache_dir)，返回 outcome（纯数据）。"""
+def register_task(app, job_func, cache_dir, max_deliveries=MAX_DELIVERIES, key=None):
+    """在 app 上登记任务 course.grade：先验任务的签名（signing.py；不对就不碰任务里的任何东西），
+    再调用 job_func(job, cache_dir)，返回签了名的 outcome（纯数据）。"""
+    if not key:
+        raise ValueError("register_task 需要密钥（signing.load_key）")
 
     @app.task(name=TASK_NAME, bind=True)
     def grade(self, job):
+        if not signing.verify_job(key, job):
+            job_id = str(job.get("id", ""))[:64] if isinstance(job, dict) else "?"
+            print("评分工人拒绝了任务 %r：签名不对（有人伪造任务，或者服务和工人的密钥不一样），没有评分。" % job_id,
+                  file=sys.stderr, flush=True)
+            return {"ok": False, "error": "任务的签名不对，工人没有评分（服务和工人的密钥不一样？）"}
+        return signing.sign_result(key, job, _grade(self, job))
+
+    def _grade(self, job):
         job_id = str(job.get("id", "")) if isinstance(job, dict) else ""
         try:
             client = self.app.backend.client
@@ -119,17 +132,25 @@ def _outcome(meta):
     if status == states.SUCCESS:
         result = meta.get("result")
         if isinstance(result, dict) and "ok" in result:
-            return result
-        return {"ok": False, "error": "评分工人交回的结果格式不对：%r" % (result,)}
+            return {k: v for k, v in result.items() if k != "_celery_state"}
+        return {"ok": False, "error": "评分工人交回的结果格式不对：%r" % (result,)[:2000]}
     if status in states.READY_STATES:  # FAILURE、REVOKED：比如超过了 TIME_LIMIT
-        return {"ok": False, "error": "评分没有完成（%s）：%s" % (status, str(meta.get("result"))[:2000])}
+        return {"ok": False, "error": "评分没有完成（%s）：%s" % (status, str(meta.get("result"))[:2000]),
+                "_celery_state": status}
     return None
+
+
+_FORGED = object()
 
 
 class CeleryTransport(Transport):
     """Transport 的 Celery 实现：submit 发到 Redis 的队列，poll 从结果存放处收结果（见模块说明）。"""
 
-    def __init__(self, broker_url, poll_interval=0.1, stale_after=STALE_AFTER, restart_check=1.0):
+    def __init__(self, broker_url, key=None, poll_interval=0.1, stale_after=STALE_AFTER, restart_check=1.0,
+                 warn=None):
+        self.key = key or signing.load_key()  # 没有密钥：SystemExit，中文说明
+        self.warn = warn or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.refused = 0      # 收到的、签名不对的结果（没有用）
         check_broker(broker_url)
         self.app = make_app(broker_url)
         self.poll_interval, self.stale_after, self.restart_check = poll_interval, stale_after, restart_check
@@ -145,6 +166,7 @@ class CeleryTransport(Transport):
     def submit(self, job):
         job_id = str(job["id"])
         json.dumps(job)  # 不是纯数据时在服务这边就报错，而不是在队列里
+        job = signing.sign_job(self.key, job)  # 每次派发一个新的 nonce：旧的结果对不上新的任务
         self._jobs[job_id] = job
         self._sent_at.pop(job_id, None)
         if job_id not in self._unsent:
@@ -215,12 +237,23 @@ class CeleryTransport(Transport):
                 self.resent += 1
 
     # ---- 收结果 ------------------------------------------------------------------------
+    def _verified(self, job_id, outcome):
+        """签名对的 outcome（去掉签名）；还没结束 None；签名不对 _FORGED。Celery 自己记下的失败（超时被杀、
+        撤销：工人来不及签名）照收，它只会让这份提交“没评上”（不扣次数），给不了分数。"""
+        if outcome is None or job_id not in self._jobs:
+            return None
+        if outcome.get("ok") is False and outcome.get("_celery_state"):
+            return {k: v for k, v in outcome.items() if k != "_celery_state"}
+        if not signing.verify_result(self.key, self._jobs[job_id], outcome):
+            return _FORGED
+        return {k: v for k, v in outcome.items() if k != "sig"}
+
     def _collect(self):
         ids = [j for j in self._jobs if j in self._sent_at or j in self._unsent]
         if not ids:
             return []
         backend = self.app.backend
-        done = []
+        done, forged = [], []
         try:
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
@@ -228,13 +261,20 @@ class CeleryTransport(Transport):
                 for job_id, value in zip(chunk, values):
                     if value is None:
                         continue
-                    outcome = _outcome(backend.decode_result(value))
-                    if outcome is not None:
+                    outcome = self._verified(job_id, _outcome(backend.decode_result(value)))
+                    if outcome is None:
+                        continue
+                    if outcome is _FORGED:
+                        forged.append(job_id)
+                    else:
                         done.append((job_id, outcome))
-            if done:
-                backend.client.delete(*[backend.get_key_for_task(j) for j, _ in done])
+            if done or forged:
+                backend.client.delete(*[backend.get_key_for_task(j) for j in [j for j, _ in done] + forged])
         except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
             pass  # 已经读到的结果照样交出；删不掉的等过期
+        for job_id in forged:  # 删掉伪造的那份，接着等真正的结果（被它盖掉的，stale_after 以后重发兜底）
+            self.refused += 1
+            self.warn("任务 %s 的结果签名不对，没有用它：有人在 Redis 里伪造结果，或者工人的密钥和服务的不一样。" % job_id)
         for job_id, _ in done:
             self._jobs.pop(job_id, None)
             self._sent_at.pop(job_id, None)

@@ -5,6 +5,8 @@
     c.GradeService.max_attempts = 5      每份作业在一个时间窗口里最多评几次（0 表示不限）
     c.GradeService.window_hours = 24     时间窗口的长度（小时）：从这次提交往前数
     c.GradeService.scan_seconds = 2      服务每隔几秒看一次交换目录
+    c.GradeService.check_owner = True    inbound 里提交文件夹的属主必须是这名学生（或服务自己的账户，见 admission.py）
+    c.GradeService.known_students_only = True   只收成绩库里已有的学生（nbgrader db student import 导入名单）
 
 算次数按服务收到提交的时间（学生改不了），排队中、评分中、评好了的提交都算，没评上的不算。超出限制的提交
 不评分，但原样留在 .grade-service/submissions/ 里，grade-status --history 列出它；学生取回的反馈是一页中文说明：
@@ -14,7 +16,7 @@ nbgrader generate_feedback 生成的那份）。
 import datetime
 import html
 
-from traitlets import Float, Integer
+from traitlets import Bool, Float, Integer
 from traitlets.config import Configurable
 
 __all__ = ["GradeService", "load_policy", "over_limit_html"]
@@ -24,6 +26,8 @@ class GradeService(Configurable):
     max_attempts = Integer(5, min=0, help="每份作业在 window_hours 小时里最多评几次（0 表示不限）").tag(config=True)
     window_hours = Float(24.0, min=0.0, help="计算评分次数的时间窗口（小时）").tag(config=True)
     scan_seconds = Float(2.0, min=0.1, help="服务每隔几秒看一次交换目录和 submitted/").tag(config=True)
+    check_owner = Bool(True, help="inbound 里的提交文件夹的属主必须是这名学生或服务自己的账户").tag(config=True)
+    known_students_only = Bool(True, help="只收成绩库里已有的学生（防止编出来的学号绕过评分次数）").tag(config=True)
 
     def limit_reached(self, used):
         """这个窗口里已经用了 used 次：这一次还评不评。"""

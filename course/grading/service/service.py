@@ -19,6 +19,7 @@ from ..collect import copy_submission, COLLECT_NOTEBOOK
 from ..files.events import Report
 from ..files.safe import MAX_ENTRIES, Refused, list_files, open_regular
 from . import apply as _apply
+from .admission import fair_order, known_students, order_for, owner_problem
 from .bundle import BundleError, make_bundle, read_folder
 from .jobs import SUBMISSION_MAX_BYTES, _rmtree, make_job
 from .policy import load_policy, over_limit_html
@@ -27,6 +28,7 @@ from .state import STATE_DIR, State
 __all__ = ["GradingService", "job_id_for", "safe_student_id", "SETTLE_SECONDS"]
 
 SETTLE_SECONDS = 10  # 没有完成标志的提交文件夹要这么久没有变化才收
+IN_FLIGHT = 8  # 默认同时交给工人几个任务（其余的留在队列里，到时再读存档：内存不随排队的份数增长）
 FEEDBACK_PROCESSES = 2  # 同时为几名学生生成反馈（每名一个子进程）
 
 
@@ -59,15 +61,6 @@ def _newest_mtime(folder):
         return time.time()
 
 
-def _order(timestamp_text, fallback):
-    from nbgrader.utils import parse_utc
-
-    try:
-        return parse_utc(timestamp_text).timestamp() if timestamp_text else fallback
-    except (ValueError, OverflowError):
-        return fallback
-
-
 def _content_key(folder):
     files, _ = list_files(folder, [], MAX_ENTRIES)
     h = hashlib.sha256()
@@ -81,7 +74,7 @@ def _content_key(folder):
 class GradingService:
     """course：课程文件夹；transport：Transport；assignments：只评这些作业（默认成绩库里的全部）。"""
 
-    def __init__(self, course, transport, assignments=None, echo=print):
+    def __init__(self, course, transport, assignments=None, echo=print, in_flight=IN_FLIGHT):
         from nbgrader.coursedir import CourseDirectory
 
         from ..batch import dbsafe
@@ -105,6 +98,9 @@ class GradingService:
         self.transport = transport
         self.echo = echo
         self.inflight = set()
+        self.in_flight = max(1, int(in_flight))  # 同时交给工人的任务数的上限（admission.fair_order 轮流挑）
+        self._turns, self._turn = {}, 0  # {学号: 上次派发的序号}：按学生轮流派发
+        self._known = None  # 这一轮 scan 读到的成绩库学生名单
         self._bundles = {}
         self._warned = set()
         self._restarts = 0
@@ -150,6 +146,7 @@ class GradingService:
     def scan(self):
         """收下新提交（排队或超出次数）。返回新收的条数。"""
         n = 0
+        self._known = None
         for student, assignment, path, source, stamp in self._candidates():
             if not safe_student_id(student):
                 if path not in self._warned:
@@ -160,9 +157,36 @@ class GradingService:
             job_id = job_id_for(self.course_id, student, assignment, key)
             if self.state.get(job_id) is not None:
                 continue
+            why = self._refusal(student, path, source)
+            if why:
+                self._refuse(job_id, student, assignment, key, path, source, why)
+                continue
             self._receive(job_id, student, assignment, key, path, source, stamp)
             n += 1
         return n
+
+    def _refusal(self, student, path, source):
+        """inbound 来的提交收不收（admission.py）：收时 None，不收时中文原因。submitted/ 是教师放的，不查。"""
+        if source != "inbound":
+            return None
+        if self.policy.check_owner:
+            why = owner_problem(path, student)
+            if why:
+                return why
+        if self.policy.known_students_only:
+            if self._known is None:
+                self._known = known_students(self.db_url, self.course_id)
+            if student not in self._known:
+                return ("学号 %s 不在成绩库的学生名单里（教师用 nbgrader db student add / import 登记学生以后，"
+                        "学生重新提交即可）" % student)
+        return None
+
+    def _refuse(self, job_id, student, assignment, key, path, source, why):
+        """不收：记一条（grade-status 里的“不收”），提交原样留在 inbound/，不占任何人的评分次数。"""
+        now = time.time()
+        self.state.add(job_id, student, assignment, key, source, None, now, status="refused",
+                       error="%s；提交留在 %s" % (why, path))
+        self.echo("不收 %s：%s" % (os.path.basename(path), why))
 
     def _receive(self, job_id, student, assignment, key, path, source, stamp):
         archive = os.path.join(self.state_dir, "submissions", job_id)
@@ -170,7 +194,7 @@ class GradingService:
         notes = copy_submission(path, archive, self.cd.ignore, self.cd.max_file_size * 1000,
                                 self.cd.max_dir_size * 1000, include=self.cd.include)
         now = time.time()
-        order = _order(stamp, now)
+        order = order_for(stamp, now)  # 学生写的时间不能晚于服务发现它的时间
         if notes:
             report = Report(_Quiet(), student, assignment, COLLECT_NOTEBOOK)
             report.events += [{"kind": "file-refused", "cell": None, "grade_id": None, "detail": x} for x in notes]
@@ -202,8 +226,8 @@ class GradingService:
         """同 nbgrader collect --update：比 submitted/ 里已有的新才换上。"""
         dest = os.path.join(self._dir("submitted"), student, assignment)
         old = _read_small(os.path.join(dest, "timestamp.txt"))
-        if os.path.lexists(dest) and _order(old, 0) >= order:
-            return
+        if os.path.lexists(dest) and order_for(old, os.lstat(dest).st_mtime) >= order:
+            return  # 那里的时间也不信过它放进去的时刻
         _rmtree(dest)
         copy_submission(archive, dest, [], 2 ** 40, 2 ** 40)
 
@@ -228,10 +252,12 @@ class GradingService:
         return bundle
 
     def dispatch(self):
-        """排队中的（和上次没做完的）任务交给 Transport。"""
-        for row in self.state.jobs("queued") + self.state.jobs("running"):
-            if row["id"] in self.inflight:
-                continue
+        """排队中的（和上次没做完的）任务交给 Transport：同时至多 in_flight 个，按学生轮流（admission.fair_order），
+        到派发时才读提交的存档。"""
+        waiting = [r for r in self.state.jobs("queued") + self.state.jobs("running") if r["id"] not in self.inflight]
+        for row in fair_order(waiting, self._turns):
+            if len(self.inflight) >= self.in_flight:
+                return
             try:
                 files, notes = read_folder(row["archive"], max_bytes=SUBMISSION_MAX_BYTES)
                 job = make_job(row["id"], row["student"], row["assignment"], self._bundle(row["assignment"]), files,
@@ -243,6 +269,8 @@ class GradingService:
             self.transport.submit(job)
             self.state.started(row["id"])
             self.inflight.add(row["id"])
+            self._turn += 1
+            self._turns[row["student"]] = self._turn
 
     def collect_results(self, timeout):
         """等至多 timeout 秒，用掉这段时间里收回的结果。返回用掉的个数。"""
@@ -295,15 +323,19 @@ class GradingService:
             autograded = self._dir("autograded")
             _apply.write_autograded(autograded, row["student"], row["assignment"], result.get("files") or {})
             _apply.write_reports(autograded, row["student"], row["assignment"], result.get("reports") or [])
+            problems = []
             score, maximum = _apply.write_gradebook(self.db_url, self.course_id, row["assignment"], row["student"],
-                                                    result)
+                                                    result, notes=problems)
         except (_apply.ApplyError, BundleError, OSError) as exc:
             self.state.update(row["id"], status="failed", error="结果写不进课程：%s" % exc, graded=time.time())
             self.echo("%s 的结果写不进课程：%s" % (who, exc))
             return
         self.state.set_latest(row["student"], row["assignment"], row["id"], row["order_ts"])
         self.state.update(row["id"], status="done", counted=1, applied=1, score=score, max_score=maximum,
-                          graded=time.time(), worker=result.get("worker"), seconds=seconds, error=None)
+                          graded=time.time(), worker=result.get("worker"), seconds=seconds,
+                          error=("分数有问题，已截断并标成要人工评：" + "；".join(problems))[:2000] if problems else None)
+        if problems:
+            self.echo("%s 的结果里分数有问题（已截断、标成要人工评，请教师查看）：%s" % (who, "；".join(problems)[:500]))
         outbound = os.path.join(self.exchange_root, self.course_id, "feedback")
         if os.path.isdir(os.path.dirname(outbound)) and not os.path.isdir(outbound):
             os.makedirs(outbound, 0o755, exist_ok=True)  # 几个 release_feedback 同时运行时，不让它们抢着建
@@ -347,6 +379,8 @@ class GradingService:
                         used += self.collect_results(0)
                     return used
                 used += self.collect_results(0.5)
+                if len(self.inflight) < self.in_flight:
+                    self.dispatch()  # 有工人空出来了：接着派排队的
                 if not once and time.monotonic() >= next_scan:
                     self.scan()
                     self.dispatch()

@@ -8,6 +8,8 @@
     done        评好了、写进了成绩库（counted=0：同一名学生更新的提交已经先评好，这次的分数只留在记录里）
     failed      没评上（原因在 error 里；学生不扣次数）
     over-limit  超过了评分次数的限制：没有评分，提交留在 .grade-service/submissions/ 里，学生的反馈里有中文说明
+    refused     不收（文件夹的属主不是这名学生、学号不在成绩库里……，原因在 error 里）：提交原样留在 inbound/，
+                不评分、不占任何人的评分次数（admission.py）
 
 applied 记着这条记录的结果是否已经写进课程（成绩库只写一次：同一个任务的结果收到两次时，第二次不写）。
 """
@@ -18,7 +20,7 @@ import time
 __all__ = ["State", "STATE_DIR", "STATUSES", "COUNTS_AGAINST_LIMIT"]
 
 STATE_DIR = ".grade-service"
-STATUSES = ("queued", "running", "done", "failed", "over-limit")
+STATUSES = ("queued", "running", "done", "failed", "over-limit", "refused")
 COUNTS_AGAINST_LIMIT = ("queued", "running", "done")
 
 _SCHEMA = """

@@ -11,7 +11,8 @@ from .state import STATE_DIR, State
 
 __all__ = ["percentile", "status_text", "history_text", "add_arguments", "run"]
 
-TITLES = {"queued": "排队中", "running": "评分中", "done": "评好了", "failed": "没评上", "over-limit": "超出评分次数"}
+TITLES = {"queued": "排队中", "running": "评分中", "done": "评好了", "failed": "没评上", "over-limit": "超出评分次数",
+          "refused": "不收"}
 
 
 def percentile(values, q):
@@ -57,7 +58,9 @@ def status_text(rows, now=None, listed=20):
     for r in by["over-limit"][:listed]:
         lines.append("  超出次数 %-15s %-24s %s 交的，没有评分（提交留在 %s）" % (
             r["student"], r["assignment"], _when(r["discovered"]), os.path.join(STATE_DIR, "submissions", r["id"])))
-    if by["failed"] or by["over-limit"]:
+    for r in by["refused"][:listed]:
+        lines.append("  不收    %-16s %-24s %s" % (r["student"], r["assignment"], (r["error"] or "")[:200]))
+    if by["failed"] or by["over-limit"] or by["refused"]:
         lines.append("每次提交的记录：python -m course grade-status --history")
     return "\n".join(lines)
 

@@ -5,6 +5,7 @@
 
 工人是"热"的：主进程启动时导入 nbgrader 和课程包一次，再分出 N 个评分子进程（prefork），子进程直接继承，
 每个任务不再付导入的时间；一个子进程一次只评一份提交（worker_prefetch_multiplier=1）。
+任务和结果都带签名（signing.py）：工人只评服务用共有的密钥签过的任务（--key-file 或 COURSE_GRADE_KEY）。
 Redis 中途掉线时工人不退出，一直重连；启动时连不上就给一句中文说明退出（不打印回溯）。
 """
 import importlib
@@ -27,6 +28,8 @@ def add_arguments(parser):
                         help="同时评几份提交（默认：本机的 CPU 核数）")
     parser.add_argument("--cache", default=None, metavar="DIR",
                         help="作业包的缓存文件夹（默认 %s）" % default_cache_dir())
+    parser.add_argument("--key-file", default=None, metavar="FILE",
+                        help="和服务共有的密钥文件（权限 600；见 README 的“多台机器”）；不写时读环境变量 COURSE_GRADE_KEY")
     parser.add_argument("--loglevel", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="Celery 日志的详细程度（默认 WARNING）")
 
@@ -50,12 +53,17 @@ def _warm():
 
 
 def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, loglevel="WARNING",
-               time_limit=None, visibility_timeout=None):
+               time_limit=None, visibility_timeout=None, key=None, key_file=None):
     """起一个 Celery 工人并一直运行（直到 SIGTERM / Ctrl-C）；返回退出码。
 
     job_func 默认是 jobs.run_job；测试可以换成别的函数（子进程里同样可用的、模块顶层的函数）。
+    key：和服务共有的密钥（bytes）；不给时从 key_file 或环境变量 COURSE_GRADE_KEY 读（signing.load_key）。
+    只评签名对的任务。
     """
+    from .signing import load_key
+
     celery_app = _load_celery()
+    key = key or load_key(key_file)  # 没有密钥：SystemExit，中文说明
     celery_app.check_broker(broker_url)
     cache_dir = os.path.abspath(cache_dir or default_cache_dir())
     os.makedirs(cache_dir, exist_ok=True)
@@ -73,7 +81,7 @@ def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, logl
     if visibility_timeout is not None:
         options["visibility_timeout"] = visibility_timeout
     app = celery_app.make_app(broker_url, **options)
-    celery_app.register_task(app, job_func, cache_dir)
+    celery_app.register_task(app, job_func, cache_dir, key=key)
     if warm is not None:
         from celery.signals import worker_process_init
 
@@ -97,7 +105,7 @@ def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, logl
 def run(args):
     if args.concurrency is not None and args.concurrency < 1:
         raise SystemExit("--concurrency 至少是 1（现在是 %d）" % args.concurrency)
-    return run_worker(args.broker, args.concurrency, args.cache, loglevel=args.loglevel)
+    return run_worker(args.broker, args.concurrency, args.cache, loglevel=args.loglevel, key_file=args.key_file)
 
 
 if __name__ == "__main__":  # 测试直接用：python -m course.grading.service.worker --broker URL
