@@ -254,7 +254,8 @@ class GradingService:
     def dispatch(self):
         """排队中的（和上次没做完的）任务交给 Transport：同时至多 in_flight 个，按学生轮流（admission.fair_order），
         到派发时才读提交的存档。"""
-        waiting = [r for r in self.state.jobs("queued") + self.state.jobs("running") if r["id"] not in self.inflight]
+        held = self.inflight | {r["id"] for r, _ in self._deferred}  # 派出去的、结果收到了还没写的
+        waiting = [r for r in self.state.jobs("queued") + self.state.jobs("running") if r["id"] not in held]
         for row in fair_order(waiting, self._turns):
             if len(self.inflight) >= self.in_flight:
                 return
