@@ -94,6 +94,9 @@ class GradingService:
         self.course_id = self.cd.course_id
         self.db_url = self.cd.db_url
         dbsafe.install()
+        from . import feedback  # noqa: F401  发布反馈的子进程从服务 fork：nbgrader 的应用先导入好
+        from nbgrader.apps import ReleaseFeedbackApp  # noqa: F401
+        from ..feedback import release  # noqa: F401
         known = _gradebook_assignments(self.db_url, self.course_id)
         self.assignments = set(_choose(assignments, known) if assignments else known)
         # nbgrader 的交换目录：<root>/<课程>/inbound/ 和 feedback/（path_includes_course 只管学生那一边）
@@ -295,8 +298,8 @@ class GradingService:
             autograded = self._dir("autograded")
             _apply.write_autograded(autograded, row["student"], row["assignment"], result.get("files") or {})
             _apply.write_reports(autograded, row["student"], row["assignment"], result.get("reports") or [])
-            score, maximum = _apply.write_gradebook(self.db_url, self.course_id, row["assignment"], row["student"],
-                                                    result)
+            score, maximum, manual = _apply.write_gradebook(self.db_url, self.course_id, row["assignment"],
+                                                            row["student"], result)
         except (_apply.ApplyError, BundleError, OSError) as exc:
             self.state.update(row["id"], status="failed", error="结果写不进课程：%s" % exc, graded=time.time())
             self.echo("%s 的结果写不进课程：%s" % (who, exc))
@@ -307,6 +310,14 @@ class GradingService:
         outbound = os.path.join(self.exchange_root, self.course_id, "feedback")
         if os.path.isdir(os.path.dirname(outbound)) and not os.path.isdir(outbound):
             os.makedirs(outbound, 0o755, exist_ok=True)  # 几个 release_feedback 同时运行时，不让它们抢着建
+        if result.get("feedback") and not manual:  # 工人生成好的反馈：放好、发布（几十毫秒）
+            try:
+                ok, log = _apply.publish_feedback(self.course, self._dir("feedback"), row["assignment"], row["student"],
+                                                  result["feedback"], groupshared=self.cd.groupshared)
+            except (BundleError, OSError) as exc:
+                ok, log = False, "%s: %s" % (type(exc).__name__, exc)
+            self._released(row["id"], who, score, maximum, ok, log)
+            return
         future = self._pool.submit(_apply.release_feedback, self.course, row["assignment"], row["student"])
         future.info = (row["id"], who, score, maximum)
         self._feedback[future] = (row["student"], row["assignment"])
@@ -325,12 +336,15 @@ class GradingService:
                 ok, log = future.result()
             except Exception as exc:  # 子进程超时之类
                 ok, log = False, "%s: %s" % (type(exc).__name__, exc)
-            if ok:
-                self.state.update(job_id, released=time.time())
-                self.echo("%s 评好了：%g / %g，反馈已发布" % (who, score, maximum))
-            else:
-                self.state.update(job_id, error="反馈没有发布：%s" % log[-1500:])
-                self.echo("%s 评好了：%g / %g，但反馈没有发布：%s" % (who, score, maximum, log[-500:]))
+            self._released(job_id, who, score, maximum, ok, log)
+
+    def _released(self, job_id, who, score, maximum, ok, log):
+        if ok:
+            self.state.update(job_id, released=time.time())
+            self.echo("%s 评好了：%g / %g，反馈已发布" % (who, score, maximum))
+        else:
+            self.state.update(job_id, error="反馈没有发布：%s" % log[-1500:])
+            self.echo("%s 评好了：%g / %g，但反馈没有发布：%s" % (who, score, maximum, log[-500:]))
 
     # ---- 主循环 -----------------------------------------------------------------------------------
     def run(self, once=False):
