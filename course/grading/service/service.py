@@ -28,6 +28,7 @@ __all__ = ["GradingService", "job_id_for", "safe_student_id", "SETTLE_SECONDS"]
 
 SETTLE_SECONDS = 10  # 没有完成标志的提交文件夹要这么久没有变化才收
 FEEDBACK_PROCESSES = 2  # 同时为几名学生生成反馈（每名一个子进程）
+FAST_SCAN = 0.2  # inbound/ 有变化时，至少隔这么多秒再看一次
 
 
 def safe_student_id(name):
@@ -109,6 +110,7 @@ class GradingService:
         self.echo = echo
         self.inflight = set()
         self._bundles = {}
+        self._inbound_stamp, self._unfinished, self._last_fast = None, False, 0.0
         self._warned = set()
         self._restarts = 0
         self._deferred = []  # [(记录, 结果)]：等同一名学生的反馈生成完再写
@@ -125,6 +127,7 @@ class GradingService:
     def _candidates(self):
         """[(学号, 作业, 文件夹, 来源, 时间文本)]：现在能收的提交。"""
         out, now = [], time.time()
+        self._unfinished = False
         if os.path.isdir(self.inbound):
             for name in sorted(os.listdir(self.inbound)):
                 parts = name.rsplit("+", 3)  # 同 nbgrader collect：学号+作业+时间[+随机串]
@@ -133,6 +136,7 @@ class GradingService:
                     continue
                 secret = _read_small(os.path.join(path, "submission_secret.txt"))
                 if not secret and now - _newest_mtime(path) < SETTLE_SECONDS:
+                    self._unfinished = True
                     continue
                 stamp = _read_small(os.path.join(path, "timestamp.txt")) or parts[2]
                 out.append((parts[0], parts[1], path, "inbound", stamp))
@@ -346,6 +350,22 @@ class GradingService:
             self.state.update(job_id, error="反馈没有发布：%s" % log[-1500:])
             self.echo("%s 评好了：%g / %g，但反馈没有发布：%s" % (who, score, maximum, log[-500:]))
 
+    def _inbound_moved(self):
+        """交换目录的 inbound/ 变了（nbgrader submit 新建了文件夹），或者上次看到的提交还没交完：不等
+        scan_seconds，过 FAST_SCAN 秒就再看一次（只 stat 一下 inbound/，很便宜）。"""
+        now = time.monotonic()
+        if now - self._last_fast < FAST_SCAN:
+            return False
+        try:
+            stamp = os.stat(self.inbound).st_mtime_ns
+        except OSError:
+            stamp = None
+        moved = stamp != self._inbound_stamp or self._unfinished
+        self._inbound_stamp = stamp
+        if moved:
+            self._last_fast = now
+        return moved
+
     # ---- 主循环 -----------------------------------------------------------------------------------
     def run(self, once=False):
         """once：评完现在等着的提交就返回；否则一直运行（Ctrl-C 停下）。返回这次用掉的结果数。"""
@@ -361,7 +381,7 @@ class GradingService:
                         used += self.collect_results(0)
                     return used
                 used += self.collect_results(0.5)
-                if not once and time.monotonic() >= next_scan:
+                if not once and (time.monotonic() >= next_scan or self._inbound_moved()):
                     self.scan()
                     self.dispatch()
                     next_scan = time.monotonic() + self.policy.scan_seconds
