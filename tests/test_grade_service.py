@@ -336,3 +336,27 @@ def test_a_worker_killed_mid_job_still_grades_every_submission_exactly_once(klas
     assert dave[0]["dispatches"] == 1 and dave[0]["score"] == 10, dave  # 服务派发一次，工人一侧重评
     assert "工人进程意外退出" in out and out.count("dave 的 ps1 评好了") == 1, out
     assert st.scores(klass.root, "dave") == {k: float(v) for k, v in st.POINTS.items()}
+
+
+def test_with_an_instructors_comment_in_the_gradebook_the_service_generates_the_feedback_itself(klass):
+    """工人的私有成绩库里没有教师的人工评语：成绩库里有时，服务按课程的成绩库重新生成反馈，评语照样给学生。"""
+    from nbgrader.api import Gradebook
+
+    rel = st.release_notebook(klass.root)
+    klass.submit("frank", st.answer(copy.deepcopy(rel)))
+    res = _service(klass.root, klass.cache)
+    assert res.returncode == 0, res.stdout[-3000:]
+    page = os.path.join(klass.root, "feedback", "frank", A, st.NOTEBOOK + ".html")
+    with open(page, encoding="utf-8") as f:
+        assert "老师的评语：很好" not in f.read()  # 对照：工人生成的反馈里没有（它也不可能有）
+    with Gradebook(_url(klass.root), "backprop-zh") as gb:
+        comment = gb.find_submission(A, "frank").notebooks[0].comments[0]
+        comment.manual_comment = "老师的评语：很好"
+        gb.db.commit()
+    klass.submit("frank", st.answer(copy.deepcopy(rel)))
+    res = _service(klass.root, klass.cache)
+    assert res.returncode == 0 and res.stdout.count("frank 的 %s 评好了" % A) == 1, res.stdout[-3000:]
+    with open(page, encoding="utf-8") as f:
+        assert "老师的评语：很好" in f.read()
+    pages = _fetch_feedback(klass, "frank")
+    assert len(pages) == 2 and "老师的评语：很好" in pages[max(pages)]
