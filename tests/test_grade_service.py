@@ -25,7 +25,7 @@ from conftest import ROOT
 from course.grading.batch import selftest as st
 
 A = st.ASSIGNMENT
-ROSTER = ["alice", "bob", "carol", "dave", "erin", "mallory"]
+ROSTER = ["alice", "bob", "carol", "dave", "erin", "frank", "mallory"]
 
 
 def dump(db_url, students=None):
@@ -197,6 +197,82 @@ def test_students_fetch_their_feedback_with_the_score(klass):
     assert status.returncode == 0 and "评好了 6 份" in status.stdout and "从收到提交到反馈发布：中位数" in status.stdout
 
 
+def test_the_feedback_generated_on_the_worker_is_what_batch_generate_feedback_gives(klass):
+    """工人在私有课程里生成的反馈（服务只放好、发布）和在对照组里批量 `nbgrader generate_feedback` 的逐字相同。"""
+    res = st.run_nbgrader(klass.first_control, "generate_feedback", A, env={"COURSE_DB_URL": _url(klass.first_control)})
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    compared = 0
+    for student in ("alice", "mallory", "carol"):
+        name = os.path.join(student, A, st.NOTEBOOK + ".html")
+        with open(os.path.join(klass.root, "feedback", name), encoding="utf-8") as f:
+            served = f.read()
+        with open(os.path.join(klass.first_control, "feedback", name), encoding="utf-8") as f:
+            batch = f.read()
+        assert served == batch, student
+        compared += 1
+    assert compared == 3
+    row = [r for r in _rows(klass.root) if r["student"] == "alice"][0]
+    assert row["released"] and row["released"] - row["graded"] < 3  # 服务只发布，不再自己生成（以前要 4 秒多）
+
+
+def test_a_forked_command_runs_in_its_folder_and_environment_and_its_process_group_dies_on_timeout(tmp_path):
+    import threading
+
+    from course.grading.service import forkrun
+
+    pidfile = tmp_path / "grandchild.pid"
+
+    def command():
+        print("cwd=%s var=%s argv=%s" % (os.getcwd(), os.environ.get("FORKRUN_TEST"), sys.argv[1:]), flush=True)
+        child = subprocess.Popen(["sleep", "60"])
+        pidfile.write_text(str(child.pid))
+        time.sleep(60)
+
+    code, out = forkrun.run(str(tmp_path), ["x", "y"], {"FORKRUN_TEST": "是", "PATH": os.environ["PATH"]}, 30,
+                            entry=lambda: print("cwd=%s var=%s" % (os.getcwd(), os.environ.get("FORKRUN_TEST"))))
+    assert code == 0 and "cwd=%s var=是" % tmp_path in out, out
+    assert os.environ.get("FORKRUN_TEST") is None and os.getcwd() != str(tmp_path)  # 工人自己的不变
+    code, out = forkrun.run(str(tmp_path), [], {"PATH": os.environ["PATH"]}, 30, entry=lambda: 1 / 0)
+    assert code == 1 and "ZeroDivisionError" in out
+
+    alive = []
+
+    def watch():  # 对照：时限到之前，命令起的孙进程确实在运行
+        for _ in range(100):
+            if pidfile.exists() and pidfile.read_text():
+                alive.append(os.path.exists("/proc/%s" % pidfile.read_text()))
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    start = time.monotonic()
+    code, out = forkrun.run(str(tmp_path), ["a"], {"FORKRUN_TEST": "1", "PATH": os.environ["PATH"]}, 3, entry=command)
+    watcher.join()
+    assert code == "timeout" and time.monotonic() - start < 20 and "argv=['a']" in out, out
+    assert alive == [True]
+    pid = int(pidfile.read_text())
+    for _ in range(50):  # killpg 之后 sleep 成了孤儿，由 init 收尸：等它从进程表里消失
+        if not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+
+
+def test_the_warm_alembic_head_is_what_nbgrader_asks_alembic_for():
+    import nbgrader.api
+
+    from course.grading.service import forkrun
+
+    original = nbgrader.api.get_alembic_version
+    try:
+        expected = original()  # nbgrader 自己的做法：启动 `alembic heads`
+        assert forkrun._alembic_head() == expected
+        assert nbgrader.api.get_alembic_version() == expected and nbgrader.api.get_alembic_version is not original
+    finally:
+        nbgrader.api.get_alembic_version = original
+
+
 def test_running_once_again_grades_nothing_twice(klass):
     before = (_rows(klass.root), dump(_url(klass.root)))
     again = _service(klass.root, klass.cache)
@@ -267,3 +343,27 @@ def test_a_worker_killed_mid_job_still_grades_every_submission_exactly_once(klas
     assert dave[0]["dispatches"] == 1 and dave[0]["score"] == 10, dave  # 服务派发一次，工人一侧重评
     assert "工人进程意外退出" in out and out.count("dave 的 ps1 评好了") == 1, out
     assert st.scores(klass.root, "dave") == {k: float(v) for k, v in st.POINTS.items()}
+
+
+def test_with_an_instructors_comment_in_the_gradebook_the_service_generates_the_feedback_itself(klass):
+    """工人的私有成绩库里没有教师的人工评语：成绩库里有时，服务按课程的成绩库重新生成反馈，评语照样给学生。"""
+    from nbgrader.api import Gradebook
+
+    rel = st.release_notebook(klass.root)
+    klass.submit("frank", st.answer(copy.deepcopy(rel)))
+    res = _service(klass.root, klass.cache)
+    assert res.returncode == 0, res.stdout[-3000:]
+    page = os.path.join(klass.root, "feedback", "frank", A, st.NOTEBOOK + ".html")
+    with open(page, encoding="utf-8") as f:
+        assert "老师的评语：很好" not in f.read()  # 对照：工人生成的反馈里没有（它也不可能有）
+    with Gradebook(_url(klass.root), "backprop-zh") as gb:
+        comment = gb.find_submission(A, "frank").notebooks[0].comments[0]
+        comment.manual_comment = "老师的评语：很好"
+        gb.db.commit()
+    klass.submit("frank", st.answer(copy.deepcopy(rel)))
+    res = _service(klass.root, klass.cache)
+    assert res.returncode == 0 and res.stdout.count("frank 的 %s 评好了" % A) == 1, res.stdout[-3000:]
+    with open(page, encoding="utf-8") as f:
+        assert "老师的评语：很好" in f.read()
+    pages = _fetch_feedback(klass, "frank")
+    assert len(pages) == 2 and "老师的评语：很好" in pages[max(pages)]

@@ -528,7 +528,7 @@ def test_a_result_cannot_score_above_the_cells_maximum(course, monkeypatch):
 
     url = "sqlite:///" + os.path.join(course["root"], "gradebook.db")
     notes = []
-    score, maximum = apply.write_gradebook(url, COURSE_ID, A, "greedy", _forged_result(1000), notes=notes)
+    score, maximum, _ = apply.write_gradebook(url, COURSE_ID, A, "greedy", _forged_result(1000), notes=notes)
     got = st.scores(course["root"], "greedy")
     assert all(got[k] <= v for k, v in st.POINTS.items()), got
     assert maximum == sum(st.POINTS.values()), maximum

@@ -5,8 +5,9 @@
 - 成绩库：和 nbgrader 的 SaveAutoGrades、AssignLatePenalties 写的一样（提交时间、每个单元的自动分数和
   “是否要人工评”、评语、迟交扣分），用 nbgrader 的 Gradebook，sqlite 或 PostgreSQL（COURSE_DB_URL）都行；
   重复写同样的值不改变任何东西（幂等）；
-- 这名学生的反馈：nbgrader generate_feedback 和 release_feedback（课程的 FeedbackExporter、ReleaseFeedback），
-  学生在 JupyterLab 里点 “Fetch Feedback” 就能看到。
+- 这名学生的反馈：工人已经生成好的放进 feedback/ 再 release_feedback（publish_feedback）；工人没有生成、或者
+  成绩库里有教师的人工分数和评语时，服务自己 generate_feedback 和 release_feedback（release_feedback；课程的
+  FeedbackExporter、ReleaseFeedback），学生在 JupyterLab 里点 “Fetch Feedback” 就能看到。
 
 超出评分次数的提交不评分：over_limit_feedback 把一页中文说明放在这次提交的反馈位置上（文件名是 nbgrader 的
 notebook_hash(submission_secret, notebook)，fetch_feedback 按它来找）。
@@ -22,7 +23,7 @@ from ..collect import plain_name
 from .bundle import write_files
 from .jobs import RESULT_MAX_BYTES, _rmtree
 
-__all__ = ["ApplyError", "write_autograded", "write_reports", "write_gradebook", "release_feedback",
+__all__ = ["ApplyError", "write_autograded", "write_reports", "write_gradebook", "release_feedback", "publish_feedback",
            "over_limit_feedback", "total_score"]
 
 
@@ -79,7 +80,8 @@ def _bounded(value, top):
 
 
 def write_gradebook(db_url, course_id, assignment, student, result, notes=None):
-    """结果里的分数、评语写进成绩库（同 SaveAutoGrades）。返回 (总分, 满分)。
+    """结果里的分数、评语写进成绩库（同 SaveAutoGrades）。返回 (总分, 满分, 有没有教师的人工分数或评语)：
+    有的话反馈要按课程的成绩库重新生成（工人的私有成绩库里没有它们）。
 
     满分取成绩库里的（不信结果里的 max_score）；分数超出 [0, 满分] 或不是数时截断、标成要人工评，
     说明加进 notes（一个 list，给教师看）。"""
@@ -91,6 +93,7 @@ def write_gradebook(db_url, course_id, assignment, student, result, notes=None):
     except (TypeError, ValueError):
         raise ApplyError("提交时间不对：%r" % (stamp,)) from None
     score = maximum = 0.0
+    manual = False
     with Gradebook(db_url, course_id) as gb:
         gb.update_or_create_student(student)
         if timestamp is not None:
@@ -110,18 +113,20 @@ def write_gradebook(db_url, course_id, assignment, student, result, notes=None):
                     if problem and notes is not None:
                         notes.append("%s 的 %s：%s" % (name, g["name"], problem))
                     score += grade.auto_score or 0.0
+                    manual |= grade.manual_score is not None or grade.extra_credit is not None
                     maximum += top
                 for c in nb.get("comments") or ():
                     comment = gb.find_comment(c["name"], name, assignment, student)
                     text = c.get("auto_comment")
                     comment.auto_comment = text if isinstance(text, str) else None
+                    manual |= comment.manual_comment is not None
                 sub_nb = gb.find_submission_notebook(name, assignment, student)
                 sub_nb.late_submission_penalty = _number(nb.get("late_submission_penalty"), "迟交扣分")
             gb.db.commit()
         except (MissingEntry, KeyError, TypeError) as exc:
             gb.db.rollback()
             raise ApplyError("结果和成绩库里的作业对不上：%s: %s" % (type(exc).__name__, exc)) from None
-    return score, maximum
+    return score, maximum, manual
 
 
 def total_score(result):
@@ -150,6 +155,30 @@ def release_feedback(course, assignment, student, env=None):
     proc = subprocess.run([sys.executable, "-m", "course.grading.service.feedback", assignment, student], cwd=course,
                           env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
     return proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+
+
+def publish_feedback(course, feedback_root, assignment, student, files, groupshared=False, env=None):
+    """工人生成的反馈（{相对路径: base64}：HTML、timestamp.txt、submission_secret.txt）放进
+    feedback/<学号>/<作业>/（同 generate_feedback --force：先删掉旧的，文件 644，groupshared 时 664），
+    再在课程文件夹里 fork 一个子进程运行 `nbgrader release_feedback 作业 --student 学号`（feedback.release，
+    课程的 ReleaseFeedback）。返回 (是否成功, 输出的结尾)。"""
+    import functools
+
+    from ..batch.parallel import nbgrader_env
+    from . import feedback, forkrun
+
+    dest = os.path.join(feedback_root, student, assignment)
+    _rmtree(dest)
+    os.makedirs(dest)
+    write_files(files, dest, RESULT_MAX_BYTES)
+    for dirpath, _, names in os.walk(dest):
+        if groupshared:
+            os.chmod(dirpath, (os.stat(dirpath).st_mode | 0o2770) & 0o2777)
+        for name in names:
+            os.chmod(os.path.join(dirpath, name), 0o664 if groupshared else 0o644)
+    code, log = forkrun.run(course, [], env or nbgrader_env(), 600,
+                            entry=functools.partial(feedback.release, assignment, student))
+    return code == 0, log[-4000:]
 
 
 def over_limit_feedback(exchange_root, course_id, archive, pages):

@@ -8,7 +8,9 @@
 
 里运行和 `nbgrader autograde` 同一条命令（course.grading.batch.nbgrader_cli，课程的全部配置：整理提交、
 RobustExecute、沙箱、评判进程、复原单元、文件安全），评完读出临时成绩库里这份提交的分数和评语、
-autograded/ 里评好的 notebook 和附带文件、评分报告（事件和没通过的检查），删掉临时文件夹。
+autograded/ 里评好的 notebook 和附带文件、评分报告（事件和没通过的检查），再就地为这名学生生成反馈
+（`nbgrader generate_feedback`，同样的课程配置；服务只需放好、发布），删掉临时文件夹。
+每条 nbgrader 命令都从已经导入好一切的工人进程 fork 出来（forkrun.py），不再每次启动一个新的 Python。
 nbgrader 命令的课程根目录和成绩库在命令行上指定（盖过配置文件里的写法），评分绝不会写到别的课程去。
 """
 import base64
@@ -17,16 +19,15 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
+import sqlite3
 import tempfile
 import time
 
+from . import forkrun
 from .bundle import BundleError, read_folder, write_files
 
-__all__ = ["make_job", "run_job", "JOB_TIMEOUT", "RESULT_MAX_BYTES", "SUBMISSION_MAX_BYTES"]
+__all__ = ["make_job", "run_job", "warm", "JOB_TIMEOUT", "RESULT_MAX_BYTES", "SUBMISSION_MAX_BYTES"]
 
 JOB_TIMEOUT = 1800  # 一份提交的 nbgrader autograde 最多这么多秒（每个单元另有 Execute.timeout）
 SUBMISSION_MAX_BYTES = 200 * 2 ** 20  # 任务里提交的文件加起来的上限（收作业时已按课程的上限收）
@@ -51,32 +52,34 @@ def _env(work):
     return env
 
 
-def _die_with_parent():
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG：工人被杀时它也结束
-    except Exception:
-        pass
-    os.setsid()
-
-
 def _nbgrader(work, *args, timeout=JOB_TIMEOUT):
-    """在 work 里运行 nbgrader（课程根目录和成绩库都指向 work）。返回 (退出码, 输出的结尾)。"""
-    argv = [sys.executable, "-m", "course.grading.batch.nbgrader_cli", *args,
-            "--CourseDirectory.root=%s" % work, "--CourseDirectory.db_url=sqlite:///%s" % os.path.join(work, "gradebook.db")]
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
-        proc = subprocess.Popen(argv, cwd=work, env=_env(work), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-        try:
-            code = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            code = "timeout"
-        log.seek(0)
-        text = log.read()
-    return code, text[-6000:]
+    """在 work 里运行 nbgrader（课程根目录和成绩库都指向 work）：工人 fork 出的子进程里（forkrun.py），
+    同一条 `python -m course.grading.batch.nbgrader_cli` 命令，只是不再重新导入。返回 (退出码, 输出的结尾)。"""
+    argv = [*args, "--CourseDirectory.root=%s" % work,
+            "--CourseDirectory.db_url=sqlite:///%s" % os.path.join(work, "gradebook.db")]
+    return forkrun.run(work, argv, _env(work), timeout, entry=_private_nbgrader)
+
+
+def _no_fsync(dbapi_connection, _record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous = OFF")
+
+
+def _private_nbgrader():
+    """fork 出的子进程里：nbgrader_cli.main（就是 nbgrader），只是 sqlite 不再每次提交都写盘（fsync）。
+    命令只碰这个任务私有的临时成绩库（--CourseDirectory.db_url），用完就删；工人半路死掉时任务整个重评。"""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from ..batch.nbgrader_cli import main
+
+    event.listen(Engine, "connect", _no_fsync)
+    return main()
+
+
+def warm(cache_dir=None):
+    """工人进程启动时调用一次：导入评分要用的一切（之后每条 nbgrader 命令从这里 fork）。"""
+    forkrun.warm()
 
 
 def _rmtree(path):
@@ -202,6 +205,19 @@ def _reports(work, assignment, student):
     return out
 
 
+def _feedback(work, assignment, student, result):
+    """在私有课程里为这名学生生成反馈（`nbgrader generate_feedback 作业 --student 学号 --force`，课程的
+    FeedbackExporter 和隐藏测试的处理），放进 result["feedback"]；失败时是 None（服务自己再生成一遍）。"""
+    t0 = time.perf_counter()
+    code, log = _nbgrader(work, "generate_feedback", assignment, "--CourseDirectory.student_id=%s" % student, "--force")
+    result["seconds"]["feedback"] = round(time.perf_counter() - t0, 3)
+    files, notes = read_folder(os.path.join(work, "feedback", student, assignment), max_bytes=RESULT_MAX_BYTES)
+    if code == 0 and not notes and any(name.endswith(".html") for name in files):
+        result["feedback"] = files
+    else:
+        result["log"] += "\n工人生成反馈没有成功（退出码 %s）：\n%s" % (code, log[-1500:])
+
+
 def run_job(job, cache_dir):
     """工人一端：评一份提交，返回纯数据的结果（见本模块的说明）。出错时 graded 为假，error 是中文说明。"""
     from ..collect import plain_name
@@ -209,7 +225,7 @@ def run_job(job, cache_dir):
     start = time.perf_counter()
     student, assignment = job.get("student"), job.get("assignment")
     result = {"job_id": job.get("id"), "student": student, "assignment": assignment, "graded": False, "error": None,
-              "timestamp": None, "notebooks": [], "files": {}, "reports": [], "log": "",
+              "timestamp": None, "notebooks": [], "files": {}, "feedback": None, "reports": [], "log": "",
               "worker": "%s:%d" % (socket.gethostname(), os.getpid()), "seconds": {}}
     if not (isinstance(student, str) and plain_name(student) and isinstance(assignment, str) and plain_name(assignment)):
         result["error"] = "任务里的学号或作业名不对：%r / %r" % (student, assignment)
@@ -239,6 +255,8 @@ def run_job(job, cache_dir):
             result["graded"], result["notebooks"] = True, notebooks
         else:
             result["error"] = "nbgrader autograde 没有评完这份提交（退出码 %s）" % code
+        if result["graded"] and job.get("feedback", True):
+            _feedback(work, assignment, student, result)
         result["files"], notes = read_folder(os.path.join(work, "autograded", student, assignment),
                                              max_bytes=RESULT_MAX_BYTES)
         result["reports"] = _reports(work, assignment, student)

@@ -1,6 +1,7 @@
 """LocalTransport：本机 N 个工人进程（grade-service 不带 --broker 时的默认做法，不要任何服务器）。
 
-每个工人是一个单独的 Python 进程（spawn），启动时导入 nbgrader 和课程包一次，之后一个接一个地做任务：
+每个工人是一个单独的 Python 进程（spawn），启动时导入 nbgrader 和课程包一次（jobs.warm），之后一个接一个地做任务
+（每条 nbgrader 命令从工人 fork 出来，见 forkrun.py）：
 服务经由各自的管道把任务交给空闲的工人，工人调用 jobs.run_job，把结果送回来。排队的任务留在服务这边，
 不放进进程间共享的队列：工人被 kill -9 时不会带坏别人的队列，它手上的那个任务交给一个新工人重新评
 （同一个任务连续 MAX_DEATHS 次让工人死掉，就不再重试，结果是 {"ok": False}）。结果按任务 id 去重由服务做。
@@ -8,6 +9,7 @@
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import time
 from collections import deque
@@ -25,17 +27,21 @@ def _worker_main(conn, cache_dir, job_fn):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C 由服务处理，工人做完手上的任务再走
     module, _, name = job_fn.partition(":")
     fn = getattr(__import__(module, fromlist=[name]), name)
-    try:
-        import nbgrader.api  # noqa: F401  先导入好：第一个任务不再多等几秒
-    except ImportError:
-        pass
+    warm = getattr(__import__(module, fromlist=["warm"]), "warm", None)
+    if warm is not None:  # 先导入好 nbgrader 和课程的评分部分：每个任务从这里 fork，不再多等几秒
+        try:
+            warm(cache_dir)
+        except Exception:
+            pass
     while True:
         try:
             job = conn.recv()
         except EOFError:
-            return
-        if job is None:
-            return
+            job = None
+        if job is None:  # 退出时不必清理几千个模块（要零点几秒）：手上没有任务，也没有要写的东西
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(0)
         try:
             outcome = {"ok": True, "result": fn(job, cache_dir)}
         except Exception as exc:  # 工人一端的意外：说清楚，不让工人进程死掉
@@ -73,6 +79,7 @@ class LocalTransport(Transport):
         self._queue = deque()
         self._deaths = {}  # {job_id: 工人死在它手上的次数}
         self.restarts = 0
+        self._start()  # 工人现在就开始导入（和服务自己的启动同时进行），第一份提交不用等
 
     def _start(self):
         while len(self._workers) < self._n:

@@ -30,6 +30,7 @@ __all__ = ["GradingService", "job_id_for", "safe_student_id", "SETTLE_SECONDS"]
 SETTLE_SECONDS = 10  # 没有完成标志的提交文件夹要这么久没有变化才收
 IN_FLIGHT = 8  # 默认同时交给工人几个任务（其余的留在队列里，到时再读存档：内存不随排队的份数增长）
 FEEDBACK_PROCESSES = 2  # 同时为几名学生生成反馈（每名一个子进程）
+FAST_SCAN = 0.2  # inbound/ 有变化时，至少隔这么多秒再看一次
 
 
 def safe_student_id(name):
@@ -87,6 +88,9 @@ class GradingService:
         self.course_id = self.cd.course_id
         self.db_url = self.cd.db_url
         dbsafe.install()
+        from . import feedback  # noqa: F401  发布反馈的子进程从服务 fork：nbgrader 的应用先导入好
+        from nbgrader.apps import ReleaseFeedbackApp  # noqa: F401
+        from ..feedback import release  # noqa: F401
         known = _gradebook_assignments(self.db_url, self.course_id)
         self.assignments = set(_choose(assignments, known) if assignments else known)
         # nbgrader 的交换目录：<root>/<课程>/inbound/ 和 feedback/（path_includes_course 只管学生那一边）
@@ -102,6 +106,7 @@ class GradingService:
         self._turns, self._turn = {}, 0  # {学号: 上次派发的序号}：按学生轮流派发
         self._known = None  # 这一轮 scan 读到的成绩库学生名单
         self._bundles = {}
+        self._inbound_stamp, self._unfinished, self._last_fast = None, False, 0.0
         self._warned = set()
         self._restarts = 0
         self._deferred = []  # [(记录, 结果)]：等同一名学生的反馈生成完再写
@@ -118,6 +123,7 @@ class GradingService:
     def _candidates(self):
         """[(学号, 作业, 文件夹, 来源, 时间文本)]：现在能收的提交。"""
         out, now = [], time.time()
+        self._unfinished = False
         if os.path.isdir(self.inbound):
             for name in sorted(os.listdir(self.inbound)):
                 parts = name.rsplit("+", 3)  # 同 nbgrader collect：学号+作业+时间[+随机串]
@@ -126,6 +132,7 @@ class GradingService:
                     continue
                 secret = _read_small(os.path.join(path, "submission_secret.txt"))
                 if not secret and now - _newest_mtime(path) < SETTLE_SECONDS:
+                    self._unfinished = True
                     continue
                 stamp = _read_small(os.path.join(path, "timestamp.txt")) or parts[2]
                 out.append((parts[0], parts[1], path, "inbound", stamp))
@@ -325,8 +332,8 @@ class GradingService:
             _apply.write_autograded(autograded, row["student"], row["assignment"], result.get("files") or {})
             _apply.write_reports(autograded, row["student"], row["assignment"], result.get("reports") or [])
             problems = []
-            score, maximum = _apply.write_gradebook(self.db_url, self.course_id, row["assignment"], row["student"],
-                                                    result, notes=problems)
+            score, maximum, manual = _apply.write_gradebook(self.db_url, self.course_id, row["assignment"],
+                                                            row["student"], result, notes=problems)
         except (_apply.ApplyError, BundleError, OSError) as exc:
             self.state.update(row["id"], status="failed", error="结果写不进课程：%s" % exc, graded=time.time())
             self.echo("%s 的结果写不进课程：%s" % (who, exc))
@@ -340,6 +347,14 @@ class GradingService:
         outbound = os.path.join(self.exchange_root, self.course_id, "feedback")
         if os.path.isdir(os.path.dirname(outbound)) and not os.path.isdir(outbound):
             os.makedirs(outbound, 0o755, exist_ok=True)  # 几个 release_feedback 同时运行时，不让它们抢着建
+        if result.get("feedback") and not manual and not problems:  # 工人生成好的反馈：放好、发布（几十毫秒）
+            try:
+                ok, log = _apply.publish_feedback(self.course, self._dir("feedback"), row["assignment"], row["student"],
+                                                  result["feedback"], groupshared=self.cd.groupshared)
+            except (BundleError, OSError) as exc:
+                ok, log = False, "%s: %s" % (type(exc).__name__, exc)
+            self._released(row["id"], who, score, maximum, ok, log)
+            return
         future = self._pool.submit(_apply.release_feedback, self.course, row["assignment"], row["student"])
         future.info = (row["id"], who, score, maximum)
         self._feedback[future] = (row["student"], row["assignment"])
@@ -358,12 +373,31 @@ class GradingService:
                 ok, log = future.result()
             except Exception as exc:  # 子进程超时之类
                 ok, log = False, "%s: %s" % (type(exc).__name__, exc)
-            if ok:
-                self.state.update(job_id, released=time.time())
-                self.echo("%s 评好了：%g / %g，反馈已发布" % (who, score, maximum))
-            else:
-                self.state.update(job_id, error="反馈没有发布：%s" % log[-1500:])
-                self.echo("%s 评好了：%g / %g，但反馈没有发布：%s" % (who, score, maximum, log[-500:]))
+            self._released(job_id, who, score, maximum, ok, log)
+
+    def _released(self, job_id, who, score, maximum, ok, log):
+        if ok:
+            self.state.update(job_id, released=time.time())
+            self.echo("%s 评好了：%g / %g，反馈已发布" % (who, score, maximum))
+        else:
+            self.state.update(job_id, error="反馈没有发布：%s" % log[-1500:])
+            self.echo("%s 评好了：%g / %g，但反馈没有发布：%s" % (who, score, maximum, log[-500:]))
+
+    def _inbound_moved(self):
+        """交换目录的 inbound/ 变了（nbgrader submit 新建了文件夹），或者上次看到的提交还没交完：不等
+        scan_seconds，过 FAST_SCAN 秒就再看一次（只 stat 一下 inbound/，很便宜）。"""
+        now = time.monotonic()
+        if now - self._last_fast < FAST_SCAN:
+            return False
+        try:
+            stamp = os.stat(self.inbound).st_mtime_ns
+        except OSError:
+            stamp = None
+        moved = stamp != self._inbound_stamp or self._unfinished
+        self._inbound_stamp = stamp
+        if moved:
+            self._last_fast = now
+        return moved
 
     # ---- 主循环 -----------------------------------------------------------------------------------
     def run(self, once=False):
@@ -382,7 +416,7 @@ class GradingService:
                 used += self.collect_results(0.5)
                 if len(self.inflight) < self.in_flight:
                     self.dispatch()  # 有工人空出来了：接着派排队的
-                if not once and time.monotonic() >= next_scan:
+                if not once and (time.monotonic() >= next_scan or self._inbound_moved()):
                     self.scan()
                     self.dispatch()
                     next_scan = time.monotonic() + self.policy.scan_seconds

@@ -48,7 +48,8 @@ def _warm():
         importlib.import_module(name)
     from . import jobs
 
-    warm = getattr(jobs, "warm", None)  # run_job 一侧若提供预热（比如先起好下一个沙箱内核），在子进程里调用
+    jobs.warm()  # 其余要导入的、要预先建好的缓存都在主进程里做好：评分子进程（和它们 fork 出的命令）直接继承
+    warm = getattr(jobs, "warm", None)  # 子进程里再调用一次（已经做过的不再做）
     return jobs.run_job, warm
 
 

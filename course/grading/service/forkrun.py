@@ -1,0 +1,258 @@
+"""热工人：nbgrader 和课程的评分部分只导入一次，每条 nbgrader 命令在 fork 出的子进程里运行。
+
+`python -m course.grading.batch.nbgrader_cli autograde …` 每次启动都要花三四秒导入 nbgrader、nbconvert、
+jupyter_client、课程的插件。工人进程启动时（warm）把这些都导入好；每条命令（run）从工人 os.fork() 一个子进程，
+子进程里运行的就是同一条命令：同样的参数、同样的环境变量和工作目录、同一个入口（nbgrader_cli.main，
+也就是 nbgrader 本身和 dbsafe），只是省掉了导入。子进程和以前的命令进程一样：
+
+- 自成一个会话（setsid），工人死掉时它收到 SIGKILL（PR_SET_PDEATHSIG）；
+- 超过时限就连同它起的内核一起杀掉（killpg 整个进程组）；
+- 标准输入是 /dev/null，输出写进一个临时文件，返回结尾的几千个字符；
+- 工人进程里装的 Python 信号处理函数（Celery 的）在子进程里恢复成默认，忽略的信号照旧忽略（和 exec 一样）。
+
+每份提交照旧由它自己的命令起一个新的沙箱内核：一个内核从不运行两份提交。
+"""
+import importlib
+import io
+import os
+import select
+import signal
+import sys
+import tempfile
+import time
+
+__all__ = ["warm", "run", "WARM_MODULES"]
+
+# 评分和生成反馈时 nbgrader 要导入的模块（按类名加载的课程插件也在内）
+WARM_MODULES = (
+    "course.grading.batch.dbsafe", "nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp",
+    "nbgrader.apps.generatefeedbackapp", "nbgrader.apps.generateassignmentapp", "nbgrader.converters.autograde",
+    "nbgrader.converters.generate_feedback", "nbgrader.converters.generate_assignment", "nbgrader.preprocessors",
+    "nbgrader.api", "nbclient", "jupyter_client", "jupyter_client.manager", "nbconvert", "nbconvert.exporters.html",
+    "course.grading.exporters", "course.grading.sanitize", "course.grading.submissions", "course.grading.collect",
+    "course.grading.execute.robust", "course.grading.feedback.hidden", "course.grading.feedback.html",
+    "course.grading.feedback.release", "course.grading.nbgrader_patches",
+)
+_warmed = False
+
+
+def warm():
+    """导入 WARM_MODULES（只做一次；不起线程、不开内核、不连数据库）。导入不了的跳过：子进程里会照常报错。"""
+    global _warmed
+    if _warmed:
+        return
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # 缺某个可选部分时，命令自己会说清楚
+            pass
+    try:  # nbformat 第一次校验时要编译 JSON schema：编译好的留在工人里
+        import nbformat.validator
+
+        nbformat.validator.get_validator(version=4, version_minor=5)
+    except Exception:
+        pass
+    _alembic_head()
+    _warm_feedback()
+    _warmed = True
+
+
+def _alembic_head():
+    """新建成绩库时 nbgrader 要问 alembic 数据库结构的版本：nbgrader.api.get_alembic_version 为此启动一个
+    `alembic heads` 进程（又是三秒的导入）。这里在工人里用 alembic 的 Python 接口算一次同一个值
+    （同一份 nbgrader/alembic 迁移脚本的 head），之后 fork 出的命令直接用它。只有一个 head 时才这样做。"""
+    try:
+        import nbgrader.api
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+        from nbgrader.dbutil import _temp_alembic_ini
+
+        with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+            heads = ScriptDirectory.from_config(Config(ini)).get_heads()
+    except Exception:
+        return None
+    if len(heads) != 1:
+        return None
+    head = heads[0]
+    nbgrader.api.get_alembic_version = lambda: head
+    return head
+
+
+def _warm_feedback():
+    """用课程的反馈导出器把一份小 notebook 生成一遍 HTML：正则、代码高亮的词法表、HTML 解析器的类表之类
+    只在第一次用时才建的缓存留在工人里（它们只取决于代码，不取决于这份 notebook）。"""
+    try:
+        import nbformat
+        from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+        from traitlets.config import Config
+
+        from ..exporters import FeedbackExporter
+        from ..feedback import formulas, html
+
+        code = new_code_cell("import numpy as np\nx = np.arange(3)\nprint(x)\n%timeit x\n# 注释", outputs=[
+            new_output("stream", name="stdout", text="[0 1 2]\n"),
+            new_output("display_data", data={"text/html": "<b>粗体</b><script>x()</script>", "text/plain": "x",
+                                             "text/latex": "$x^2$"}),
+            new_output("error", ename="AssertionError", evalue="不对", traceback=["\x1b[0;31mAssertionError\x1b[0m"]),
+        ])
+        code.metadata["nbgrader"] = {"grade": True, "grade_id": "t", "points": 1, "score": 1, "solution": False}
+        text = "# 标题\n\n**粗体** *斜体* `代码` $x^2$ 和 $$\\frac{a}{b}$$ [链接](https://example.com)\n\n" \
+               "- 一\n- 二\n\n1. 甲\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nprint(1)\n```\n\n<b>x</b>"
+        nb = new_notebook(cells=[new_markdown_cell(text), code], metadata={"kernelspec": {
+            "name": "python3", "language": "python", "display_name": "Python 3"}, "language_info": {"name": "python"}})
+        html.escape_markdown_html(text)
+        html.clean_output_html("<b>粗体</b><script>x()</script>")
+        formulas.latex_output_to_html("$x^2$")
+        import nbgrader.converters.generate_feedback as generate_feedback
+
+        here = os.path.dirname(generate_feedback.__file__)  # 同 nbgrader 的 GenerateFeedback 给导出器的设置
+        config = Config()
+        config.HTMLExporter.template_name = "feedback"
+        config.HTMLExporter.extra_template_basedirs = [
+            os.path.abspath(os.path.join(here, "..", "server_extensions", "formgrader", "templates"))]
+        config.HTMLExporter.extra_template_paths = [os.path.abspath(os.path.join(
+            here, "..", "server_extensions", "formgrader", "static", "node_modules", "bootstrap", "dist", "css"))]
+        exporter = FeedbackExporter(config=config)
+        exporter.from_notebook_node(nbformat.from_dict(nb), resources={"nbgrader": {
+            "notebook": "warm", "score": 1, "max_score": 1, "late_penalty": 0}})
+    except Exception:
+        pass
+
+
+def _die_with_parent(parent):
+    os.setsid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+    if os.getppid() != parent:  # 工人在 fork 和 prctl 之间就死了
+        os._exit(70)
+
+
+def _reset_signals():
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD,
+                signal.SIGALRM, signal.SIGINT):
+        try:
+            handler = signal.getsignal(sig)
+            if callable(handler) and handler is not signal.default_int_handler:
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _child(parent, work, args, env, log_fd, entry):
+    """子进程：环境、目录、标准流都换成命令自己的，再运行 entry（默认 nbgrader_cli.main）。返回退出码。"""
+    _die_with_parent(parent)
+    _reset_signals()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(devnull)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace")
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace",
+                                  line_buffering=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                  line_buffering=True)
+    os.chdir(work)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        import locale
+
+        locale.setlocale(locale.LC_CTYPE, "")
+    except Exception:
+        pass
+    sys.argv = ["nbgrader", *args]
+    try:
+        code = entry()
+    except SystemExit as exc:
+        code = exc.code
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    return code
+
+
+def _default_entry():
+    from ..batch.nbgrader_cli import main
+
+    return main()
+
+
+def _wait(pid, timeout):
+    """等子进程结束，至多 timeout 秒；返回 waitpid 的状态，超时返回 None。"""
+    deadline = time.monotonic() + timeout
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if fd is not None:
+                select.select([fd], [], [], min(left, 60))
+            else:
+                time.sleep(min(left, 0.02))
+    except ChildProcessError:
+        return 0
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def run(work, args, env, timeout, entry=None):
+    """在 work 里、环境 env 下运行 `nbgrader 参数…`（fork 出的子进程）。返回 (退出码或 "timeout", 输出的结尾)。"""
+    entry = entry or _default_entry
+    parent = os.getpid()
+    with tempfile.TemporaryFile("w+b") as log:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        pid = os.fork()
+        if pid == 0:  # 子进程：无论如何都用 os._exit 结束，不回到工人的代码里
+            code = 70
+            try:
+                code = _child(parent, work, args, env, log.fileno(), entry)
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except Exception:
+                        pass
+            finally:
+                os._exit(code & 0xFF if isinstance(code, int) else 1)
+        status = _wait(pid, timeout)
+        if status is None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            code = "timeout"
+        else:
+            code = os.waitstatus_to_exitcode(status)
+        log.seek(0, os.SEEK_END)
+        size = log.tell()
+        log.seek(max(0, size - 24000))
+        text = log.read().decode("utf-8", "replace")
+    return code, text[-6000:]
