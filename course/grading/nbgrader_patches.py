@@ -1,26 +1,30 @@
 """课程对 nbgrader 0.9.6 做的全部改动，写在这一处。
 
 能用配置换掉的，都在 nbgrader_config.py 里按类名换（nbgrader 按名字加载它们）：
-- c.Autograde.autograde_preprocessors：execute.RobustExecute 代替 Execute（沙箱、评判进程、超时与重启）；
+- c.Autograde.autograde_preprocessors：execute.robust.RobustExecute 代替 Execute（沙箱、评判进程、超时与重启）；
 - c.Autograde.sanitize_preprocessors：sanitize.DeduplicateGradeIds、OverwriteCells、RestoreCellOrder；
-- c.GenerateFeedback.preprocessors：feedback.RedactHiddenOutputs、HideHiddenTests，feedback_html.SanitizeStudentHTML；
+- c.GenerateFeedback.preprocessors：feedback.hidden.RedactHiddenOutputs、HideHiddenTests，feedback.html.SanitizeStudentHTML；
 - c.Autograde.exporter_class / c.GenerateFeedback.exporter_class：exporters.py 的两个导出器（读提交不跟随链接；
   加载它们时装上下面的补丁）；
 - c.Autograde.pre_convert_hook：submissions.expect_all_notebooks；
-- c.ExchangeFactory.collect / release_feedback：collect.Collect、feedback_release.ReleaseFeedback。
+- c.ExchangeFactory.collect / release_feedback：collect.Collect、feedback.release.ReleaseFeedback。
 
 配置换不掉的，只能改 nbgrader 的函数，由 install() 一次装上（重复调用无害）。nbgrader 加载 exporters.py 里
 的导出器时调用它，所以 autograde 和 generate_feedback（命令行、formgrader、python -m course autograde 的
 每个子进程）在碰学生文件之前都已装好；nbgrader_config.py 本身不运行任何补丁。这些补丁按 0.9.6 的代码写，
 版本不同就拒绝安装（requirements.txt 钉死了版本；升级时对照 converters/base.py、utils.py、coursedir.py 重新检查）：
 - utils.find_all_files、utils.is_ignored（converters/base.py 也有一份 find_all_files 的引用）：列文件换成
-  filesafe.find_all_files（线性时间，学生文件夹最多看 MAX_ENTRIES 个条目）；
+  files/safe.py 的 find_all_files（线性时间，学生文件夹最多看 MAX_ENTRIES 个条目）；
 - BaseConverter.init_notebooks：每个文件夹最多 MAX_NOTEBOOKS 个 notebook；
-- BaseConverter.init_assignment：附带文件用 filesafe 复制（不跟随链接，个数、大小有上限；反馈只带学生交上来的）；
+- BaseConverter.init_assignment：附带文件用 files/safe.py 复制（不跟随链接，个数、大小有上限；反馈只带学生交上来的）；
 - BaseConverter.write_single_notebook：先删掉目标位置上的链接和特殊文件，反馈 HTML 加上内容安全策略；
-- BaseConverter.set_permissions：先清理评分程序自己的输出文件夹（filesafe.prune）；
+- BaseConverter.set_permissions：先清理评分程序自己的输出文件夹（files/safe.py 的 prune）；
 - CourseDirectory.get_existing_timestamp：timestamp.txt 只打开一次、确认是普通文件。
-另有一处不在这里：并行评分的子进程经由 nbgrader_cli.py 启动，它先装 dbsafe（几个进程同时写 sqlite 成绩库）。
+另有两处不在这里，只在各自的进程里装：
+- 并行评分的子进程经由 batch/nbgrader_cli.py 启动，它先装 batch/dbsafe.py（几个进程同时写 sqlite 成绩库）；
+- 交上来就评分的工人（service/forkrun.py）在自己的进程里算一次 alembic 的 head，换掉
+  nbgrader.api.get_alembic_version（原来每建一个成绩库就启动一个 `alembic heads` 进程）；值和 nbgrader 自己算的
+  一样（tests/test_grade_service.py 核对），只有一个 head 时才换。
 """
 import os
 
