@@ -26,8 +26,9 @@ tests/test_jupyterhub.py 用同一个文件在本机起一个 Hub，只是换成
   COURSE_HUB_PROXY           configurable-http-proxy 的路径（默认在 PATH 里找）
   COURSE_HUB_ADMIN_TOKEN     可选：给自动化脚本（同步选课名单、测试）用的服务令牌
   COURSE_HUB_GRADE_ON_SUBMIT 交上来就评分（1）：Hub 管理的 grade-service 服务，学生一提交就评分、发布反馈；0 关掉
-  COURSE_HUB_BROKER          可选：Redis 的地址（redis://…）；设了时评分任务交给各台机器上的 grade-worker，
-                             不设时在这台机器上用本机的工人进程评分
+  COURSE_HUB_BROKER          可选：Redis 的地址，必须带密码（redis://:密码@主机:6379/0，redis.conf 里设 requirepass；
+                             没有密码时评分服务不启动：学生的内核连得上本机的 Redis，会读到任务里藏起来的测试）；
+                             设了时评分任务交给各台机器上的 grade-worker，不设时在这台机器上用本机的工人进程评分
   COURSE_HUB_GRADE_KEY_FILE  用 COURSE_HUB_BROKER 时必须有：服务和工人共有的签名密钥文件（权限 600，
                              grade-service 的账户读得到；建法见 README 的“多台机器”）
   COURSE_HUB_GRADE_ASSIGNMENTS 可选：只有这些作业交上来就评分（逗号或空格分隔；默认全部）。其余作业照旧

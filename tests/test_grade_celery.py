@@ -227,9 +227,10 @@ def test_grade_worker_explains_unreachable_or_wrong_broker():
     from redis_helpers import free_port
 
     keyed = {"COURSE_GRADE_KEY": KEY}
-    res = _course("grade-worker", "--broker", "redis://127.0.0.1:%d/0" % free_port(), env=keyed)
+    res = _course("grade-worker", "--broker", "redis://:secret@127.0.0.1:%d/0" % free_port(), env=keyed)
     assert res.returncode != 0
     assert "连不上 Redis" in res.stderr and "Traceback" not in res.stderr + res.stdout
+    assert "secret" not in res.stderr  # 说明里的地址不带密码（redact）
     res = _course("grade-worker", "--broker", "http://example.invalid/", env=keyed)
     assert res.returncode != 0 and "redis://" in res.stderr and "Traceback" not in res.stderr
     res = _course("grade-worker", "--broker", "redis://127.0.0.1:1/0", "--concurrency", "0")
@@ -239,7 +240,7 @@ def test_grade_worker_explains_unreachable_or_wrong_broker():
 def test_grade_worker_without_celery_says_what_to_install(tmp_path):
     blocker = tmp_path / "sitecustomize.py"  # 在这个子进程里假装没装 celery
     blocker.write_text("import sys\nsys.modules['celery'] = None\n")
-    res = _course("grade-worker", "--broker", "redis://127.0.0.1:6379/0",
+    res = _course("grade-worker", "--broker", "redis://:secret@127.0.0.1:6379/0",
                   env={"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")})
     assert res.returncode != 0, res.stdout
     assert "celery[redis]" in res.stderr and "pip install" in res.stderr and "Traceback" not in res.stderr

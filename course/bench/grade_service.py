@@ -19,6 +19,7 @@
 """
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -157,10 +158,12 @@ def _celery_worker(folder, concurrency, log):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     tmp = tempfile.mkdtemp(prefix="bench-redis-")
+    password = secrets.token_hex(16)  # 和真实部署一样：grade-service / grade-worker 不接受没有密码的 Redis
     server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp, "--save", "",
-                               "--appendonly", "no", "--logfile", os.path.join(tmp, "redis.log")],
+                               "--appendonly", "no", "--requirepass", password,
+                               "--logfile", os.path.join(tmp, "redis.log")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = "redis://127.0.0.1:%d/0" % port
+    url = "redis://:%s@127.0.0.1:%d/0" % (password, port)
     worker = None
     try:
         deadline = time.monotonic() + 20

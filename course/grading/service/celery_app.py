@@ -48,14 +48,14 @@ CONNECTION_ERRORS = (OperationalError, redis.exceptions.ConnectionError, redis.e
 def check_broker(url, timeout=5.0):
     """能连上 url 这个 Redis 就返回；否则 SystemExit，中文说明怎么办（不打印回溯）。"""
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-        raise SystemExit("--broker 要写成 Redis 的地址，比如 redis://127.0.0.1:6379/0（现在是：%s）" % (url,))
+        raise SystemExit("--broker 要写成 Redis 的地址，比如 redis://127.0.0.1:6379/0（现在是：%s）" % (signing.redact(url),))
     try:
         client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         client.ping()
         client.close()
     except (redis.exceptions.RedisError, OSError, ValueError) as exc:
         raise SystemExit("连不上 Redis（%s）：%s\n先启动 Redis（Debian：apt-get install redis-server），"
-                         "再检查地址、端口和防火墙。" % (url, exc)) from None
+                         "再检查地址、端口、密码和防火墙。" % (signing.redact(url), exc)) from None
 
 
 def make_app(broker_url, time_limit=TIME_LIMIT, visibility_timeout=VISIBILITY_TIMEOUT):

@@ -3,7 +3,8 @@
     python -m course grade-service                      一直运行：学生一交就评分、记分、发布反馈（Ctrl-C 停下）
     python -m course grade-service --once               评完现在等着的提交就退出（cron、测试）
     python -m course grade-service --workers 2          本机 2 个工人进程（默认：CPU 核数）
-    python -m course grade-service --broker redis://…   任务经由 Celery 交给别的机器上的工人（grade-worker）
+    python -m course grade-service --broker redis://:密码@主机:6379/0   任务经由 Celery 交给别的机器上的工人（grade-worker）
+                      （地址必须带密码，见 signing.check_broker_password；--allow-open-broker 例外）
                       --key-file grade.key             和工人共有的密钥（权限 600；或环境变量 COURSE_GRADE_KEY）
     python -m course grade-service --assignment 02      只评这几份作业（可以写几次）
 
@@ -22,7 +23,7 @@ def add_arguments(p):
     from ..batch.parallel import default_jobs
 
     p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
-    p.add_argument("--broker", help="Celery 的 broker，例如 redis://localhost:6379/0（不写时用本机的工人进程）")
+    p.add_argument("--broker", help="Celery 的 broker，带密码，例如 redis://:密码@localhost:6379/0（不写时用本机的工人进程）")
     p.add_argument("--workers", type=positive_int, default=default_jobs(),
                    help="本机工人进程数（默认是 CPU 核数 %(default)s；用 --broker 时不起作用）")
     p.add_argument("--assignment", action="append", metavar="作业",
@@ -37,10 +38,16 @@ def add_arguments(p):
     p.add_argument("--key-file", metavar="FILE",
                    help="用 --broker 时和工人共有的密钥文件（权限 600；不写时读环境变量 COURSE_GRADE_KEY）")
     p.add_argument("--cache", help="本机工人缓存作业包的文件夹（默认一个临时文件夹，结束时删掉）")
+    from .signing import add_broker_arguments
+
+    add_broker_arguments(p)
 
 
 def _transport(args):
     if args.broker:
+        from .signing import check_broker_password
+
+        check_broker_password(args.broker, args.allow_open_broker)
         try:
             from .celery_app import CeleryTransport
         except ImportError as exc:
@@ -85,7 +92,9 @@ def run(args):
             print("python -m course grade-service：%s" % exc, file=sys.stderr)
             return 2
         _add_students(service, args.add_students)
-        where = "经由 %s 交给工人" % args.broker if args.broker else "本机 %d 个工人进程" % args.workers
+        from .signing import redact
+
+        where = "经由 %s 交给工人" % redact(args.broker) if args.broker else "本机 %d 个工人进程" % args.workers
         print("评分服务：%s，作业 %s；%s" % (service.course, "、".join(sorted(service.assignments)) or "（没有）", where)
               + ("。评完现在等着的提交就退出。" if args.once else "。一直运行，Ctrl-C 停下。"), flush=True)
         try:

@@ -13,6 +13,10 @@ Redis 对连得上它的人是敞开的（单机部署时每个本机用户都�
     python -c "import secrets; print(secrets.token_hex(32))" > grade.key && chmod 600 grade.key
 
 本机工人进程（没有 --broker）经由管道和服务通信，不经过 Redis，用不到签名。
+
+签名防伪造，不防偷看：任务里带着作业包，包括藏起来的测试（source/ 里的 notebook），连得上 Redis 的人都读得到。
+所以 grade-service 和 grade-worker 的 --broker 必须带密码（check_broker_password；Redis 的 requirepass），
+除非教师加 --allow-open-broker（Redis 只有受信任的机器连得上时）。
 """
 import hashlib
 import hmac
@@ -20,9 +24,11 @@ import json
 import os
 import secrets
 import stat
+import sys
+import urllib.parse
 
 __all__ = ["KEY_ENV", "MIN_KEY_CHARS", "load_key", "sign_job", "verify_job", "sign_result", "verify_result",
-           "canonical"]
+           "canonical", "add_broker_arguments", "check_broker_password", "redact"]
 
 KEY_ENV = "COURSE_GRADE_KEY"
 MIN_KEY_CHARS = 32
@@ -112,3 +118,57 @@ def verify_result(key, job, outcome):
     except (TypeError, ValueError):
         return False
     return hmac.compare_digest(want, outcome["sig"])
+
+
+# ---- Redis 的密码：没有密码的 broker 不让用（除非 --allow-open-broker） -------------------------------------
+ALLOW_OPEN_FLAG = "--allow-open-broker"
+_SCHEMES = ("redis", "rediss", "unix")
+
+
+def add_broker_arguments(parser):
+    """grade-service 和 grade-worker 共用的选项 --allow-open-broker（检查在 check_broker_password）。"""
+    parser.add_argument(ALLOW_OPEN_FLAG, action="store_true",
+                        help="--broker 的地址没有密码也照样启动（只在这个 Redis 只有受信任的机器连得上时用：任务里带着"
+                             "藏起来的测试，连得上 Redis 的人都读得到）")
+
+
+def _password(url):
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme.lower(), parts.password
+    except ValueError:  # 比如方括号没配对的 IPv6 地址：交给 check_broker 去说
+        return "", None
+
+
+def redact(url):
+    """把地址里的密码换成 ***（打印、写日志用）。"""
+    if not isinstance(url, str):
+        return url
+    scheme, password = _password(url)
+    if not password:
+        return url
+    head, sep, tail = url.partition("://")
+    userinfo, at, rest = tail.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return "%s%s%s:***@%s" % (head, sep, user, rest)
+
+
+def check_broker_password(url, allow_open=False, warn=None):
+    """--broker 的地址没有密码：SystemExit（中文说明为什么、怎么办）；allow_open 时只打印一句警告。
+    不是 Redis 的地址时不管（celery_app.check_broker 会说明）。"""
+    scheme, password = _password(url) if isinstance(url, str) else ("", None)
+    if scheme not in _SCHEMES or password:
+        return
+    why = ("--broker 的 Redis 地址里没有密码（%s）。评分任务里带着作业包，包括藏起来的测试（source/ 里的 notebook）："
+           "Redis 没有密码时，连得上它的人都能读到队列里的任务。JupyterHub 和 Redis 在同一台机器上时，学生自己的内核"
+           "就连得上 127.0.0.1 上的 Redis。" % url)
+    if allow_open:
+        (warn or (lambda text: print(text, file=sys.stderr, flush=True)))(
+            "警告：" + why + "你加了 %s，照样启动：请确认只有受信任的机器（没有学生账户）连得上这个 Redis。"
+            % ALLOW_OPEN_FLAG)
+        return
+    raise SystemExit(
+        why + "\n怎么办：在 redis.conf 里设 requirepass（一个长的随机密码，比如 python -c \"import secrets; "
+        "print(secrets.token_hex(24))\" 生成的），重启 Redis，地址写成 redis://:密码@主机:6379/0；跨机器时最好用 "
+        "rediss://（TLS，同样带密码）。服务和每个工人都用带密码的地址。\n"
+        "只有受信任的机器连得上这个 Redis 时（单独的内网、没有学生账户），可以加 %s 照样启动。" % ALLOW_OPEN_FLAG)

@@ -1,5 +1,8 @@
 """python -m course grade-worker --broker URL [--concurrency N] [--cache DIR]：一台机器上的 Celery 评分工人。
 
+URL 必须带 Redis 的密码（redis://:密码@主机:6379/0；任务里有藏起来的测试），--allow-open-broker 例外
+（signing.check_broker_password，和 grade-service 同一处检查）。
+
 工人从 Redis 取评分任务（celery_app.TASK_NAME），调用 jobs.run_job(job, cache_dir)，把纯数据的结果放回 Redis。
 它不需要课程文件夹，不需要和服务共享文件系统，从不碰成绩库；作业包按内容的哈希缓存在 --cache 下。
 
@@ -23,7 +26,7 @@ def default_cache_dir():
 
 def add_arguments(parser):
     parser.add_argument("--broker", required=True, metavar="URL",
-                        help="Redis 的地址（和 grade-service --broker 的一样），如 redis://10.0.0.5:6379/0")
+                        help="Redis 的地址，带密码（和 grade-service --broker 的一样），如 redis://:密码@10.0.0.5:6379/0")
     parser.add_argument("--concurrency", type=int, default=None, metavar="N",
                         help="同时评几份提交（默认：本机的 CPU 核数）")
     parser.add_argument("--cache", default=None, metavar="DIR",
@@ -32,6 +35,9 @@ def add_arguments(parser):
                         help="和服务共有的密钥文件（权限 600；见 README 的“多台机器”）；不写时读环境变量 COURSE_GRADE_KEY")
     parser.add_argument("--loglevel", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="Celery 日志的详细程度（默认 WARNING）")
+    from .signing import add_broker_arguments
+
+    add_broker_arguments(parser)
 
 
 def _load_celery():
@@ -104,8 +110,11 @@ def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, logl
 
 
 def run(args):
+    from .signing import check_broker_password
+
     if args.concurrency is not None and args.concurrency < 1:
         raise SystemExit("--concurrency 至少是 1（现在是 %d）" % args.concurrency)
+    check_broker_password(args.broker, args.allow_open_broker)
     return run_worker(args.broker, args.concurrency, args.cache, loglevel=args.loglevel, key_file=args.key_file)
 
 
