@@ -205,7 +205,7 @@ services.append(formgrader)
 if _env("COURSE_HUB_GRADE_ON_SUBMIT", "1") != "0":
     grade_command = [sys.executable, "-m", "course", "grade-service", "--course", course_dir]
     if _env("COURSE_HUB_BROKER"):
-        grade_command += ["--broker", _env("COURSE_HUB_BROKER")]
+        # 地址里有 Redis 的密码：放进服务的环境变量（COURSE_GRADE_BROKER），不上命令行，别的用户用 ps 看不到
         if _env("COURSE_HUB_GRADE_KEY_FILE"):  # 和各台机器上的 grade-worker 共有的签名密钥（权限 600）
             grade_command += ["--key-file", _env("COURSE_HUB_GRADE_KEY_FILE")]
     for name in _env("COURSE_HUB_GRADE_ASSIGNMENTS", "").replace(",", " ").split():
@@ -218,6 +218,8 @@ if _env("COURSE_HUB_GRADE_ON_SUBMIT", "1") != "0":
         "cwd": course_dir,
         "environment": {k: v for k, v in formgrader_env.items() if k in ("COURSE_EXCHANGE_DIR", "COURSE_DB_URL", "LANG")},
     }
+    if _env("COURSE_HUB_BROKER"):
+        grade_service["environment"]["COURSE_GRADE_BROKER"] = _env("COURSE_HUB_BROKER")
     if not test_homes:
         grade_service["user"] = formgrader["user"]
     services.append(grade_service)

@@ -96,12 +96,13 @@ def test_redact_hides_the_password():
     assert signing.redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 
 
-def _course(*args):
+def _course(*args, **extra_env):
     import subprocess
     import sys
     from pathlib import Path
 
-    env = dict(os.environ, LANG="C.UTF-8", COURSE_GRADE_KEY="0123456789abcdef" * 4)
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_GRADE_BROKER"}  # 只用测试给的地址
+    env.update(LANG="C.UTF-8", COURSE_GRADE_KEY="0123456789abcdef" * 4, **extra_env)
     return subprocess.run([sys.executable, "-m", "course", *args], cwd=str(Path(__file__).resolve().parent.parent),
                           capture_output=True, text=True, timeout=120, env=env)
 
@@ -155,3 +156,16 @@ def test_without_the_password_a_local_client_cannot_read_the_queued_hidden_tests
                 assert owner.llen(QUEUE) == 1  # 有密码的服务和工人照常用
             finally:
                 transport.close()
+
+
+@pytest.mark.parametrize("command", [["grade-worker"], ["grade-service", "--once"]])
+def test_the_broker_address_can_come_from_the_environment_not_the_command_line(command):
+    """COURSE_GRADE_BROKER 代替 --broker：密码不出现在命令行上（ps 谁都能看），检查照样做。"""
+    from redis_helpers import free_port
+
+    url = "redis://127.0.0.1:%d/0" % free_port()
+    res = _course(*command, COURSE_GRADE_BROKER=url)  # 环境变量里的地址没有密码：和写在 --broker 上一样被拒
+    assert res.returncode != 0 and "没有密码" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    if command[0] == "grade-worker":  # 对照：两处都没有地址时，说清楚要什么
+        res = _course(*command)
+        assert res.returncode != 0 and "COURSE_GRADE_BROKER" in res.stderr and "Traceback" not in res.stderr, res.stderr

@@ -513,9 +513,12 @@ def test_config_passes_the_gradebook_and_admin_token_through(monkeypatch):
 
 def test_config_grade_on_submit_over_redis_or_off(monkeypatch):
     """COURSE_HUB_BROKER：评分任务经由 Redis 交给别的机器上的 grade-worker；COURSE_HUB_GRADE_ON_SUBMIT=0 关掉服务。"""
-    c = _load_config(monkeypatch, COURSE_HUB_BROKER="redis://10.0.0.5:6379/0")
+    url = "redis://:s3cret@10.0.0.5:6379/0"
+    c = _load_config(monkeypatch, COURSE_HUB_BROKER=url)
     grade = [s for s in c.JupyterHub.services if s["name"] == "grade-on-submit"][0]
-    assert grade["command"][-2:] == ["--broker", "redis://10.0.0.5:6379/0"]
+    # 地址带着 Redis 的密码：放在服务的环境变量里，不在命令行上（命令行谁都能用 ps 看到）
+    assert grade["environment"]["COURSE_GRADE_BROKER"] == url
+    assert "--broker" not in grade["command"] and not any("s3cret" in a for a in grade["command"])
     c = _load_config(monkeypatch, COURSE_HUB_GRADE_ASSIGNMENTS="02-simple-layers, 03-activation-layers")
     grade = [s for s in c.JupyterHub.services if s["name"] == "grade-on-submit"][0]
     assert grade["command"][-4:] == ["--assignment", "02-simple-layers", "--assignment", "03-activation-layers"]

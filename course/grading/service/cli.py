@@ -23,7 +23,9 @@ def add_arguments(p):
     from ..batch.parallel import default_jobs
 
     p.add_argument("--course", default=".", help="课程根目录（默认当前文件夹）")
-    p.add_argument("--broker", help="Celery 的 broker，带密码，例如 redis://:密码@localhost:6379/0（不写时用本机的工人进程）")
+    p.add_argument("--broker", default=os.environ.get("COURSE_GRADE_BROKER") or None,
+                   help="Celery 的 broker，带密码，例如 redis://:密码@localhost:6379/0（不写时读环境变量 COURSE_GRADE_BROKER："
+                        "写在环境变量里，别的用户用 ps 看不到密码；都没有时用本机的工人进程）")
     p.add_argument("--workers", type=positive_int, default=default_jobs(),
                    help="本机工人进程数（默认是 CPU 核数 %(default)s；用 --broker 时不起作用）")
     p.add_argument("--assignment", action="append", metavar="作业",

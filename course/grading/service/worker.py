@@ -25,8 +25,9 @@ def default_cache_dir():
 
 
 def add_arguments(parser):
-    parser.add_argument("--broker", required=True, metavar="URL",
-                        help="Redis 的地址，带密码（和 grade-service --broker 的一样），如 redis://:密码@10.0.0.5:6379/0")
+    parser.add_argument("--broker", default=os.environ.get("COURSE_GRADE_BROKER") or None, metavar="URL",
+                        help="Redis 的地址，带密码（和 grade-service --broker 的一样），如 redis://:密码@10.0.0.5:6379/0；"
+                             "不写时读环境变量 COURSE_GRADE_BROKER（写在环境变量里，别的用户用 ps 看不到密码）")
     parser.add_argument("--concurrency", type=int, default=None, metavar="N",
                         help="同时评几份提交（默认：本机的 CPU 核数）")
     parser.add_argument("--cache", default=None, metavar="DIR",
@@ -112,6 +113,9 @@ def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, logl
 def run(args):
     from .signing import check_broker_password
 
+    if not args.broker:
+        raise SystemExit("grade-worker 要知道 Redis 的地址：--broker redis://:密码@主机:6379/0，"
+                         "或者设环境变量 COURSE_GRADE_BROKER（密码不出现在命令行上）")
     if args.concurrency is not None and args.concurrency < 1:
         raise SystemExit("--concurrency 至少是 1（现在是 %d）" % args.concurrency)
     check_broker_password(args.broker, args.allow_open_broker)
