@@ -117,6 +117,24 @@ def test_exit_codes_become_causes(code, words):
 
 # ---------- 一次真正的 autograde ----------
 
+def test_groups_left_by_a_killed_grader_are_swept_at_the_next_start(tmp_path):
+    """评分进程被 kill -9 时来不及删组：下一次建组时删掉建组进程已经不在的组，活着的进程的组和别的文件夹不碰。"""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    bases = {c: tmp_path / c for c in ("memory", "pids")}
+    for base in bases.values():
+        for name in ("course-grading-%d-0" % dead.pid, "course-grading-%d-7" % os.getpid(), "other"):
+            (base / name).mkdir(parents=True)
+    support = cgroup.Support("v1", {c: str(b) for c, b in bases.items()}, "test")
+    assert cgroup.sweep_stale(support) == 1
+    for base in bases.values():
+        assert sorted(p.name for p in base.iterdir()) == sorted(["course-grading-%d-7" % os.getpid(), "other"])
+    assert cgroup.sweep_stale(support) == 0  # 再扫一次：没有可删的了
+
+
 SUPPORT = cgroup.probe()
 STATUS = sandbox.probe()
 needs_groups = pytest.mark.skipif(not (SUPPORT.available and STATUS.available),

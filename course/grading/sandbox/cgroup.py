@@ -18,10 +18,11 @@ rlimit 只管一个进程：RLIMIT_AS 是每个进程自己的地址空间，学
 import functools
 import itertools
 import os
+import re
 import signal
 import time
 
-__all__ = ["probe", "Support", "SandboxCgroup"]
+__all__ = ["probe", "Support", "SandboxCgroup", "sweep_stale"]
 
 ROOT = "/sys/fs/cgroup"
 _COUNTER = itertools.count()
@@ -108,6 +109,36 @@ def _write(path, value):
         f.write(str(value))
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # 进程在，只是不归我们管
+        return True
+    return True
+
+
+def sweep_stale(support):
+    """删掉建组的进程已经不在了的 course-grading-<pid>-<n> 组（先结束组里剩下的进程）。
+
+    评分进程被 kill -9（交上来就评分的工人死在半路）时来不及 remove()：组和组里学生代码留下的进程都还在。
+    下一次建组时顺手清掉，评分的机器上不会越积越多。建组的进程还活着的组一概不碰。返回删掉的组数。"""
+    stale = {}
+    for controller, base in support.bases.items():
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            m = re.fullmatch(r"course-grading-(\d+)-\d+", name)
+            if m and not _alive(int(m.group(1))):
+                stale.setdefault(name, {})[controller] = os.path.join(base, name)
+    for dirs in stale.values():
+        SandboxCgroup(support, dirs).remove()
+    return len(stale)
+
+
 class SandboxCgroup:
     """一个评分内核的 cgroup：create() 建组并写上限，wrap() 让内核命令先进组，remove() 结束组里的进程并删组。"""
 
@@ -118,6 +149,7 @@ class SandboxCgroup:
     def create(cls, support, memory_bytes, max_pids=0):
         if not support.available:
             return None
+        sweep_stale(support)
         name = "course-grading-%d-%d" % (os.getpid(), next(_COUNTER))
         dirs = {}
         try:
