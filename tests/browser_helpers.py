@@ -19,6 +19,8 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from course.tools.procs import stop_group
+
 CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
 INSTALL_HINT = ("找不到 Chromium，跳过浏览器测试 / Chromium not found, browser test skipped. "
                 "在 Debian/Ubuntu 上安装 / install with: apt-get install chromium chromium-driver "
@@ -160,16 +162,8 @@ class JupyterLab:
             return ""
 
     def __exit__(self, *exc):
-        if self.proc is not None and self.proc.poll() is None:
-            # 只结束自己启动的这一组进程（JupyterLab 和它的内核）
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, 15)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, 9)
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_group(self.proc, grace=20)  # 只结束自己启动的这一组进程（JupyterLab 和它的内核）
         if self._log is not None:
             self._log.close()
         return False

@@ -63,6 +63,7 @@ LAYERS = {
     # 不起服务器和浏览器；个别测试起一个几秒内结束的 Python 子进程（如 course.bench.backprop --help）。
     "unit": (
         "test_architecture",
+        "test_tools_procs",
         "test_checks_activations",
         "test_checks_affine",
         "test_checks_autodiff",

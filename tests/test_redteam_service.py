@@ -15,7 +15,6 @@ import glob
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import pytest
 
 from conftest import ROOT
 from course.grading.batch import selftest as st
+from course.tools.procs import stop_group
 
 A = st.ASSIGNMENT
 COURSE_ID = "backprop-zh"
@@ -643,12 +643,7 @@ def test_a_job_forged_in_redis_cannot_run_code_on_the_worker(course, tmp_path):
             assert os.path.exists(mark)
             app.close()
         finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+            stop_group(worker)
             log.close()
 
 

@@ -29,6 +29,7 @@ import tempfile
 import time
 
 from ..demo.exchange import temporary_environ
+from ..tools.procs import stop_group
 
 __all__ = ["main", "build_parser", "percentile", "TARGETS"]
 
@@ -219,13 +220,7 @@ def _latency(work, dest, students_home, assignments, gap, log):
                 break
             time.sleep(0.2)
     finally:
-        if service.poll() is None:
-            os.killpg(service.pid, signal.SIGINT)
-            try:
-                service.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(service.pid, signal.SIGKILL)
-                service.wait()
+        stop_group(service, signal.SIGINT)
     rows = {(r["student"], r["assignment"]): r for r in _state_rows(folder) if r["released"]}
     latencies = [rows[k]["released"] - t for k, t in submitted.items() if k in rows]
     return latencies, len(submitted) - len(latencies)
