@@ -140,3 +140,16 @@ def random_value(seed, n_ops):
         out = out + s
     out.backward()
     return out, {v.label: v for v in leaves}
+
+
+def backward_layer_by_layer(root):
+    """第 06 课“一层层处理”的错误写法（广度优先，不按拓扑顺序）：一个节点的梯度还没收齐就往下传。"""
+    root.grad = 1.0
+    queue, seen = [root], {root}
+    while queue:
+        v = queue.pop(0)
+        v._backward()
+        for child in v._prev:
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)

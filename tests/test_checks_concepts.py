@@ -17,6 +17,7 @@ from course.checks._core import CheckFailure
 from course.checks.concepts import check_quiz, quiz_digest
 from course.reference.quizzes import REFERENCES
 from course.gradcheck import numerical_diff
+from graph_samples import backward_layer_by_layer
 
 ROOT = __file__.rsplit("/tests/", 1)[0]
 
@@ -317,16 +318,7 @@ def _topo_backward(root):
         v._backward()
 
 
-def _layer_by_layer(root):  # 与第 06 课 backward_layer_by_layer 相同
-    root.grad = 1.0
-    queue, seen = [root], {root}
-    while queue:
-        v = queue.pop(0)
-        v._backward()
-        for child in v._prev:
-            if child not in seen:
-                seen.add(child)
-                queue.append(child)
+_layer_by_layer = backward_layer_by_layer  # 与第 06 课 backward_layer_by_layer 相同
 
 
 @pytest.mark.parametrize("a,b,k", [(1.5, -2.0, 0.5), (2.0, 3.0, -4.0), (0.5, 1.5, 2.0), (-1.0, 0.25, 3.0)])

@@ -14,7 +14,7 @@ from course.graph.examples import affine_shapes_graph, apple_orange_graph, sigmo
 from course.widgets.explorers import chain_rule_explorer, shapes_playground, shopping_explorer, sigmoid_explorer
 from course.graph.model import Graph
 from course.widgets.stepper import BackwardStepper
-from graph_samples import Value, random_graph, random_value
+from graph_samples import Value, backward_layer_by_layer, random_graph, random_value
 from svg_defects import count, find_defects, text_box
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,15 +153,7 @@ def _late_fork():
     a, b = Value(1.5, label="a"), Value(-2.0, label="b")
     c = a * b
     out = c + ((c * 0.5 + 1.0) * 0.8).tanh()
-    out.grad = 1.0
-    queue, seen = [out], {out}
-    while queue:
-        v = queue.pop(0)
-        v._backward()
-        for child in v._prev:
-            if child not in seen:
-                seen.add(child)
-                queue.append(child)
+    backward_layer_by_layer(out)
     return to_graph(out, names=dict(a=a, b=b), title="一层层处理的结果：a、b 收齐的梯度少了一份")
 
 
