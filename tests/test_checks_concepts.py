@@ -17,7 +17,7 @@ from course.checks._core import CheckFailure
 from course.checks.concepts import check_quiz, quiz_digest
 from course.reference.quizzes import REFERENCES
 from course.gradcheck import numerical_diff
-from graph_samples import backward_layer_by_layer
+from graph_samples import Value, backward_layer_by_layer
 
 ROOT = __file__.rsplit("/tests/", 1)[0]
 
@@ -276,56 +276,11 @@ def test_reference_of_in_place_relu_matches_the_book_code():
         assert not np.allclose(dx, np.where(x > 0, dout, 0) + dout)  # 正确的梯度不是这个：题目确实有坑
 
 
-class _V:
-    """最小的标量自动微分，只为核对 06-q1 的两个数。"""
-
-    def __init__(self, data, prev=()):
-        self.data, self.grad, self._prev, self._backward = data, 0.0, prev, lambda: None
-
-    def __add__(self, other):
-        other = other if isinstance(other, _V) else _V(other)
-        out = _V(self.data + other.data, (self, other))
-
-        def back():
-            self.grad += out.grad
-            other.grad += out.grad
-        out._backward = back
-        return out
-
-    def __mul__(self, other):
-        other = other if isinstance(other, _V) else _V(other)
-        out = _V(self.data * other.data, (self, other))
-
-        def back():
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
-        out._backward = back
-        return out
-
-
-def _topo_backward(root):
-    order, seen = [], set()
-
-    def visit(v):
-        if v not in seen:
-            seen.add(v)
-            for p in v._prev:
-                visit(p)
-            order.append(v)
-    visit(root)
-    root.grad = 1.0
-    for v in reversed(order):
-        v._backward()
-
-
-_layer_by_layer = backward_layer_by_layer  # 与第 06 课 backward_layer_by_layer 相同
-
-
 @pytest.mark.parametrize("a,b,k", [(1.5, -2.0, 0.5), (2.0, 3.0, -4.0), (0.5, 1.5, 2.0), (-1.0, 0.25, 3.0)])
 def test_reference_of_layer_by_layer_quiz_matches_an_engine(a, b, k):
     got = []
-    for backward in (_layer_by_layer, _topo_backward):
-        va, vb = _V(a), _V(b)
+    for backward in (backward_layer_by_layer, Value.backward):  # 第 06 课的错误写法和按拓扑逆序的正确写法
+        va, vb = Value(a), Value(b)
         c = va * vb
         out = c + (c * k + 1.0)
         backward(out)
