@@ -10,6 +10,7 @@
 """
 import copy
 import glob
+import json
 import os
 import shutil
 import signal
@@ -169,6 +170,13 @@ def test_every_submission_is_graded_like_batch_autograde_cell_by_cell(klass):
     reports = os.path.join(klass.root, "autograded", ".grading-reports", A)
     assert os.path.isfile(os.path.join(reports, "bob", st.NOTEBOOK + ".json"))
     assert "unreadable" in open(os.path.join(reports, "bob", st.NOTEBOOK + ".json"), encoding="utf-8").read()
+    # 工人为下一份提交预先启动内核（execute/standby.py）：上面逐个单元相同的成绩里有在这样的内核里评的
+    kernels = {}
+    for path in glob.glob(os.path.join(reports, "*", st.NOTEBOOK + ".json")):
+        with open(path, encoding="utf-8") as f:
+            kernels[path.split(os.sep)[-2]] = json.load(f)["kernel"]
+    assert "prestarted" in kernels.values() and set(kernels.values()) <= {"prestarted", "started", ""}, kernels
+    assert kernels["bob"] == ""  # 坏的 JSON：没有运行，也就没有内核
 
 
 def _fetch_feedback(klass, student):
@@ -257,6 +265,70 @@ def test_a_forked_command_runs_in_its_folder_and_environment_and_its_process_gro
             break
         time.sleep(0.1)
     assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+
+
+def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_forked_one(tmp_path):
+    """forkrun.Standby：待命的子进程先 prepare()，再运行交给它的命令（目录、环境变量、参数都是命令的）；
+    同一个键的下一条命令交给它，同时又 fork 一个新的待命；换了键时旧的待命子进程不运行任何命令，收拾好就走；
+    待命子进程死了时命令照常 fork 运行。"""
+    from course.grading.service import forkrun
+
+    log = tmp_path / "events.txt"
+
+    def note(text):
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+    class Prepared:
+        def close(self):
+            note("closed %d" % os.getpid())
+
+    def prepare():
+        note("prepared %d" % os.getpid())
+        return Prepared()
+
+    def command():
+        note("ran %d %s %s %s" % (os.getpid(), os.getcwd(), os.environ.get("FORKRUN_TEST"), sys.argv[1:]))
+
+    def events():
+        return log.read_text(encoding="utf-8").split("\n")[:-1] if log.exists() else []
+
+    def wait_for(prefix, count):
+        for _ in range(200):
+            if sum(e.startswith(prefix) for e in events()) >= count:
+                return
+            time.sleep(0.02)
+        raise AssertionError(events())
+
+    env = {"FORKRUN_TEST": "待命", "PATH": os.environ["PATH"]}
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        code, out = forkrun.run(str(work), ["1"], env, 30, entry=command, standby=("k1", prepare))
+        assert code == 0, out
+        wait_for("prepared", 1)
+        first = int([e for e in events() if e.startswith("prepared")][0].split()[1])
+        ran = [e for e in events() if e.startswith("ran")]
+        assert len(ran) == 1 and int(ran[0].split()[1]) != first  # 第一条没有待命的：照常 fork
+        assert forkrun.run(str(work), ["2"], env, 30, entry=command, standby=("k1", prepare))[0] == 0
+        ran = [e for e in events() if e.startswith("ran")]
+        assert ran[-1] == "ran %d %s 待命 ['2']" % (first, work), events()  # 交给了先准备好的那个
+        wait_for("prepared", 2)
+        second = int([e for e in events() if e.startswith("prepared")][-1].split()[1])
+        assert second != first
+        assert forkrun.run(str(work), ["3"], env, 30, entry=command, standby=("k2", prepare))[0] == 0
+        assert "closed %d" % second in events()  # 换了键：旧的待命子进程没有运行命令，收拾好了
+        assert not any(e.startswith("ran %d" % second) for e in events())
+        wait_for("prepared", 3)
+        third = int([e for e in events() if e.startswith("prepared")][-1].split()[1])
+        os.kill(third, signal.SIGKILL)  # 待命子进程死了：命令照常 fork 运行
+        time.sleep(0.2)
+        code, out = forkrun.run(str(work), ["4"], env, 30, entry=command, standby=("k2", prepare))
+        assert code == 0 and any(e.startswith("ran") and e.endswith("['4']") and " %d " % third not in e
+                                 for e in events()), (out, events())
+    finally:
+        forkrun.discard_standby()
+    assert events()[-1].startswith("closed")  # 工人退出时最后一个待命子进程也收拾好了
 
 
 def test_the_warm_alembic_head_is_what_nbgrader_asks_alembic_for():

@@ -34,7 +34,8 @@ COURSE_ID = "backprop-zh"
 NOW_STAMP = "2024-06-01 12:00:00.000000 UTC"
 KEY = "5eb3c0ffee" * 7  # 服务和工人共有的签名密钥（测试用）
 # 教师导入的学生名单（服务只收成绩库里有的学生）；mallory 的马甲不在里面
-ROSTER = ["victim", "nobody", "fiona", "sam", "fifo", "flood", "forger", "probe-on", "probe-off", "flooder", "alice",
+ROSTER = ["victim", "nobody", "fiona", "sam", "fifo", "flood", "forger", "probe-on", "probe-on2", "probe-on3",
+          "probe-off", "probe-off2", "flooder", "alice",
           "bob"]
 
 
@@ -681,22 +682,47 @@ _try('course_source', lambda: open(COURSE + '/source/ps1/layers.ipynb').read(16)
 _try('service_env', _proc)
 _try('redis_port', lambda: _s.create_connection(('127.0.0.1', PORT), timeout=3).close())
 _try('write_cache', lambda: open(CACHE + '/bundles/pwned.txt', 'w').write('x'))
+def _own_hidden():  # nbgrader 整理好、正要运行的这份 notebook（测试单元已换成含隐藏测试的原版）
+    for _p in _g.glob('*.ipynb') + _g.glob('../*/*.ipynb') + _g.glob('../*/*/*.ipynb'):
+        try:
+            if 'BEGIN HIDDEN TESTS' in open(_p).read():
+                return _p
+        except OSError:
+            pass
+    raise LookupError
+_try('own_hidden_tests', _own_hidden)
+import builtins as _b
+def _leftover():  # 上一份提交留在内核里的东西（一个内核从不运行两份提交）
+    _seen = [getattr(_b, '_redteam_mark', None), _os.path.exists('/tmp/redteam-mark')]
+    _b._redteam_mark = True
+    open('/tmp/redteam-mark', 'w').write('x')
+    assert any(_seen)
+    return _seen
+_try('previous_submission', _leftover)
 print('PROBE ' + _j.dumps(_res, sort_keys=True))
 '''
 
 
-def _probe_run(course, student, cache, port, mark, **env):
+def _probe_run(course, students, cache, port, mark, **env):
+    """每名学生交一份带 PROBE 的 notebook，一次 grade-service --once（一个工人：第一份之后的都在工人预先启动的
+    内核里评）。返回 {学生: (PROBE 的结果, 评分报告里的内核)}。"""
     code = "CACHE, COURSE, PORT, MARK = %r, %r, %d, %r\n" % (cache, course["root"], port, mark) + PROBE
     nb = st.answer(copy.deepcopy(course["release"]), prefix={"mul_forward": code})
-    _drop(course, "%s+ps1+2024-06-01 07:00:00.000000 UTC+p" % student, nb)
+    for student in students:
+        _drop(course, "%s+ps1+2024-06-01 07:00:00.000000 UTC+p" % student, nb)
     res = subprocess.run([sys.executable, "-m", "course", "grade-service", "--once", "--course", course["root"],
-                          "--cache", cache], env=_env(COURSE_REDTEAM_SECRET=mark, **env), capture_output=True,
-                         text=True, timeout=900)
+                          "--cache", cache, "--workers", "1"], env=_env(COURSE_REDTEAM_SECRET=mark, **env),
+                         capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    nb, _ = st.autograded(course["root"], student)
-    line = [x for x in st.outputs_text(st.find_cell(nb, "mul_forward")).splitlines() if x.startswith("PROBE ")]
-    assert line, st.outputs_text(st.find_cell(nb, "mul_forward"))[-2000:]
-    return json.loads(line[0][6:])
+    out = {}
+    for student in students:
+        nb, _ = st.autograded(course["root"], student)
+        line = [x for x in st.outputs_text(st.find_cell(nb, "mul_forward")).splitlines() if x.startswith("PROBE ")]
+        assert line, st.outputs_text(st.find_cell(nb, "mul_forward"))[-2000:]
+        report = os.path.join(course["root"], "autograded", ".grading-reports", A, student, st.NOTEBOOK + ".json")
+        with open(report, encoding="utf-8") as f:
+            out[student] = (json.loads(line[0][6:]), json.load(f)["kernel"])
+    return out
 
 
 def _forget_all(course):
@@ -730,16 +756,25 @@ def test_student_code_in_the_grading_kernel_reaches_nothing_of_the_worker_or_the
     with open(os.path.join(other, st.NOTEBOOK + ".ipynb"), "w") as f:
         f.write("ALICE'S WORK")
     try:
-        sandboxed = _probe_run(course, "probe-on", cache, port, mark)
-        assert all(v.startswith("FAIL") for v in sandboxed.values()), sandboxed
+        sandboxed = _probe_run(course, ["probe-on", "probe-on2", "probe-on3"], cache, port, mark)
+        for student, (probe, _) in sandboxed.items():
+            assert all(v.startswith("FAIL") for v in probe.values()), (student, probe)
+        # 第一份之后的都在工人预先启动的内核里评（execute/standby.py）：同样什么都碰不到，也看不到上一份留下的东西
+        assert sorted(kernel for _, kernel in sandboxed.values()) == ["prestarted", "prestarted", "started"], sandboxed
         # 对照：沙箱关掉（COURSE_GRADING_SANDBOX=off），同样的代码读到作业包里的隐藏测试、工人的临时课程、
-        # 服务进程的环境变量（Redis 的密码），连得上 Redis 的端口，写得进工人的缓存
-        open_run = _probe_run(course, "probe-off", cache, port, mark, COURSE_GRADING_SANDBOX="off")
+        # 服务进程的环境变量（Redis 的密码）、工作文件夹里含隐藏测试的 notebook，连得上 Redis 的端口，写得进工人的缓存；
+        # 上一份提交写下的 /tmp/redteam-mark 也看得到（没有沙箱就没有各自的 /tmp）
+        if os.path.exists("/tmp/redteam-mark"):
+            os.remove("/tmp/redteam-mark")
+        open_run = _probe_run(course, ["probe-off", "probe-off2"], cache, port, mark, COURSE_GRADING_SANDBOX="off")
         for key in ("bundle_hidden_tests", "template_gradebook", "other_jobs", "state_db", "archive", "service_env",
-                    "redis_port", "write_cache", "course_source"):
-            assert open_run[key].startswith("OK"), (key, open_run)
+                    "redis_port", "write_cache", "course_source", "own_hidden_tests"):
+            assert all(probe[key].startswith("OK") for probe, _ in open_run.values()), (key, open_run)
+        assert sorted(probe["previous_submission"][:2] for probe, _ in open_run.values()) == ["FA", "OK"], open_run
     finally:
         listener.close()
+        if os.path.exists("/tmp/redteam-mark"):
+            os.remove("/tmp/redteam-mark")
         from course.grading.service.jobs import _rmtree
 
         _rmtree(cache)

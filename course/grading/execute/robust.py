@@ -16,6 +16,7 @@ nbclient 调用的钩子（output、create_kernel_manager……）在这里，�
   它经 recovery.Kernel 协议（run_silent、death_cause、replace_kernel、replay_cell）使唤本类；
 - output_limits.OutputBudget：输出上限（每个单元、每个 notebook）；
 - boundary.JudgeSession：测试单元交给评判进程运行，测试开始后不再保留内核的输出；
+- standby：评分服务的工人预先启动的沙箱内核，create_kernel_manager() 在启动参数完全相同时接手；
 - files/events.Report：每个事件写日志并记入每份提交的报告，合作者各自往里写。
 """
 import copy
@@ -30,6 +31,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Enum, Integer
 
+from . import standby
 from .boundary import JudgeSession
 from .kernel_control import KernelChoice, KernelLink, shutdown_quietly
 from .output_limits import OutputBudget
@@ -120,7 +122,7 @@ class RobustExecute(Execute):
                                      enabled=self.trusted_tests, keep_outputs=self.keep_outputs_after_tests,
                                      max_output=self.max_trusted_output, timeout=self.timeout,
                                      probe_timeout=self.probe_timeout)
-        self._started = False
+        self._started = self._adopted = self._adopted_once = False
         try:
             unreadable = (nb.metadata.get(GRADING_META) or {}).get("unreadable")
             if unreadable:
@@ -139,15 +141,26 @@ class RobustExecute(Execute):
             try:
                 self._execute_all(resources)
             except Exception as exc:
+                if self._adopted and not self._started:  # 接手的内核连不上：照常冷启动一个沙箱内核
+                    self.log.info("接手的评分内核连不上（%s），改为新启动一个", exc)
+                    self._adopted = False
+                    report.kernel = "started"
+                    self._cleanup_kernel()
+                    self.km = self.kc = None
+                    self._execute_all(resources)
                 # 沙箱内核根本没启动起来（还没有运行任何学生代码）：退回到不用沙箱
-                if not self._choice.fall_back(exc, self._started):
+                elif not self._choice.fall_back(exc, self._started):
                     raise
-                self.km = self.kc = None
-                report.sandbox = self._choice.sandbox
-                self._execute_all(resources)
+                else:
+                    self.km = self.kc = None
+                    report.sandbox = self._choice.sandbox
+                    self._execute_all(resources)
             self.set_widgets_metadata()
         finally:
             self._trusted.close()
+            if self._adopted_once:
+                self._cleanup_kernel()  # 接手的内核一定已经结束，才把放在一旁的 notebook 放回
+                standby.put_back()
             self._write_report()
         return self.nb, self.resources
 
@@ -192,8 +205,15 @@ class RobustExecute(Execute):
         super().set_widgets_metadata()
 
     def create_kernel_manager(self):
+        """这份 notebook 的 KernelManager；评分服务的工人预先启动了一样的沙箱内核时接手它（standby.py）。"""
         self.kernel_manager_class = self._choice.manager_class
-        return self._choice.configure(super().create_kernel_manager())
+        km = self._choice.configure(super().create_kernel_manager())
+        adopted = standby.adopt(km, self) if not self._adopted_once else None
+        self._adopted_once = True
+        self._adopted = adopted is not None
+        if not self._report.kernel:
+            self._report.kernel = "prestarted" if adopted is not None else "started"
+        return adopted or km
 
     async def _async_cleanup_kernel(self):
         """收尾时内核可能早已不在（或者重启失败）：无论如何都不能让整次评分失败。"""

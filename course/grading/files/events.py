@@ -95,6 +95,7 @@ class Report:
         self.events = []
         self.mistakes = []  # 没有通过的检查（mistakes.py）：班级报告数常见错误用
         self.sandbox = None
+        self.kernel = ""  # 第一个内核："started" 新启动的，"prestarted" 接手评分服务预先启动的（execute/standby.py）
 
     def add(self, kind, detail, cell=None, grade_id=None, level="warning"):
         self.events.append({"kind": kind, "cell": cell, "grade_id": grade_id, "detail": detail})
@@ -110,7 +111,7 @@ class Report:
     def as_dict(self):
         return {
             "student": self.student, "assignment": self.assignment, "notebook": self.notebook,
-            "sandbox": self.sandbox, "time": datetime.datetime.now().isoformat(timespec="seconds"),
+            "sandbox": self.sandbox, "kernel": self.kernel, "time": datetime.datetime.now().isoformat(timespec="seconds"),
             "events": self.events, "mistakes": self.mistakes,
         }
 

@@ -314,6 +314,17 @@ def _inside(path, parent):
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
+def _both(paths):
+    return sorted({f(p) for p in paths if p for f in (os.path.normpath, os.path.realpath)})
+
+
+def unhidden(dirs, hidden, strict):
+    """dirs 里 build_bwrap_argv 会只读挂载的那些：不是隐藏路径本身，也不在 strict 的文件夹里面。"""
+    hidden, strict = _both(hidden), _both(strict)
+    return [d for d in dirs if os.path.normpath(d) not in hidden
+            and not any(_inside(os.path.normpath(d), x) for x in strict)]
+
+
 def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, limits,
                      python_dirs=(), course_dirs=(), extra_ro=(), tmpfs_mb=256, strict=(), package_private=None):
     """拼出 bwrap 命令（只查看路径是否存在，不创建、不改动任何东西，方便测试）。
@@ -323,9 +334,7 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
     strict：里面除工作目录外什么都不许挂载的文件夹（source/、submitted/、autograded/……）；
     即使 sys.path 上有它们里面的目录，也不挂。课程根目录不在此列：课程里的 .venv 要能用。
     """
-    both = (os.path.normpath, os.path.realpath)
-    hidden = sorted({f(h) for h in hidden if h for f in both})
-    strict = sorted({f(h) for h in strict if h for f in both})
+    hidden, strict = _both(hidden), _both(strict)
     ops = []  # (目标路径, 参数列表)；按路径深度排序，父目录先挂，子目录后挂
 
     def add(dest, *args):
@@ -344,11 +353,11 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
     add("/dev/shm", *(size + ["--tmpfs", "/dev/shm"]))
     add("/tmp/home", "--dir", "/tmp/home")
     ro = []
-    for d in list(python_dirs) + list(course_dirs) + list(extra_ro):
+    # 隐藏路径本身（例如 sys.path 上的课程根目录）从不挂载；课程包另行挂载。
+    # 含有隐藏路径的目录（例如 /work）照挂，下面再把里面的隐藏路径盖住
+    for d in unhidden(list(python_dirs) + list(course_dirs) + list(extra_ro), hidden, strict):
         d = os.path.normpath(d)
-        # 隐藏路径本身（例如 sys.path 上的课程根目录）从不挂载；课程包另行挂载。
-        # 含有隐藏路径的目录（例如 /work）照挂，下面再把里面的隐藏路径盖住
-        if d not in ro and d not in hidden and not any(_inside(d, x) for x in strict):
+        if d not in ro:
             ro.append(d)
     for d in ro:
         add(d, "--ro-bind", d, d)

@@ -150,26 +150,47 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._prepare_private_dir()
         return await super()._async_pre_start_kernel(**kw)
 
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
+    def launch_spec(self, kernel_cmd, env):
+        """启动这个内核要用到的一切，除了每个内核各不相同的路径（工作目录、私有文件夹、连接文件、看不到的路径）：
+        内核命令、沙箱里的环境变量、资源上限、挂载的目录、盖住的课程模块……。_async_launch_kernel 照它拼 bwrap 命令；
+        预先启动的内核（execute/standby.py）只在它和这份 notebook 的完全相同时才被接手。"""
         cfg = self.sandbox_config or sandbox.GradingSandbox(config=self.config)
         status = self.status or sandbox.probe(cfg.bwrap)
-        env = dict(kw.get("env") or os.environ)
+        env = dict(env)
         exe = kernel_cmd[0] if os.path.isabs(kernel_cmd[0]) else (shutil.which(kernel_cmd[0]) or kernel_cmd[0])
         python_dirs, course_dirs = sandbox.python_paths(exe, env.get("PYTHONPATH", ""))
-        _copy_font_cache(exe, os.path.join(self.private_dir, "mpl"))
-        workdir = self.workdir or kw.get("cwd") or ""
+        python_dirs = sandbox.unhidden(python_dirs, self.hidden_paths, self.strict_paths)
         extra = list(cfg.extra_ro_paths)
         mnist = env.get("COURSE_MNIST_DIR") or os.path.expanduser("~/.cache/course-mnist")
         if os.path.isdir(mnist):  # 本地的 MNIST 文件（course/data.py）只读给内核
             env["COURSE_MNIST_DIR"] = os.path.realpath(mnist)
             extra.append(env["COURSE_MNIST_DIR"])
+        cmd = [exe] + [a.replace(self.connection_file, "{connection_file}") if self.connection_file else a
+                       for a in kernel_cmd[1:]]
+        return {"class": type(self).__name__, "cmd": cmd, "env": sandbox.sandbox_env(env, ""),
+                "path": env.get("PATH", "/usr/bin:/bin"), "lang": env.get("LANG", "C.UTF-8"),
+                "limits": {k: list(v) for k, v in cfg.limits(sandboxed=True).items()},
+                "config": {name: getattr(cfg, name) for name in sorted(cfg.trait_names(config=True))},
+                "status": [status.bwrap, status.version, list(status.flags), status.sized_tmpfs],
+                "python_dirs": python_dirs, "course_dirs": course_dirs, "extra_ro": extra,
+                "package_private": sorted(self.package_private)}
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        cfg = self.sandbox_config or sandbox.GradingSandbox(config=self.config)
+        status = self.status or sandbox.probe(cfg.bwrap)
+        env = dict(kw.get("env") or os.environ)
+        self.launched_spec = spec = self.launch_spec(kernel_cmd, env)
+        _copy_font_cache(spec["cmd"][0], os.path.join(self.private_dir, "mpl"))
+        workdir = self.workdir or kw.get("cwd") or ""
+        env.update({k: v for k, v in spec["env"].items() if k == "COURSE_MNIST_DIR"})
         argv = sandbox.build_bwrap_argv(
-            [exe] + list(kernel_cmd[1:]), env=env, workdir=os.path.abspath(workdir) if workdir else "",
+            [spec["cmd"][0]] + list(kernel_cmd[1:]), env=env, workdir=os.path.abspath(workdir) if workdir else "",
             private_dir=self.private_dir, hidden=self.hidden_paths, status=status,
-            limits=cfg.limits(sandboxed=True), python_dirs=python_dirs, course_dirs=course_dirs,
-            extra_ro=extra, tmpfs_mb=cfg.tmpfs_mb, strict=self.strict_paths, package_private=self.package_private,
+            limits=cfg.limits(sandboxed=True), python_dirs=spec["python_dirs"], course_dirs=spec["course_dirs"],
+            extra_ro=spec["extra_ro"], tmpfs_mb=cfg.tmpfs_mb, strict=self.strict_paths,
+            package_private=self.package_private,
         )
-        kw["env"] = {"PATH": env.get("PATH", "/usr/bin:/bin"), "LANG": env.get("LANG", "C.UTF-8")}
+        kw["env"] = {"PATH": spec["path"], "LANG": spec["lang"]}
         argv = self._enter_cgroup(cfg, argv)
         self.log.debug("沙箱内核命令：%s", argv)
         await _launch_bounded(self, super()._async_launch_kernel, argv, kw)

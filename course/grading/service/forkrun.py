@@ -10,10 +10,13 @@ jupyter_client、课程的插件。工人进程启动时（warm）把这些都�
 - 标准输入是 /dev/null，输出写进一个临时文件，返回结尾的几千个字符；
 - 工人进程里装的 Python 信号处理函数（Celery 的）在子进程里恢复成默认，忽略的信号照旧忽略（和 exec 一样）。
 
-每份提交照旧由它自己的命令起一个新的沙箱内核：一个内核从不运行两份提交。
+autograde 还有一个待命的子进程（Standby）：它和上一份提交的评分同时 fork 出来，先为下一份提交启动好沙箱内核
+（execute/standby.py），再等工人交给它命令。内核用完就结束：一个内核从不运行两份提交。
 """
+import contextlib
 import importlib
 import io
+import json
 import os
 import select
 import signal
@@ -21,7 +24,7 @@ import sys
 import tempfile
 import time
 
-__all__ = ["warm", "run", "WARM_MODULES"]
+__all__ = ["warm", "warm_release", "run", "Standby", "discard_standby", "WARM_MODULES"]
 
 # 评分和生成反馈时 nbgrader 要导入的模块（按类名加载的课程插件也在内）
 WARM_MODULES = (
@@ -78,15 +81,36 @@ def _alembic_head():
     return head
 
 
+def _feedback_exporter():
+    """和 nbgrader 的 GenerateFeedback 一样设置的课程反馈导出器。"""
+    from traitlets.config import Config
+
+    import nbgrader.converters.generate_feedback as generate_feedback
+
+    from ..exporters import FeedbackExporter
+
+    here = os.path.dirname(generate_feedback.__file__)  # 同 nbgrader 的 GenerateFeedback 给导出器的设置
+    config = Config()
+    config.HTMLExporter.template_name = "feedback"
+    config.HTMLExporter.extra_template_basedirs = [
+        os.path.abspath(os.path.join(here, "..", "server_extensions", "formgrader", "templates"))]
+    config.HTMLExporter.extra_template_paths = [os.path.abspath(os.path.join(
+        here, "..", "server_extensions", "formgrader", "static", "node_modules", "bootstrap", "dist", "css"))]
+    return FeedbackExporter(config=config)
+
+
+def _render_feedback(nb):
+    _feedback_exporter().from_notebook_node(nb, resources={"nbgrader": {
+        "notebook": "warm", "score": 1, "max_score": 1, "late_penalty": 0}})
+
+
 def _warm_feedback():
-    """用课程的反馈导出器把一份小 notebook 生成一遍 HTML：正则、代码高亮的词法表、HTML 解析器的类表之类
-    只在第一次用时才建的缓存留在工人里（它们只取决于代码，不取决于这份 notebook）。"""
+    """用课程的反馈导出器把一份小 notebook 生成一遍 HTML：正则、代码高亮的词法表、HTML 解析器的类表、
+    编译好的模板之类只在第一次用时才建的缓存留在工人里（它们只取决于代码，不取决于这份 notebook）。"""
     try:
         import nbformat
         from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-        from traitlets.config import Config
 
-        from ..exporters import FeedbackExporter
         from ..feedback import formulas, html
 
         code = new_code_cell("import numpy as np\nx = np.arange(3)\nprint(x)\n%timeit x\n# 注释", outputs=[
@@ -103,20 +127,27 @@ def _warm_feedback():
         html.escape_markdown_html(text)
         html.clean_output_html("<b>粗体</b><script>x()</script>")
         formulas.latex_output_to_html("$x^2$")
-        import nbgrader.converters.generate_feedback as generate_feedback
-
-        here = os.path.dirname(generate_feedback.__file__)  # 同 nbgrader 的 GenerateFeedback 给导出器的设置
-        config = Config()
-        config.HTMLExporter.template_name = "feedback"
-        config.HTMLExporter.extra_template_basedirs = [
-            os.path.abspath(os.path.join(here, "..", "server_extensions", "formgrader", "templates"))]
-        config.HTMLExporter.extra_template_paths = [os.path.abspath(os.path.join(
-            here, "..", "server_extensions", "formgrader", "static", "node_modules", "bootstrap", "dist", "css"))]
-        exporter = FeedbackExporter(config=config)
-        exporter.from_notebook_node(nbformat.from_dict(nb), resources={"nbgrader": {
-            "notebook": "warm", "score": 1, "max_score": 1, "late_penalty": 0}})
+        _render_feedback(nbformat.from_dict(nb))
     except Exception:
         pass
+
+
+_warm_releases = set()
+
+
+def warm_release(paths):
+    """一份作业的学生版 notebook：在工人进程里按反馈的样子生成一遍，Markdown 单元排好的 HTML 留在缓存里
+    （feedback/template.py），之后每名学生的反馈里没改过的 Markdown 单元不再重排。每个文件只做一次。"""
+    import nbformat
+
+    for path in paths:
+        if path in _warm_releases:
+            continue
+        _warm_releases.add(path)
+        try:
+            _render_feedback(nbformat.read(path, as_version=4))
+        except Exception:  # 只是预热：失败了反馈照常生成
+            pass
 
 
 def _die_with_parent(parent):
@@ -143,10 +174,8 @@ def _reset_signals():
     signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _child(parent, work, args, env, log_fd, entry):
-    """子进程：环境、目录、标准流都换成命令自己的，再运行 entry（默认 nbgrader_cli.main）。返回退出码。"""
-    _die_with_parent(parent)
-    _reset_signals()
+def _own_streams(log_fd):
+    """子进程的标准输入换成 /dev/null，输出都写进 log_fd。"""
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(log_fd, 1)
@@ -157,6 +186,10 @@ def _child(parent, work, args, env, log_fd, entry):
                                   line_buffering=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
                                   line_buffering=True)
+
+
+def _command(work, args, env, entry):
+    """目录、环境变量、命令行都换成命令自己的，再运行 entry。返回退出码。"""
     os.chdir(work)
     os.environ.clear()
     os.environ.update(env)
@@ -182,6 +215,14 @@ def _child(parent, work, args, env, log_fd, entry):
         print(code, file=sys.stderr)
         code = 1
     return code
+
+
+def _child(parent, work, args, env, log_fd, entry):
+    """子进程：环境、目录、标准流都换成命令自己的，再运行 entry（默认 nbgrader_cli.main）。返回退出码。"""
+    _die_with_parent(parent)
+    _reset_signals()
+    _own_streams(log_fd)
+    return _command(work, args, env, entry)
 
 
 def _default_entry():
@@ -216,28 +257,168 @@ def _wait(pid, timeout):
             os.close(fd)
 
 
-def run(work, args, env, timeout, entry=None):
-    """在 work 里、环境 env 下运行 `nbgrader 参数…`（fork 出的子进程）。返回 (退出码或 "timeout", 输出的结尾)。"""
-    entry = entry or _default_entry
-    parent = os.getpid()
-    with tempfile.TemporaryFile("w+b") as log:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError, AttributeError):
-                pass
+def _flush_streams():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+COMMAND_MAX_BYTES = 1 << 20  # 交给待命子进程的命令（参数、环境变量、目录）至多这么大
+
+
+class Standby:
+    """一个提前 fork 好的子进程：先运行 prepare()（例如为下一份提交启动好沙箱内核，见 execute/standby.py），
+    再等工人经管道交给它一条命令，之后和 run() 里 fork 出的子进程完全一样地运行。key 说明它为哪种命令准备
+    （作业包的散列）；不再需要时 discard()：管道关掉，子进程不运行任何命令，收拾好 prepare 留下的东西就退出。"""
+
+    def __init__(self, key, prepare, entry=None):
+        self.key, self.log = key, tempfile.TemporaryFile("w+b")
+        parent = os.getpid()
+        read_end, self._pipe = os.pipe()
+        _flush_streams()
         pid = os.fork()
-        if pid == 0:  # 子进程：无论如何都用 os._exit 结束，不回到工人的代码里
+        if pid == 0:
             code = 70
             try:
-                code = _child(parent, work, args, env, log.fileno(), entry)
-                for stream in (sys.stdout, sys.stderr):
-                    try:
-                        stream.flush()
-                    except Exception:
-                        pass
+                os.close(self._pipe)
+                code = _standby_child(parent, read_end, self.log.fileno(), prepare, entry or _default_entry)
+                _flush_streams()
             finally:
                 os._exit(code & 0xFF if isinstance(code, int) else 1)
+        os.close(read_end)
+        self.pid = pid
+
+    def alive(self):
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if done:
+            self.pid = None
+        return not done
+
+    def hand(self, work, args, env):
+        """把命令交给子进程；交不出去（子进程已经不在了）时返回 False。"""
+        data = json.dumps({"work": work, "args": list(args), "env": dict(env)}).encode("utf-8")
+        if len(data) > COMMAND_MAX_BYTES or self.pid is None:
+            return False
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._pipe, view):]
+        except OSError:
+            return False
+        finally:
+            os.close(self._pipe)
+            self._pipe = None
+        return True
+
+    def discard(self, wait=10.0):
+        """不用了：关掉管道（子进程收拾好就退出），等它至多 wait 秒，之后连同它的进程组一起杀掉。"""
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
+        if self.pid is not None:
+            if _wait(self.pid, wait) is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, 0)
+            self.pid = None
+        self.log.close()
+
+
+def _read_command(fd):
+    chunks, size = [], 0
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > COMMAND_MAX_BYTES:
+            return None
+        chunks.append(chunk)
+    os.close(fd)
+    try:
+        cmd = json.loads(b"".join(chunks).decode("utf-8")) if chunks else None
+    except ValueError:
+        return None
+    return cmd if isinstance(cmd, dict) else None
+
+
+def _standby_child(parent, fd, log_fd, prepare, entry):
+    _die_with_parent(parent)
+    _reset_signals()
+    _own_streams(log_fd)
+    ready = None
+    try:
+        ready = prepare()
+    except Exception:  # 准备不成只是少了个预先启动的内核：命令照常运行
+        import traceback
+
+        traceback.print_exc()
+    cmd = _read_command(fd)
+    if cmd is None:
+        if ready is not None:
+            with contextlib.suppress(Exception):
+                ready.close()
+        return 0
+    return _command(cmd["work"], cmd["args"], cmd["env"], entry)
+
+
+_standby = None  # 这个工人进程里待命的子进程（至多一个）
+
+
+def discard_standby():
+    """结束待命的子进程（工人退出时）。"""
+    global _standby
+    standby, _standby = _standby, None
+    if standby is not None:
+        standby.discard()
+
+
+def _take_standby(key):
+    """为 key 准备的、还活着的待命子进程（拿走）；有别的待命子进程时结束它。"""
+    global _standby
+    standby, _standby = _standby, None
+    if standby is None:
+        return None
+    if standby.key == key and standby.alive():
+        return standby
+    standby.discard()
+    return None
+
+
+def run(work, args, env, timeout, entry=None, standby=None):
+    """在 work 里、环境 env 下运行 `nbgrader 参数…`（fork 出的子进程）。返回 (退出码或 "timeout", 输出的结尾)。
+
+    standby=(key, prepare)：有为 key 待命的子进程时交给它运行（它已经做好了 prepare()）；然后马上为下一条
+    同样的命令 fork 一个新的待命子进程，让它的 prepare() 和这条命令同时进行。"""
+    global _standby
+    entry = entry or _default_entry
+    parent = os.getpid()
+    ready = _take_standby(standby[0]) if standby else None
+    if ready is not None and not ready.hand(work, args, env):
+        ready.discard(wait=0)
+        ready = None
+    log = ready.log if ready is not None else tempfile.TemporaryFile("w+b")
+    with log:
+        if ready is not None:
+            pid = ready.pid
+        else:
+            _flush_streams()
+            pid = os.fork()
+            if pid == 0:  # 子进程：无论如何都用 os._exit 结束，不回到工人的代码里
+                code = 70
+                try:
+                    code = _child(parent, work, args, env, log.fileno(), entry)
+                    _flush_streams()
+                finally:
+                    os._exit(code & 0xFF if isinstance(code, int) else 1)
+        if standby:
+            _standby = Standby(standby[0], standby[1], entry)
         status = _wait(pid, timeout)
         if status is None:
             try:

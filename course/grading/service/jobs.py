@@ -16,6 +16,7 @@ nbgrader 命令的课程根目录和成绩库在命令行上指定（盖过配�
 import base64
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -52,12 +53,23 @@ def _env(work):
     return env
 
 
-def _nbgrader(work, *args, timeout=JOB_TIMEOUT):
+def _nbgrader(work, *args, timeout=JOB_TIMEOUT, standby=None):
     """在 work 里运行 nbgrader（课程根目录和成绩库都指向 work）：工人 fork 出的子进程里（forkrun.py），
-    同一条 `python -m course.grading.batch.nbgrader_cli` 命令，只是不再重新导入。返回 (退出码, 输出的结尾)。"""
+    同一条 `python -m course.grading.batch.nbgrader_cli` 命令，只是不再重新导入。返回 (退出码, 输出的结尾)。
+    standby 见 forkrun.run（autograde 用：下一份提交的沙箱内核预先启动好）。"""
     argv = [*args, "--CourseDirectory.root=%s" % work,
             "--CourseDirectory.db_url=sqlite:///%s" % os.path.join(work, "gradebook.db")]
-    return forkrun.run(work, argv, _env(work), timeout, entry=_private_nbgrader)
+    return forkrun.run(work, argv, _env(work), timeout, entry=_private_nbgrader, standby=standby)
+
+
+def _standby(template, bundle, cache_dir):
+    """(键, 准备函数)：待命的子进程为这份作业包预先启动评分内核（execute/standby.py）。"""
+    def prepare():
+        from ..execute.standby import prepare as start_kernel
+
+        return start_kernel(template, bundle["assignment"], cache_dir, _env(os.path.join(cache_dir, "jobs")))
+
+    return bundle["hash"], prepare
 
 
 def _no_fsync(dbapi_connection, _record):
@@ -78,8 +90,28 @@ def _private_nbgrader():
 
 
 def warm(cache_dir=None):
-    """工人进程启动时调用一次：导入评分要用的一切（之后每条 nbgrader 命令从这里 fork）。"""
+    """工人进程启动时调用一次：导入评分要用的一切（之后每条 nbgrader 命令从这里 fork）；
+    清掉已经不在的工人留下的、预先启动内核用的空工作文件夹。"""
     forkrun.warm()
+    if cache_dir:
+        _sweep_standby_slots(os.path.join(cache_dir, "jobs"))
+
+
+def _sweep_standby_slots(jobs_dir):
+    """jobs/.standby-<进程号>-xxx（execute/standby.py）：那个进程已经不在时删掉。"""
+    try:
+        names = os.listdir(jobs_dir)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) >= 3 and parts[0] == ".standby" and parts[1].isdigit():
+            try:
+                os.kill(int(parts[1]), 0)
+            except ProcessLookupError:
+                _rmtree(os.path.join(jobs_dir, name))
+            except OSError:
+                pass
 
 
 def _rmtree(path):
@@ -232,6 +264,7 @@ def run_job(job, cache_dir):
         return result
     bundle = job.get("bundle") or {}
     template, result["bundle_cached"] = _prepare(bundle, cache_dir)
+    forkrun.warm_release(sorted(glob.glob(os.path.join(template, "release", assignment, "*.ipynb"))))
     result["seconds"]["prepare"] = round(time.perf_counter() - start, 3)
     jobs_dir = os.path.join(cache_dir, "jobs")
     os.makedirs(jobs_dir, exist_ok=True)
@@ -246,7 +279,8 @@ def run_job(job, cache_dir):
             result["error"] = "提交的文件不对：%s" % exc
             return result
         t0 = time.perf_counter()
-        code, log = _nbgrader(work, "autograde", assignment, "--CourseDirectory.student_id=%s" % student)
+        code, log = _nbgrader(work, "autograde", assignment, "--CourseDirectory.student_id=%s" % student,
+                              standby=_standby(template, bundle, cache_dir) if job.get("standby", True) else None)
         result["seconds"]["autograde"] = round(time.perf_counter() - t0, 3)
         result["log"] = log
         course_id = bundle.get("course_id")

@@ -39,6 +39,9 @@ def _worker_main(conn, cache_dir, job_fn):
         except EOFError:
             job = None
         if job is None:  # 退出时不必清理几千个模块（要零点几秒）：手上没有任务，也没有要写的东西
+            from .forkrun import discard_standby
+
+            discard_standby()  # 待命的子进程和它预先启动的内核
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
             os._exit(0)

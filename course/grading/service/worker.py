@@ -91,9 +91,13 @@ def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, logl
     app = celery_app.make_app(broker_url, **options)
     celery_app.register_task(app, job_func, cache_dir, key=key)
     if warm is not None:
-        from celery.signals import worker_process_init
+        from celery.signals import worker_process_init, worker_process_shutdown
+
+        from .forkrun import discard_standby
 
         worker_process_init.connect(lambda **_: warm(cache_dir), weak=False)
+        # 评分进程退出时结束它待命的子进程和预先启动的内核（否则只靠 PR_SET_PDEATHSIG，留下空的工作文件夹）
+        worker_process_shutdown.connect(lambda **_: discard_standby(), weak=False)
     import warnings
     from celery.platforms import SecurityWarning
 

@@ -1,0 +1,177 @@
+"""预先启动的评分内核（course/grading/execute/standby.py）：评分服务的工人为下一份提交提前启动好沙箱内核。
+
+在 pytest 进程里直接调用 prepare / adopt，内核是真正的 bubblewrap 沙箱内核：
+- 待命内核看不到工人缓存里的任何东西（作业包里的隐藏测试、别的任务），只看到一个空的工作文件夹；
+  对照：同样的内核、只是不盖住缓存，就读得到（缓存在 c.GradingSandbox.extra_ro_paths 只读挂载的文件夹里）；
+- 接手时提交的文件移进内核的工作文件夹，nbgrader 整理好的、含隐藏测试的 notebook 不进去，内核结束后才放回；
+- 启动参数和这份 notebook 冷启动时的不一样（例如内存上限）时不接手，待命内核结束；
+- 一个待命内核只给一次。
+评分服务整条路上的接手（成绩和批量评分逐个单元相同）见 test_grade_service.py，学生代码的攻击见 test_redteam_service.py。
+"""
+import copy
+import os
+
+import pytest
+
+from conftest import ROOT
+from course.grading.batch import selftest as st
+from course.grading.sandbox import bubblewrap as sandbox
+
+pytestmark = pytest.mark.skipif(not sandbox.probe().available, reason="bubblewrap 沙箱不可用")
+
+SECRET = "BEGIN HIDDEN TESTS (作业包里的)"
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("standby"))
+    root = os.path.join(base, "course")
+    # 工人缓存所在的文件夹被教师设成只读挂进沙箱：不盖住缓存的内核就能读到里面的东西（对照用）
+    st.build_course(root, str(ROOT / "nbgrader_config.py"), "c.GradingSandbox.extra_ro_paths = [%r]\n" % base)
+    cache = os.path.join(base, "cache")
+    secret = os.path.join(cache, "bundles", "abc123", "source", st.ASSIGNMENT)
+    os.makedirs(secret)
+    with open(os.path.join(secret, "secret.txt"), "w", encoding="utf-8") as f:
+        f.write(SECRET)
+    return {"base": base, "root": root, "cache": cache, "secret": os.path.join(secret, "secret.txt")}
+
+
+@pytest.fixture
+def environ():
+    """prepare() 换掉整个 os.environ（它本来在待命的子进程里运行）：测试之后换回来。"""
+    saved = dict(os.environ)
+    yield dict(os.environ, LANG="C.UTF-8")
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _run(km, code):
+    """在内核里运行 code，返回 stdout。"""
+    from jupyter_core.utils import run_sync
+
+    kc = km.client()
+    kc.start_channels()
+    out = []
+    try:
+        run_sync(kc.wait_for_ready)(timeout=60)
+        reply = run_sync(kc.execute_interactive)(code, timeout=60, output_hook=lambda m: out.append(
+            m["content"].get("text", "") if m["msg_type"] == "stream" else ""))
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+    return "".join(out)
+
+
+def _shutdown(km):
+    from jupyter_core.utils import run_sync
+
+    run_sync(km.shutdown_kernel)(now=True)
+
+
+PEEK = """
+import glob, os
+def _peek(path):
+    try:
+        return open(path, encoding='utf-8').read()
+    except OSError as e:
+        return type(e).__name__
+print('SECRET=' + _peek(%r))
+print('CACHE=' + repr(sorted(glob.glob(%r + '/**', recursive=True))))
+print('CWD=' + repr(sorted(os.listdir('.'))))
+"""
+
+
+def test_a_prestarted_kernel_sees_nothing_of_the_worker_cache(course, environ):
+    from course.grading.execute import standby
+
+    ready = standby.prepare(course["root"], st.ASSIGNMENT, course["cache"], environ)
+    assert ready is not None and standby._READY is ready
+    try:
+        out = _run(ready.km, PEEK % (course["secret"], course["cache"]))
+        assert "SECRET=FileNotFoundError" in out and SECRET not in out, out
+        # 缓存里只看得见内核自己的（空的）工作文件夹
+        cache_line = [x for x in out.splitlines() if x.startswith("CACHE=")][0]
+        assert "abc123" not in cache_line and "secret" not in cache_line, out
+        assert "CWD=[]" in out
+    finally:
+        standby._READY = None
+        ready.close()
+    assert not os.path.exists(ready.slot)
+
+    # 对照：同样按课程配置建的沙箱内核、工作文件夹同在缓存里，只是不盖住缓存：作业包里的隐藏测试读得到
+    slot = os.path.join(course["cache"], "jobs", "control")
+    os.makedirs(slot, exist_ok=True)
+    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, slot)
+    client.km = km
+    from jupyter_core.utils import run_sync
+
+    run_sync(client.async_start_new_kernel)()
+    try:
+        out = _run(km, PEEK % (course["secret"], course["cache"]))
+        assert "SECRET=" + SECRET in out, out
+    finally:
+        _shutdown(km)
+
+
+def _job_folder(course, name):
+    """一份任务的工作文件夹（nbgrader 刚整理好的样子）：附带的数据文件和含隐藏测试的 notebook。"""
+    work = os.path.join(course["cache"], "jobs", name, "autograded", "alice", st.ASSIGNMENT)
+    os.makedirs(work)
+    with open(os.path.join(work, "data.txt"), "w", encoding="utf-8") as f:
+        f.write("学生的数据")
+    with open(os.path.join(work, st.NOTEBOOK + ".ipynb"), "w", encoding="utf-8") as f:
+        f.write(SECRET)
+    return work
+
+
+def test_adopting_moves_the_submission_in_and_keeps_the_notebook_with_hidden_tests_out(course, environ):
+    from course.grading.execute import standby
+
+    ready = standby.prepare(course["root"], st.ASSIGNMENT, course["cache"], environ)
+    work = _job_folder(course, "job-adopt")
+    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, work)
+    adopted = standby.adopt(km, client)
+    try:
+        assert adopted is ready.km and adopted.has_kernel
+        assert standby._READY is None and standby.adopt(km, client) is None  # 只给一次
+        assert sorted(os.listdir(work)) == ["data.txt"]  # notebook 放在一旁
+        out = _run(adopted, "import os, glob\nprint(sorted(os.listdir('.')), open('data.txt', encoding='utf-8').read())\n"
+                            "print(glob.glob('**/*.ipynb', recursive=True), glob.glob('../**/*.ipynb', recursive=True))\n"
+                            "open('written.txt', 'w').write('内核写的')\n")
+        assert "['data.txt'] 学生的数据" in out and SECRET not in out, out
+        assert "%s.ipynb" % st.NOTEBOOK not in out, out
+        with open(os.path.join(work, "written.txt"), encoding="utf-8") as f:  # nbgrader 在原来的路径看到内核写的文件
+            assert f.read() == "内核写的"
+        assert adopted.workdir == work  # 之后重启内核时用这份提交真正的路径
+    finally:
+        _shutdown(adopted)
+        standby.put_back()
+    assert sorted(os.listdir(work)) == ["data.txt", st.NOTEBOOK + ".ipynb", "written.txt"]
+    assert not [n for n in os.listdir(os.path.dirname(work)) if n.startswith(".held-")]
+
+
+def test_a_kernel_started_with_other_limits_is_not_adopted(course, environ):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from course.grading.execute import standby
+
+    ready = standby.prepare(course["root"], st.ASSIGNMENT, course["cache"], environ)
+    work = _job_folder(course, "job-other-limits")
+    config = copy.deepcopy(PyFileConfigLoader("nbgrader_config.py", path=course["root"]).load_config())
+    config.GradingSandbox.memory_mb = 1234
+    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, work, config=config)
+    messages = []
+    client.log.info = lambda fmt, *args: messages.append(fmt % args)
+    assert standby.adopt(km, client) is None
+    assert any("启动参数不同" in m for m in messages), messages
+    assert not ready.km.has_kernel and not os.path.exists(ready.slot)  # 待命内核结束了
+    assert sorted(os.listdir(work)) == ["data.txt", st.NOTEBOOK + ".ipynb"]  # 提交的文件原样不动
+    # 对照：同样的配置就接手
+    ready = standby.prepare(course["root"], st.ASSIGNMENT, course["cache"], environ)
+    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, work)
+    adopted = standby.adopt(km, client)
+    try:
+        assert adopted is ready.km
+    finally:
+        _shutdown(adopted)
+        standby.put_back()
