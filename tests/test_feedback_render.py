@@ -1,0 +1,117 @@
+"""反馈 HTML 生成得快，而且和 nbconvert 原来的做法一样（course/grading/feedback/template.py）。
+
+评分服务每份提交都生成一次反馈，省下的三样：
+- 不再用 BeautifulSoup 把整页解析、再序列化一遍（nbconvert 的 HTMLExporter 最后一步）：页面的文字和元素与
+  原来的做法相同，没有 alt 的图片补上中文的 alt（原来补的是英文）；
+- Markdown 单元排好的 HTML 按原文等缓存：同样的单元不重排，原文或附件变了就重排；
+- 编译好的模板（jinja 字节码）留在进程里：新的导出器不再编译模板。
+"""
+import base64
+
+import jinja2
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from course.grading.feedback import template
+from course.grading.service import forkrun
+
+PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")).decode()
+
+
+def _notebook():
+    md = "## 链式法则\n\n$$\\frac{\\partial L}{\\partial x} = \\frac{\\partial L}{\\partial z}\\cdot y$$\n\n" \
+         "- 加法节点原样传回\n- 乘法节点**翻转**输入\n\n![一张图](data:image/png;base64,%s)" % PNG
+    code = new_code_cell("print(1)", outputs=[
+        new_output("stream", name="stdout", text="1\n"),
+        new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}),
+        new_output("display_data", data={"text/html": "<table><tr><td>x</td></tr></table>", "text/plain": "t"}),
+        new_output("error", ename="AssertionError", evalue="乘法节点没有翻转", traceback=["AssertionError: 乘法节点没有翻转"]),
+    ])
+    code.metadata["nbgrader"] = {"grade": True, "grade_id": "t1", "points": 2, "score": 0, "solution": False}
+    nb = new_notebook(cells=[new_markdown_cell(md), code, new_markdown_cell("第二段：$x^2$")], metadata={
+        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+        "language_info": {"name": "python"}})
+    for i, cell in enumerate(nb.cells):
+        cell.id = "cell-%d" % i
+    return nbformat.from_dict(nb)
+
+
+RESOURCES = {"nbgrader": {"notebook": "graph", "score": 0, "max_score": 2, "late_penalty": 0}}
+
+
+def test_the_page_is_what_nbconvert_gives_without_the_extra_parse_and_images_get_a_chinese_alt():
+    exporter = forkrun._feedback_exporter()
+    assert exporter.template_name == template.TEMPLATE_NAME
+    ours, _ = exporter.from_notebook_node(_notebook(), resources=dict(RESOURCES))
+    stock, _ = super(template.FeedbackHTMLExporter, exporter).from_notebook_node(_notebook(), resources=dict(RESOURCES))
+    a, b = BeautifulSoup(ours, "html.parser"), BeautifulSoup(stock, "html.parser")
+    assert a.get_text() == b.get_text()
+    assert [t.name for t in a.find_all(True)] == [t.name for t in b.find_all(True)]
+    assert [sorted(set(t.attrs) - {"alt", "tabindex"}) for t in a.find_all(True)] == \
+        [sorted(set(t.attrs) - {"alt", "tabindex"}) for t in b.find_all(True)]
+    images = a.find_all("img")
+    assert len(images) == 2
+    assert [img["alt"] for img in images] == ["一张图", template.IMG_ALT]  # 有 alt 的照旧，没有的补上中文
+    assert "No description has been provided" in stock and "No description" not in ours  # 对照：原来是英文
+    assert "<math" in ours and "乘法节点没有翻转" in ours
+
+
+def test_with_alt_only_adds_a_missing_alt():
+    assert template.with_alt('<img src="a.png">') == '<img alt="%s" src="a.png">' % template.IMG_ALT
+    assert template.with_alt('<img alt="图" src="a.png">') == '<img alt="图" src="a.png">'
+    assert template.with_alt('<img\nsrc="a"/>').startswith('<img alt=')
+    assert template.with_alt("<imgx> <image>") == "<imgx> <image>"
+
+
+def test_a_markdown_cell_is_rendered_once_and_again_when_it_changes(monkeypatch):
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+    template._RENDERED.clear()
+    calls = []
+    original = MarkdownWithMath.render
+    monkeypatch.setattr(MarkdownWithMath, "render", lambda self, s: calls.append(s) or original(self, s))
+    first, _ = forkrun._feedback_exporter().from_notebook_node(_notebook(), resources=dict(RESOURCES))
+    assert len(calls) == 2
+    again, _ = forkrun._feedback_exporter().from_notebook_node(_notebook(), resources=dict(RESOURCES))
+    assert again == first and len(calls) == 2  # 一个新的导出器（fork 出的 generate_feedback 就是这样）：直接用缓存
+    changed = _notebook()
+    changed.cells[2].source = "第二段：$y^2$"
+    changed.cells[0].attachments = {"a.png": {"image/png": PNG}}
+    page, _ = forkrun._feedback_exporter().from_notebook_node(changed, resources=dict(RESOURCES))
+    assert len(calls) == 4 and "y" in BeautifulSoup(page, "html.parser").get_text()  # 原文、附件变了：重排
+
+
+def test_warm_release_fills_the_cache_before_any_student_feedback(tmp_path, monkeypatch):
+    template._RENDERED.clear()
+    path = tmp_path / "release.ipynb"
+    nbformat.write(_notebook(), str(path))
+    monkeypatch.setattr(forkrun, "_warm_releases", set())
+    forkrun.warm_release([str(path)])
+    assert len(template._RENDERED) == 2
+
+
+def test_a_new_exporter_does_not_compile_the_templates_again(monkeypatch):
+    forkrun._feedback_exporter().from_notebook_node(_notebook(), resources=dict(RESOURCES))
+    compiled = []
+    original = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile", lambda self, *a, **k: compiled.append(a) or original(self, *a, **k))
+    forkrun._feedback_exporter().from_notebook_node(_notebook(), resources=dict(RESOURCES))
+    assert compiled == []
+    # 对照：没有字节码缓存的导出器每次都编译
+    monkeypatch.setattr(template.FeedbackHTMLExporter, "_create_environment",
+                        lambda self: super(template.FeedbackHTMLExporter, self)._create_environment())
+    forkrun._feedback_exporter().from_notebook_node(_notebook(), resources=dict(RESOURCES))
+    assert len(compiled) >= 3
+
+
+@pytest.mark.parametrize("name", ["classic", "lab"])
+def test_other_templates_are_left_to_nbconvert(name):
+    from course.grading.exporters import FeedbackExporter
+
+    exporter = FeedbackExporter(template_name=name)
+    page, _ = exporter.from_notebook_node(_notebook(), resources={})
+    assert "No description has been provided" in page  # nbconvert 自己的做法，原样
