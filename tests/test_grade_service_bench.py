@@ -30,13 +30,15 @@ def test_quick_benchmark_prints_every_figure(tmp_path):
     assert "Traceback" not in out + res.stderr
     number = r"\s+\d+\.\d+\s+\d+\.\d+\s+"
     for label in ("原版 nbgrader autograde", "python -m course autograde all", "grade-service --once，本机 1 个工人",
-                  "grade-service --once，本机 2 个工人"):
+                  "grade-service --once，本机 2 个工人", "grade-service 一直运行，1 个工人，全班一齐提交",
+                  "grade-service 一直运行，2 个工人，全班一齐提交"):
         assert re.search(number + re.escape(label), out), (label, out)
     if shutil.which("redis-server"):
         assert re.search(number + re.escape("grade-service --once --broker，Celery"), out), out
         assert "成绩（Celery）与 python -m course autograde：每个测试单元都相同" in out
     for figure in (r"服务（1 个工人）/ 原版\s+\d+\.\d+ ×\s+目标 ≤ 0\.5 ×",
                    r"服务（1 个工人）/ python -m course autograde\s+\d+\.\d+ ×",
+                   r"含服务启动：grade-service --once（1 个工人）/ 原版\s+\d+\.\d+ ×",
                    r"2 个工人 / 1 个工人\s+\d+\.\d+ ×\s+目标 ≥ 1\.6 ×",
                    r"1200 份 notebook）\s+\d+\.\d+ 分钟 目标 ≤ 8 分钟",
                    r"提交 → 反馈发布（2 份）\s+p50 \d+\.\d+ 秒，p95 \d+\.\d+ 秒\s+目标 p95 ≤ 10 秒",
@@ -44,3 +46,4 @@ def test_quick_benchmark_prints_every_figure(tmp_path):
         assert re.search(figure, out), (figure, out)
     for workers in (1, 2):
         assert "成绩（本机 %d 个工人）与 python -m course autograde：每个测试单元都相同" % workers in out
+        assert "成绩（一直运行、%d 个工人）与 python -m course autograde：每个测试单元都相同" % workers in out
