@@ -5,7 +5,9 @@
   对照：同样的内核、只是不盖住缓存，就读得到（缓存在 c.GradingSandbox.extra_ro_paths 只读挂载的文件夹里）；
 - 接手时提交的文件移进内核的工作文件夹，nbgrader 整理好的、含隐藏测试的 notebook 不进去，内核结束后才放回；
 - 启动参数和这份 notebook 冷启动时的不一样（例如内存上限）时不接手，待命内核结束；
-- 一个待命内核只给一次。
+- 一个待命内核只给一次；
+- 评分内核的客户端（PromptKernelClient）在内核回答了 kernel_info、IOPub 也送来消息时就算就绪，不再白等 0.2 秒；
+  内核死了时照样报错。
 评分服务整条路上的接手（成绩和批量评分逐个单元相同）见 test_grade_service.py，学生代码的攻击见 test_redteam_service.py。
 """
 import copy
@@ -17,7 +19,7 @@ from conftest import ROOT
 from course.grading.batch import selftest as st
 from course.grading.sandbox import bubblewrap as sandbox
 
-pytestmark = pytest.mark.skipif(not sandbox.probe().available, reason="bubblewrap 沙箱不可用")
+needs_bwrap = pytest.mark.skipif(not sandbox.probe().available, reason="bubblewrap 沙箱不可用")
 
 SECRET = "BEGIN HIDDEN TESTS (作业包里的)"
 
@@ -81,6 +83,7 @@ print('CWD=' + repr(sorted(os.listdir('.'))))
 """
 
 
+@needs_bwrap
 def test_a_prestarted_kernel_sees_nothing_of_the_worker_cache(course, environ):
     from course.grading.execute import standby
 
@@ -124,6 +127,7 @@ def _job_folder(course, name):
     return work
 
 
+@needs_bwrap
 def test_adopting_moves_the_submission_in_and_keeps_the_notebook_with_hidden_tests_out(course, environ):
     from course.grading.execute import standby
 
@@ -150,6 +154,7 @@ def test_adopting_moves_the_submission_in_and_keeps_the_notebook_with_hidden_tes
     assert not [n for n in os.listdir(os.path.dirname(work)) if n.startswith(".held-")]
 
 
+@needs_bwrap
 def test_a_kernel_started_with_other_limits_is_not_adopted(course, environ):
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -175,3 +180,27 @@ def test_a_kernel_started_with_other_limits_is_not_adopted(course, environ):
     finally:
         _shutdown(adopted)
         standby.put_back()
+
+
+def test_the_grading_kernel_client_is_ready_without_idling_and_still_sees_every_output():
+    from jupyter_core.utils import run_sync
+
+    from course.grading.sandbox.kernels import LimitedKernelManager, PromptKernelClient
+
+    km = LimitedKernelManager()
+    run_sync(km.start_kernel)()
+    try:
+        for i in range(5):  # 每次一个新的客户端（每份 notebook 都是这样）：就绪以后第一个单元的输出一个不少
+            kc = km.client()
+            assert isinstance(kc, PromptKernelClient)
+            assert _run(km, "print('第 %d 次', 6 * 7)" % i) == "第 %d 次 42\n" % i
+    finally:
+        run_sync(km.shutdown_kernel)(now=True)
+    # 内核死了：不会一直等下去
+    kc = km.client()
+    kc.start_channels()
+    try:
+        with pytest.raises(RuntimeError):
+            run_sync(kc.wait_for_ready)(timeout=5)
+    finally:
+        kc.stop_channels()

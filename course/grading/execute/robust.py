@@ -158,7 +158,7 @@ class RobustExecute(Execute):
             self.set_widgets_metadata()
         finally:
             self._trusted.close()
-            if self._adopted_once:
+            if standby.holding():
                 self._cleanup_kernel()  # 接手的内核一定已经结束，才把放在一旁的 notebook 放回
                 standby.put_back()
             self._write_report()

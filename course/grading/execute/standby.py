@@ -22,10 +22,15 @@ import os
 import shutil
 import tempfile
 
-__all__ = ["prepare", "adopt", "put_back", "kernel_manager", "Ready"]
+__all__ = ["prepare", "adopt", "holding", "put_back", "kernel_manager", "Ready"]
 
 _READY = None  # 这个进程里待命的内核（至多一个）
 _ADOPTED = None  # 已经被接手、还有 notebook 放在一旁的那个
+
+
+def holding():
+    """有接手时放在一旁、还没放回的 notebook 吗。"""
+    return _ADOPTED is not None
 
 
 def put_back():

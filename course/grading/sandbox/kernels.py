@@ -20,12 +20,16 @@ import subprocess
 import tempfile
 import threading
 
+from queue import Empty
+from time import monotonic
+
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Instance, List, Unicode
+from traitlets import DottedObjectName, Instance, List, Type, Unicode
 
 from . import cgroup, bubblewrap as sandbox
 
-__all__ = ["LimitedKernelManager", "SandboxedKernelManager"]
+__all__ = ["LimitedKernelManager", "SandboxedKernelManager", "PromptKernelClient"]
 
 
 MAX_KEPT_BYTES = 4096  # 每次启动内核，它直接写到 stdout/stderr 的内容最多保留这么多字节写进日志
@@ -108,8 +112,57 @@ async def _launch_bounded(km, launch, argv, kw):
     km.output_sink = sink
 
 
+class PromptKernelClient(AsyncKernelClient):
+    """评分内核的客户端：等内核就绪时不白等。
+
+    jupyter_client 的 wait_for_ready 拿到 kernel_info 的回答以后，还要等 IOPub 整整 0.2 秒没有消息才返回
+    （每份 notebook 一次，什么也不做）。这里的“就绪”是：shell 通道回答了 kernel_info，而且 IOPub 通道送来了这次
+    请求的 idle 状态（说明 IOPub 已经连上，不会漏掉单元的输出）；IOPub 还没连上时（ZeroMQ 刚订阅时会丢消息）
+    再问一次。之后 IOPub 上剩下的消息不属于任何单元，nbclient 按请求的 msg_id 认消息，不受影响。"""
+
+    iopub_wait = 0.1  # 每问一次，等 IOPub 送来 idle 状态的秒数
+
+    async def _async_wait_for_ready(self, timeout=None):
+        deadline = monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            msg_id = self.kernel_info()
+            try:
+                reply = await self._async_recv_reply(msg_id, timeout=max(0.01, min(1.0, deadline - monotonic())))
+            except (TimeoutError, Empty):
+                reply = None
+            if reply is not None and await self._iopub_idle(msg_id):
+                self._handle_kernel_info_reply(reply)
+                return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if monotonic() > deadline:
+                raise RuntimeError("Kernel didn't respond in %d seconds" % timeout)
+
+    async def _iopub_idle(self, msg_id):
+        end = monotonic() + self.iopub_wait
+        while True:
+            left = end - monotonic()
+            if left <= 0:
+                return False
+            try:
+                msg = await self.iopub_channel.get_msg(timeout=left)
+            except Empty:
+                return False
+            if msg.get("parent_header", {}).get("msg_id") == msg_id and msg.get("msg_type") == "status" and \
+                    msg.get("content", {}).get("execution_state") == "idle":
+                return True
+
+    wait_for_ready = _async_wait_for_ready  # AsyncKernelClient 把基类的函数直接挂在这个名字上
+
+
+_CLIENT = "course.grading.sandbox.kernels.PromptKernelClient"
+
+
 class LimitedKernelManager(AsyncKernelManager):
     """照常启动内核，只是先设好 rlimit（内存、CPU 时间、文件大小、不写 core）。"""
+
+    client_class = DottedObjectName(_CLIENT)
+    client_factory = Type(PromptKernelClient, klass=AsyncKernelClient)
 
     sandbox_config = Instance(sandbox.GradingSandbox, allow_none=True)
 
@@ -126,6 +179,9 @@ class LimitedKernelManager(AsyncKernelManager):
 
 class SandboxedKernelManager(AsyncKernelManager):
     """在 bubblewrap 沙箱里启动内核。workdir 之外的课程文件一概看不到。"""
+
+    client_class = DottedObjectName(_CLIENT)
+    client_factory = Type(PromptKernelClient, klass=AsyncKernelClient)
 
     sandbox_config = Instance(sandbox.GradingSandbox, allow_none=True)
     status = Instance(sandbox.SandboxStatus, allow_none=True)
