@@ -32,8 +32,8 @@ def add_arguments(p):
                    help="只评这份作业（作业名或编号；可以写几次，默认成绩库里的全部作业）")
     p.add_argument("--once", action="store_true", help="评完现在等着的提交就退出")
     p.add_argument("--in-flight", type=positive_int, default=None, metavar="N",
-                   help="同时交给工人几份提交（默认：本机工人数；用 --broker 时 %d），其余的在服务这边排队、"
-                        "按学生轮流派发" % BROKER_IN_FLIGHT)
+                   help="同时交给工人几份提交（默认：本机工人数加 1，工人交回结果时下一份已经在手边；用 --broker 时 %d），"
+                        "其余的在服务这边排队、按学生轮流派发" % BROKER_IN_FLIGHT)
     p.add_argument("--add-students", metavar="学号,学号", default="",
                    help="开始前把这些学号登记进成绩库（同 nbgrader db student add，已有的不变）；"
                         "Hub 用它同步学生组。服务只收成绩库里有的学生")
@@ -87,7 +87,8 @@ def run(args):
     transport = _transport(args)
     try:
         try:
-            in_flight = args.in_flight or (BROKER_IN_FLIGHT if args.broker else args.workers)
+            # 本机多派一份：工人交回结果的同时就拿到下一份（服务写成绩库、发布反馈的时候工人不闲着）
+            in_flight = args.in_flight or (BROKER_IN_FLIGHT if args.broker else args.workers + 1)
             service = GradingService(args.course, transport, args.assignment,
                                      echo=lambda text: print(text, flush=True), in_flight=in_flight)
         except UsageError as exc:
