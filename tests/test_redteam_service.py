@@ -484,6 +484,47 @@ def test_thousands_of_files_are_capped_when_the_submission_is_received(course, m
     _forget(course, ["flood"])
 
 
+def test_submitting_over_and_over_past_the_limit_does_not_fill_the_services_disk(course, monkeypatch):
+    """超出评分次数以后不停地交（每份带 1 MB 的附带文件）：每份都收下、记下、给学生放说明页，全文都还在 inbound/；
+    服务另存全文的只有前 OVER_LIMIT_KEEP 份，其余只存两个小文件。对照：不设上限时另存的全文随份数一起长。"""
+    from course.grading.service import service as service_mod
+
+    big = {"data.bin": "x" * 2 ** 20}
+
+    def flood(n, start):
+        for i in range(n):
+            _drop(course, "fiona+ps1+2024-06-02 %02d:00:00.000000 UTC+o%d" % (start + i, i), extra=big)
+
+    def archived(svc):
+        rows = [r for r in _rows(svc, "fiona") if r["status"] == "over-limit"]
+        size = sum(os.path.getsize(os.path.join(d, f)) for r in rows for d, _, fs in os.walk(r["archive"]) for f in fs)
+        return rows, size
+
+    def run():
+        svc = _service(course)
+        try:
+            svc.scan()
+            return archived(svc)
+        finally:
+            svc.state.close()
+
+    _forget(course, ["fiona"])
+    flood(12, 0)  # 前 2 份排队（max_attempts = 2），其余 10 份超出次数
+    rows, size = run()
+    assert len(rows) == 10 and all(r["released"] for r in rows)  # 每一份都给学生放了说明页
+    assert size < (service_mod.OVER_LIMIT_KEEP + 0.5) * 2 ** 20, size
+    light = [r for r in rows if not os.path.exists(os.path.join(r["archive"], "data.bin"))]
+    assert len(light) == 10 - service_mod.OVER_LIMIT_KEEP
+    assert all("全文留在" in r["error"] and os.path.isdir(r["error"].rsplit("全文留在 ", 1)[1]) for r in light)
+    assert len(glob.glob(os.path.join(course["inbound"], "fiona+*"))) == 12  # 什么都没丢
+    _forget(course, ["fiona"])
+    monkeypatch.setattr(service_mod, "OVER_LIMIT_KEEP", 10 ** 9)  # 对照：每份超出次数的提交都另存全文
+    flood(12, 0)
+    rows, size = run()
+    assert len(rows) == 10 and size > 10 * 2 ** 20
+    _forget(course, ["fiona"])
+
+
 # ---- 5. 结果：路径和分数 -------------------------------------------------------------------------------------
 def test_result_file_names_cannot_write_outside_the_students_autograded_folder(course, monkeypatch):
     from course.grading.service import apply, bundle

@@ -17,7 +17,7 @@ import time
 
 from ..collect import copy_submission, COLLECT_NOTEBOOK
 from ..files.events import Report
-from ..files.safe import MAX_ENTRIES, Refused, list_files, open_regular
+from ..files.safe import MAX_ENTRIES, NBGRADER_FILES, Refused, list_files, open_regular
 from . import apply as _apply
 from .admission import fair_order, known_students, order_for, owner_problem
 from .bundle import BundleError, make_bundle, read_folder
@@ -30,6 +30,7 @@ __all__ = ["GradingService", "job_id_for", "safe_student_id", "SETTLE_SECONDS"]
 SETTLE_SECONDS = 10  # 没有完成标志的提交文件夹要这么久没有变化才收
 IN_FLIGHT = 8  # 默认同时交给工人几个任务（其余的留在队列里，到时再读存档：内存不随排队的份数增长）
 FEEDBACK_PROCESSES = 2  # 同时为几名学生生成反馈（每名一个子进程）
+OVER_LIMIT_KEEP = 3  # 超出评分次数的提交，每名学生每份作业另存全文的份数（再多的全文只留在 inbound/）
 FAST_SCAN = 0.2  # inbound/ 有变化时，至少隔这么多秒再看一次
 
 
@@ -198,19 +199,29 @@ class GradingService:
     def _receive(self, job_id, student, assignment, key, path, source, stamp):
         archive = os.path.join(self.state_dir, "submissions", job_id)
         _rmtree(archive)
-        notes = copy_submission(path, archive, self.cd.ignore, self.cd.max_file_size * 1000,
-                                self.cd.max_dir_size * 1000, include=self.cd.include)
         now = time.time()
+        since = now - self.policy.window_hours * 3600 if self.policy.window_hours else 0
+        used = self.state.attempts_since(student, assignment, since)
+        over = self.policy.limit_reached(used)
+        # 超出次数的提交：每名学生每份作业只另存 OVER_LIMIT_KEEP 份全文，再多的只存 nbgrader 自己的两个小文件
+        # （放说明页要用），全文留在 inbound/（服务从不删那里的东西）：一名学生不停地交，占不满服务的磁盘
+        light = over and source == "inbound" and \
+            self.state.count(student, assignment, "over-limit") >= OVER_LIMIT_KEEP
+        if light:
+            notes = copy_submission(path, archive, self.cd.ignore, 4096, 8192, include=NBGRADER_FILES)
+        else:
+            notes = copy_submission(path, archive, self.cd.ignore, self.cd.max_file_size * 1000,
+                                    self.cd.max_dir_size * 1000, include=self.cd.include)
         order = order_for(stamp, now)  # 学生写的时间不能晚于服务发现它的时间
-        if notes:
+        if notes and not light:
             report = Report(_Quiet(), student, assignment, COLLECT_NOTEBOOK)
             report.events += [{"kind": "file-refused", "cell": None, "grade_id": None, "detail": x} for x in notes]
             report.write(self._dir("autograded"))
-        since = now - self.policy.window_hours * 3600 if self.policy.window_hours else 0
-        used = self.state.attempts_since(student, assignment, since)
-        if self.policy.limit_reached(used):
-            self.state.add(job_id, student, assignment, key, source, archive, order, status="over-limit",
-                           error="超过评分次数（%d 小时里 %d 次）" % (self.policy.window_hours, self.policy.max_attempts))
+        if over:
+            why = "超过评分次数（%d 小时里 %d 次）" % (self.policy.window_hours, self.policy.max_attempts)
+            if light:
+                why += "；超出次数的提交只另存 %d 份，这一份的全文留在 %s" % (OVER_LIMIT_KEEP, path)
+            self.state.add(job_id, student, assignment, key, source, archive, order, status="over-limit", error=why)
             self._over_limit(job_id, student, assignment, archive, used, now, since)
             return
         self.state.add(job_id, student, assignment, key, source, archive, order)
@@ -223,11 +234,19 @@ class GradingService:
             "SELECT MIN(discovered) FROM jobs WHERE student = ? AND assignment = ? AND discovered >= ? AND "
             "status IN ('queued', 'running', 'done')", (student, assignment, since)).fetchone()[0]
         next_time = first + self.policy.window_hours * 3600 if first and self.policy.window_hours else None
-        notebooks = [os.path.splitext(n)[0] for n in sorted(os.listdir(archive)) if n.endswith(".ipynb")]
+        notebooks = sorted({os.path.splitext(n)[0] for n in os.listdir(archive) if n.endswith(".ipynb")} |
+                           {os.path.splitext(n)[0] for n in self._release_notebooks(assignment)})
         pages = {nb: over_limit_html(assignment, nb, self.policy, used, now, next_time) for nb in notebooks}
         placed = _apply.over_limit_feedback(self.exchange_root, self.course_id, archive, pages)
         self.state.update(job_id, released=time.time() if placed else None)
         self.echo("%s 的 %s：评分次数已用完（%d 次），这次不评分，已给学生放了中文说明" % (student, assignment, used))
+
+    def _release_notebooks(self, assignment):
+        folder = os.path.join(self._dir("release"), assignment)
+        try:
+            return [n for n in os.listdir(folder) if n.endswith(".ipynb")]
+        except OSError:
+            return []
 
     def _collect(self, student, assignment, archive, order):
         """同 nbgrader collect --update：比 submitted/ 里已有的新才换上。"""

@@ -93,6 +93,11 @@ class State:
                                "AND status IN (%s)" % marks, (student, assignment, since, *COUNTS_AGAINST_LIMIT)
                                ).fetchone()[0]
 
+    def count(self, student, assignment, status):
+        """这名学生这份作业状态是 status 的记录数。"""
+        return self.db.execute("SELECT COUNT(*) FROM jobs WHERE student = ? AND assignment = ? AND status = ?",
+                               (student, assignment, status)).fetchone()[0]
+
     def latest(self, student, assignment):
         row = self.db.execute("SELECT job_id, order_ts FROM latest WHERE student = ? AND assignment = ?",
                               (student, assignment)).fetchone()
