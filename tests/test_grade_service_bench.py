@@ -30,8 +30,8 @@ def test_quick_benchmark_prints_every_figure(tmp_path):
     assert "Traceback" not in out + res.stderr
     number = r"\s+\d+\.\d+\s+\d+\.\d+\s+"
     for label in ("原版 nbgrader autograde", "python -m course autograde all", "grade-service --once，本机 1 个工人",
-                  "grade-service --once，本机 2 个工人", "grade-service 一直运行，1 个工人，全班一齐提交",
-                  "grade-service 一直运行，2 个工人，全班一齐提交"):
+                  "grade-service --once，本机 2 个工人", "grade-service 一直运行，1 个工人，全班第二次一齐提交",
+                  "grade-service 一直运行，2 个工人，全班第二次一齐提交"):
         assert re.search(number + re.escape(label), out), (label, out)
     if shutil.which("redis-server"):
         assert re.search(number + re.escape("grade-service --once --broker，Celery"), out), out
