@@ -110,6 +110,16 @@ def _drop(course, folder_name, nb=None, stamp=None, secret="s3cret", extra=None)
     return path
 
 
+def _scanned(course, look):
+    """新起一个服务（不派任务）扫一遍交换目录，返回 look(服务)。"""
+    svc = _service(course)
+    try:
+        svc.scan()
+        return look(svc)
+    finally:
+        svc.state.close()
+
+
 def _rows(svc, student):
     return [r for r in svc.state.jobs() if r["student"] == student]
 
@@ -388,12 +398,7 @@ def test_a_symlink_in_the_submission_does_not_copy_the_instructors_hidden_tests(
                 text += open(path, encoding="utf-8", errors="replace").read()
         return "BEGIN HIDDEN TESTS" in text
 
-    svc = _service(course)
-    try:
-        svc.scan()
-        assert not leaked(svc)
-    finally:
-        svc.state.close()
+    assert not _scanned(course, leaked)
     _forget(course, ["sam"])
     folder = _drop(course, "sam+ps1+2024-06-01 09:30:00.000000 UTC+s")
     os.symlink(source, os.path.join(folder, "answers.ipynb"))
@@ -403,12 +408,7 @@ def test_a_symlink_in_the_submission_does_not_copy_the_instructors_hidden_tests(
         return []
 
     monkeypatch.setattr(service_mod, "copy_submission", naive)
-    svc = _service(course)
-    try:
-        svc.scan()
-        assert leaked(svc)
-    finally:
-        svc.state.close()
+    assert _scanned(course, leaked)
     _forget(course, ["sam"])
 
 
@@ -500,17 +500,9 @@ def test_submitting_over_and_over_past_the_limit_does_not_fill_the_services_disk
         size = sum(os.path.getsize(os.path.join(d, f)) for r in rows for d, _, fs in os.walk(r["archive"]) for f in fs)
         return rows, size
 
-    def run():
-        svc = _service(course)
-        try:
-            svc.scan()
-            return archived(svc)
-        finally:
-            svc.state.close()
-
     _forget(course, ["fiona"])
     flood(12, 0)  # 前 2 份排队（max_attempts = 2），其余 10 份超出次数
-    rows, size = run()
+    rows, size = _scanned(course, archived)
     assert len(rows) == 10 and all(r["released"] for r in rows)  # 每一份都给学生放了说明页
     assert size < (service_mod.OVER_LIMIT_KEEP + 0.5) * 2 ** 20, size
     light = [r for r in rows if not os.path.exists(os.path.join(r["archive"], "data.bin"))]
@@ -520,7 +512,7 @@ def test_submitting_over_and_over_past_the_limit_does_not_fill_the_services_disk
     _forget(course, ["fiona"])
     monkeypatch.setattr(service_mod, "OVER_LIMIT_KEEP", 10 ** 9)  # 对照：每份超出次数的提交都另存全文
     flood(12, 0)
-    rows, size = run()
+    rows, size = _scanned(course, archived)
     assert len(rows) == 10 and size > 10 * 2 ** 20
     _forget(course, ["fiona"])
 
