@@ -331,6 +331,20 @@ def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_for
     assert events()[-1].startswith("closed")  # 工人退出时最后一个待命子进程也收拾好了
 
 
+def test_a_worker_starting_up_removes_the_empty_kernel_folders_of_standby_children_that_are_gone(tmp_path):
+    from course.grading.service import jobs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / "jobs" / (".standby-%d-abc" % gone.pid)
+    mine = tmp_path / "jobs" / (".standby-%d-def" % os.getpid())  # 这个进程还在：它的文件夹可能正在用
+    other = tmp_path / "jobs" / "job-123"  # 别的任务的文件夹不动
+    for folder in (stale, mine, other):
+        folder.mkdir(parents=True)
+    jobs.warm(str(tmp_path))
+    assert not stale.exists() and mine.exists() and other.exists()
+
+
 def test_the_warm_alembic_head_is_what_nbgrader_asks_alembic_for():
     import nbgrader.api
 

@@ -280,7 +280,7 @@ def run_job(job, cache_dir):
             return result
         t0 = time.perf_counter()
         code, log = _nbgrader(work, "autograde", assignment, "--CourseDirectory.student_id=%s" % student,
-                              standby=_standby(template, bundle, cache_dir) if job.get("standby", True) else None)
+                              standby=_standby(template, bundle, cache_dir))
         result["seconds"]["autograde"] = round(time.perf_counter() - t0, 3)
         result["log"] = log
         course_id = bundle.get("course_id")
