@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 
 import nbformat
@@ -339,10 +340,48 @@ def test_a_worker_starting_up_removes_the_empty_kernel_folders_of_standby_childr
     stale = tmp_path / "jobs" / (".standby-%d-abc" % gone.pid)
     mine = tmp_path / "jobs" / (".standby-%d-def" % os.getpid())  # 这个进程还在：它的文件夹可能正在用
     other = tmp_path / "jobs" / "job-123"  # 别的任务的文件夹不动
+    from course.grading.sandbox.kernels import private_base
+
+    # 内核的私有文件夹（连接文件在里面）：创建它的进程被强行结束时留下的也删掉
+    private_gone = tempfile.mkdtemp(prefix="cgk-%d-" % gone.pid, dir=private_base())
+    private_mine = tempfile.mkdtemp(prefix="cgk-%d-" % os.getpid(), dir=private_base())
     for folder in (stale, mine, other):
         folder.mkdir(parents=True)
-    jobs.warm(str(tmp_path))
-    assert not stale.exists() and mine.exists() and other.exists()
+    try:
+        jobs.warm(str(tmp_path))
+        assert not stale.exists() and mine.exists() and other.exists()
+        assert not os.path.exists(private_gone) and os.path.isdir(private_mine)
+    finally:
+        shutil.rmtree(private_mine, ignore_errors=True)
+
+
+def test_a_forked_command_dies_when_the_worker_is_interrupted_while_waiting(tmp_path):
+    """等命令的时候工人被打断（Celery 的软时限就是在这时抛出异常）：命令连同它的进程组一起结束，
+    不会在工人删掉它的文件夹以后还在跑。"""
+    from course.grading.service import forkrun
+
+    pidfile = tmp_path / "child.pid"
+
+    def command():
+        pidfile.write_text(str(os.getpid()))
+        time.sleep(60)
+
+    seen = []
+
+    def interrupt(*_):
+        seen.append(os.path.exists("/proc/%s" % pidfile.read_text()))  # 对照：打断时命令确实在运行
+        raise TimeoutError("软时限")
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.5)
+    try:
+        with pytest.raises(TimeoutError):
+            forkrun.run(str(tmp_path), [], {"PATH": os.environ["PATH"]}, 60, entry=command)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert seen == [True]
+    assert not os.path.exists("/proc/%s" % pidfile.read_text())
 
 
 def test_the_warm_alembic_head_is_what_nbgrader_asks_alembic_for():

@@ -141,17 +141,39 @@ def test_adopting_moves_the_submission_in_and_keeps_the_notebook_with_hidden_tes
         assert sorted(os.listdir(work)) == ["data.txt"]  # notebook 放在一旁
         out = _run(adopted, "import os, glob\nprint(sorted(os.listdir('.')), open('data.txt', encoding='utf-8').read())\n"
                             "print(glob.glob('**/*.ipynb', recursive=True), glob.glob('../**/*.ipynb', recursive=True))\n"
-                            "open('written.txt', 'w').write('内核写的')\n")
+                            "open('written.txt', 'w').write('内核写的')\n"
+                            # 攻击：在 notebook 的名字上放一个文件夹，nbgrader 就写不进评好的 notebook，反馈也没了
+                            "os.makedirs('%s.ipynb/x')\n" % st.NOTEBOOK)
         assert "['data.txt'] 学生的数据" in out and SECRET not in out, out
         assert "%s.ipynb" % st.NOTEBOOK not in out, out
         with open(os.path.join(work, "written.txt"), encoding="utf-8") as f:  # nbgrader 在原来的路径看到内核写的文件
             assert f.read() == "内核写的"
         assert adopted.workdir == work  # 之后重启内核时用这份提交真正的路径
+        assert os.path.isdir(os.path.join(work, st.NOTEBOOK + ".ipynb"))  # 攻击得手的样子（冷启动的内核做不到）
     finally:
         _shutdown(adopted)
         standby.put_back()
     assert sorted(os.listdir(work)) == ["data.txt", st.NOTEBOOK + ".ipynb", "written.txt"]
+    with open(os.path.join(work, st.NOTEBOOK + ".ipynb"), encoding="utf-8") as f:  # 同名的文件夹删掉，notebook 放回
+        assert f.read() == SECRET
     assert not [n for n in os.listdir(os.path.dirname(work)) if n.startswith(".held-")]
+
+
+@needs_bwrap
+def test_a_notebook_is_not_put_back_while_the_adopted_kernel_may_still_run(course, environ):
+    from course.grading.execute import standby
+
+    standby.prepare(course["root"], st.ASSIGNMENT, course["cache"], environ)
+    work = _job_folder(course, "job-alive")
+    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, work)
+    adopted = standby.adopt(km, client)
+    try:
+        standby.put_back()  # 内核还在运行：放在一旁的 notebook（含隐藏测试）不放回，直接删掉
+        assert sorted(os.listdir(work)) == ["data.txt"]
+        assert not [n for n in os.listdir(os.path.dirname(work)) if n.startswith(".held-")]
+        assert "[]" in _run(adopted, "import glob\nprint(glob.glob('*.ipynb'))")
+    finally:
+        _shutdown(adopted)
 
 
 @needs_bwrap

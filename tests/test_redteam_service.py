@@ -733,6 +733,10 @@ def _leftover():  # 上一份提交留在内核里的东西（一个内核从不
     return _seen
 _try('previous_submission', _leftover)
 print('PROBE ' + _j.dumps(_res, sort_keys=True))
+try:  # 在 notebook 的名字上放一个文件夹：评好的 notebook 照样写得进去（下面读得到这一行输出）
+    _os.makedirs('layers.ipynb/x')
+except OSError:
+    pass
 '''
 
 

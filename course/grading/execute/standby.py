@@ -111,15 +111,36 @@ class Ready:
         os.chmod(workdir, mode)
 
     def put_back(self):
-        """内核结束以后：放在一旁的 notebook 放回工作文件夹（那里已经有同名文件时不动它）。"""
+        """内核结束以后：放在一旁的 notebook 放回工作文件夹。
+
+        学生代码可能在同名的位置放了东西（例如一个叫 layers.ipynb 的文件夹：nbgrader 写不进评好的 notebook，
+        反馈也就没了）。冷启动的内核做不到（那个名字上盖着 /dev/null），这里也不让它做到：同名的东西删掉
+        （不跟随链接），再放回。内核进程没能确认已经结束时不放回，直接删掉（nbgrader 随后照样写评好的 notebook）。"""
         if not getattr(self, "held", None):
             return
+        dead = self._kernel_gone()
         for name in os.listdir(self.held):
             target = os.path.join(self.workdir, name)
-            if not os.path.lexists(target):
-                os.rename(os.path.join(self.held, name), target)
+            if not dead:
+                continue
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target, ignore_errors=True)
+            elif os.path.lexists(target):
+                os.unlink(target)
+            os.rename(os.path.join(self.held, name), target)
         shutil.rmtree(self.held, ignore_errors=True)
         self.held = None
+
+    def _kernel_gone(self):
+        """接手的内核（bwrap 进程和它的 cgroup 里的进程）确实都结束了吗。"""
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            return False
+        group = getattr(self, "group", None)
+        try:
+            return group is None or not group.pids()
+        except OSError:
+            return True  # cgroup 已经删掉了
 
 
 def dry_spec(km, client):
@@ -219,6 +240,8 @@ def adopt(km, client):
     global _ADOPTED
     _ADOPTED = ready
     adopted = ready.km
+    ready.process = getattr(adopted.provisioner, "process", None)  # put_back 前确认它们都已结束
+    ready.group = getattr(adopted, "cgroup", None)
     # 之后重启内核时用这份提交真正的路径
     adopted.workdir, adopted.hidden_paths, adopted.strict_paths = km.workdir, km.hidden_paths, km.strict_paths
     client.log.info("评分内核：接手预先启动的沙箱内核")

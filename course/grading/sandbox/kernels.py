@@ -29,7 +29,7 @@ from traitlets import DottedObjectName, Instance, List, Type, Unicode
 
 from . import cgroup, bubblewrap as sandbox
 
-__all__ = ["LimitedKernelManager", "SandboxedKernelManager", "PromptKernelClient"]
+__all__ = ["LimitedKernelManager", "SandboxedKernelManager", "PromptKernelClient", "sweep_private_dirs"]
 
 
 MAX_KEPT_BYTES = 4096  # 每次启动内核，它直接写到 stdout/stderr 的内容最多保留这么多字节写进日志
@@ -195,7 +195,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     def _prepare_private_dir(self):
         if self.private_dir:
             return
-        self.private_dir = tempfile.mkdtemp(prefix="cgk-", dir=private_base())
+        # 名字里带创建它的进程号：那个进程被强行结束、来不及收拾时，sweep_private_dirs 认得出它
+        self.private_dir = tempfile.mkdtemp(prefix="cgk-%d-" % os.getpid(), dir=private_base())
         for sub in ("conn", "ipc", "mpl"):
             os.mkdir(os.path.join(self.private_dir, sub), 0o700)
         self.transport = "ipc"
@@ -297,6 +298,27 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.private_dir = ""
 
     cleanup_resources = _async_cleanup_resources
+
+
+def sweep_private_dirs():
+    """删掉创建它的进程已经不在了的内核私有文件夹（cgk-<进程号>-xxx：里面有连接文件）。返回删掉的个数。"""
+    base, n = private_base(), 0
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return 0
+    for name in names:
+        parts = name.split("-")
+        if len(parts) < 3 or parts[0] != "cgk" or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            n += 1
+        except OSError:
+            pass
+    return n
 
 
 def private_base():

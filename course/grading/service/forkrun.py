@@ -322,10 +322,7 @@ class Standby:
             self._pipe = None
         if self.pid is not None:
             if _wait(self.pid, wait) is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.pid, 0)
+                _kill_group(self.pid)
             self.pid = None
         self.log.close()
 
@@ -391,6 +388,13 @@ def _take_standby(key):
     return None
 
 
+def _kill_group(pid):
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
 def run(work, args, env, timeout, entry=None, standby=None):
     """在 work 里、环境 env 下运行 `nbgrader 参数…`（fork 出的子进程）。返回 (退出码或 "timeout", 输出的结尾)。
 
@@ -419,16 +423,13 @@ def run(work, args, env, timeout, entry=None, standby=None):
                     os._exit(code & 0xFF if isinstance(code, int) else 1)
         if standby:
             _standby = Standby(standby[0], standby[1], entry)
-        status = _wait(pid, timeout)
+        try:
+            status = _wait(pid, timeout)
+        except BaseException:  # 等的时候被打断（例如 Celery 的软时限）：命令不能在工人删掉它的文件夹时还在跑
+            _kill_group(pid)
+            raise
         if status is None:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+            _kill_group(pid)
             code = "timeout"
         else:
             code = os.waitstatus_to_exitcode(status)

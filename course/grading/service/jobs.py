@@ -94,7 +94,16 @@ def warm(cache_dir=None):
     清掉已经不在的工人留下的、预先启动内核用的空工作文件夹。"""
     forkrun.warm()
     if cache_dir:
-        _sweep_standby_slots(os.path.join(cache_dir, "jobs"))
+        sweep(cache_dir)
+
+
+def sweep(cache_dir):
+    """强行结束的命令和待命子进程（超时、工人死掉）来不及收拾的东西：空的工作文件夹、内核的私有文件夹。
+    工人启动时和每个任务之后各做一次（只删创建它的进程已经不在了的）。"""
+    from ..sandbox.kernels import sweep_private_dirs
+
+    _sweep_standby_slots(os.path.join(cache_dir, "jobs"))
+    sweep_private_dirs()
 
 
 def _sweep_standby_slots(jobs_dir):
@@ -299,4 +308,5 @@ def run_job(job, cache_dir):
         return result
     finally:
         _rmtree(work)
+        sweep(cache_dir)
         result["seconds"]["total"] = round(time.perf_counter() - start, 3)
