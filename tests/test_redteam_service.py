@@ -228,6 +228,35 @@ def test_sock_puppet_ids_do_not_multiply_the_attempt_limit(course):
     _forget(course, puppets)
 
 
+def test_a_refused_submission_is_received_once_the_instructor_adds_the_student(course):
+    """学号不在名单上的提交不收；教师把这名学生补进成绩库以后，服务下次查看就收下同一份提交（学生不用重交），
+    而且只收这一次。"""
+    from nbgrader.api import Gradebook
+
+    _drop(course, "latecomer+ps1+2024-06-01 11:00:00.000000 UTC+l")
+    lines = []
+    svc = _service(course)
+    svc.echo = lines.append
+    try:
+        svc.scan()
+        svc.scan()
+        (row,) = _rows(svc, "latecomer")
+        assert row["status"] == "refused" and "学生不用重交" in row["error"]
+        assert len([x for x in lines if x.startswith("不收")]) == 1  # 再看一遍也只说一次
+        with Gradebook("sqlite:///" + os.path.join(course["root"], "gradebook.db"), COURSE_ID) as gb:
+            gb.add_student("latecomer")
+        assert svc.scan() == 1
+        (row,) = _rows(svc, "latecomer")
+        assert row["status"] == "queued" and row["error"] is None
+        assert any("现在可以收了" in x for x in lines)
+        assert svc.scan() == 0 and len(_rows(svc, "latecomer")) == 1
+    finally:
+        svc.state.close()
+        with Gradebook("sqlite:///" + os.path.join(course["root"], "gradebook.db"), COURSE_ID) as gb:
+            gb.remove_student("latecomer")
+    _forget(course, ["latecomer"])
+
+
 class _Holding:
     """记下派发的任务，从不交回结果（看服务同时派出几个、先派谁）。"""
 

@@ -163,12 +163,17 @@ class GradingService:
                 continue
             key = "ts:" + stamp if stamp else _content_key(path)
             job_id = job_id_for(self.course_id, student, assignment, key)
-            if self.state.get(job_id) is not None:
+            row = self.state.get(job_id)
+            if row is not None and row["status"] != "refused":
                 continue
             why = self._refusal(student, path, source)
             if why:
-                self._refuse(job_id, student, assignment, key, path, source, why)
+                if row is None:
+                    self._refuse(job_id, student, assignment, key, path, source, why)
                 continue
+            if row is not None:  # 上次不收的提交，现在收了（例如教师把这名学生补进了名单）：不用学生重交
+                self.state.forget(job_id)
+                self.echo("%s 的 %s 现在可以收了（%s）" % (student, assignment, row["error"] or "上次不收"))
             self._receive(job_id, student, assignment, key, path, source, stamp)
             n += 1
         return n
@@ -186,7 +191,7 @@ class GradingService:
                 self._known = known_students(self.db_url, self.course_id)
             if student not in self._known:
                 return ("学号 %s 不在成绩库的学生名单里（教师用 nbgrader db student add / import 登记学生以后，"
-                        "学生重新提交即可）" % student)
+                        "服务下次查看交换目录时就收下这份提交，学生不用重交）" % student)
         return None
 
     def _refuse(self, job_id, student, assignment, key, path, source, why):

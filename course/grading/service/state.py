@@ -9,7 +9,7 @@
     failed      没评上（原因在 error 里；学生不扣次数）
     over-limit  超过了评分次数的限制：没有评分，提交留在 .grade-service/submissions/ 里，学生的反馈里有中文说明
     refused     不收（文件夹的属主不是这名学生、学号不在成绩库里……，原因在 error 里）：提交原样留在 inbound/，
-                不评分、不占任何人的评分次数（admission.py）
+                不评分、不占任何人的评分次数（admission.py）；每次查看交换目录都再看一遍，原因不在了就照常收下
 
 applied 记着这条记录的结果是否已经写进课程（成绩库只写一次：同一个任务的结果收到两次时，第二次不写）。
 """
@@ -66,6 +66,10 @@ class State:
                         "status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (job_id, student, assignment, key, source, archive, order_ts, now, status, error))
         return self.get(job_id)
+
+    def forget(self, job_id):
+        """删掉一条“不收”的记录（只有它可以删：别的记录都关系到成绩和评分次数）。"""
+        self.db.execute("DELETE FROM jobs WHERE id = ? AND status = 'refused'", (job_id,))
 
     def update(self, job_id, **fields):
         bad = set(fields) - set(COLUMNS)
