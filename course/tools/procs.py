@@ -1,10 +1,14 @@
-"""结束自己启动的一组进程：先礼后兵。基准测试和测试里起的服务、工人、JupyterLab 都用它收尾。"""
+"""进程的收尾。
+
+stop_group：结束自己启动的一组进程，先礼后兵。基准测试和测试里起的服务、工人、JupyterLab 都用它收尾。
+orphans：名字里带着创建者进程号的文件夹（内核的私有文件夹、待命内核的工作文件夹、cgroup），创建者被强行结束、
+来不及收拾时由后来的进程认出来清掉。"""
 import contextlib
 import os
 import signal
 import subprocess
 
-__all__ = ["stop_group"]
+__all__ = ["stop_group", "pid_alive", "orphans"]
 
 
 def stop_group(proc, first=signal.SIGTERM, grace=30):
@@ -20,3 +24,28 @@ def stop_group(proc, first=signal.SIGTERM, grace=30):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         return proc.wait()
+
+
+def pid_alive(pid):
+    """进程 pid 还在吗（在、只是不归我们管也算在）。"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def orphans(folder, prefix):
+    """folder 里名字是 <prefix><进程号>-… 的条目中，那个进程已经不在了的：[(名字, 完整路径)]。folder 不在时是 []。"""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
+        if pid.isdigit() and "-" in name[len(prefix):] and not pid_alive(int(pid)):
+            out.append((name, os.path.join(folder, name)))
+    return out

@@ -18,7 +18,6 @@ rlimit 只管一个进程：RLIMIT_AS 是每个进程自己的地址空间，学
 import functools
 import itertools
 import os
-import re
 import signal
 import time
 
@@ -109,31 +108,17 @@ def _write(path, value):
         f.write(str(value))
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # 进程在，只是不归我们管
-        return True
-    return True
-
-
 def sweep_stale(support):
     """删掉建组的进程已经不在了的 course-grading-<pid>-<n> 组（先结束组里剩下的进程）。
 
     评分进程被 kill -9（交上来就评分的工人死在半路）时来不及 remove()：组和组里学生代码留下的进程都还在。
     下一次建组时顺手清掉，评分的机器上不会越积越多。建组的进程还活着的组一概不碰。返回删掉的组数。"""
+    from ...tools.procs import orphans
+
     stale = {}
     for controller, base in support.bases.items():
-        try:
-            names = os.listdir(base)
-        except OSError:
-            continue
-        for name in names:
-            m = re.fullmatch(r"course-grading-(\d+)-\d+", name)
-            if m and not _alive(int(m.group(1))):
-                stale.setdefault(name, {})[controller] = os.path.join(base, name)
+        for name, path in orphans(base, "course-grading-"):
+            stale.setdefault(name, {})[controller] = path
     for dirs in stale.values():
         SandboxCgroup(support, dirs).remove()
     return len(stale)

@@ -302,23 +302,12 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 def sweep_private_dirs():
     """删掉创建它的进程已经不在了的内核私有文件夹（cgk-<进程号>-xxx：里面有连接文件）。返回删掉的个数。"""
-    base, n = private_base(), 0
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return 0
-    for name in names:
-        parts = name.split("-")
-        if len(parts) < 3 or parts[0] != "cgk" or not parts[1].isdigit():
-            continue
-        try:
-            os.kill(int(parts[1]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-            n += 1
-        except OSError:
-            pass
-    return n
+    from ...tools.procs import orphans
+
+    stale = orphans(private_base(), "cgk-")
+    for _, path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
 
 
 def private_base():

@@ -108,19 +108,10 @@ def sweep(cache_dir):
 
 def _sweep_standby_slots(jobs_dir):
     """jobs/.standby-<进程号>-xxx（execute/standby.py）：那个进程已经不在时删掉。"""
-    try:
-        names = os.listdir(jobs_dir)
-    except OSError:
-        return
-    for name in names:
-        parts = name.split("-")
-        if len(parts) >= 3 and parts[0] == ".standby" and parts[1].isdigit():
-            try:
-                os.kill(int(parts[1]), 0)
-            except ProcessLookupError:
-                _rmtree(os.path.join(jobs_dir, name))
-            except OSError:
-                pass
+    from ...tools.procs import orphans
+
+    for _, path in orphans(jobs_dir, ".standby-"):
+        _rmtree(path)
 
 
 def _rmtree(path):
