@@ -122,7 +122,7 @@ class RobustExecute(Execute):
                                      enabled=self.trusted_tests, keep_outputs=self.keep_outputs_after_tests,
                                      max_output=self.max_trusted_output, timeout=self.timeout,
                                      probe_timeout=self.probe_timeout)
-        self._started = self._adopted = self._adopted_once = False
+        self._started = self._adopted = False
         try:
             unreadable = (nb.metadata.get(GRADING_META) or {}).get("unreadable")
             if unreadable:
@@ -208,8 +208,7 @@ class RobustExecute(Execute):
         """这份 notebook 的 KernelManager；评分服务的工人预先启动了一样的沙箱内核时接手它（standby.py）。"""
         self.kernel_manager_class = self._choice.manager_class
         km = self._choice.configure(super().create_kernel_manager())
-        adopted = standby.adopt(km, self) if not self._adopted_once else None
-        self._adopted_once = True
+        adopted = standby.adopt(km, self)  # 待命内核只给一次：重启时这里已经是 None
         self._adopted = adopted is not None
         if not self._report.kernel:
             self._report.kernel = "prestarted" if adopted is not None else "started"

@@ -25,7 +25,7 @@ __all__ = ["FeedbackHTMLExporter", "TEMPLATES", "TEMPLATE_NAME"]
 
 TEMPLATES = str(Path(__file__).resolve().with_name("templates"))
 # Markdown 单元排好的 HTML：同一份作业每名学生的反馈里绝大多数 Markdown 单元都一样（课程写的说明），
-# 评分服务的工人为每份作业包先排一遍（service/forkrun.warm_markdown），fork 出的 generate_feedback 直接用。
+# 评分服务的工人为每份作业包先排一遍（service/forkrun.warm_release），fork 出的 generate_feedback 直接用。
 # 键是排版用到的一切（原文、附件、内嵌图片的设置……）；先进先出，至多 _RENDERED_MAX 条
 _RENDERED = {}
 _RENDERED_MAX = 4096

@@ -211,6 +211,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         """启动这个内核要用到的一切，除了每个内核各不相同的路径（工作目录、私有文件夹、连接文件、看不到的路径）：
         内核命令、沙箱里的环境变量、资源上限、挂载的目录、盖住的课程模块……。_async_launch_kernel 照它拼 bwrap 命令；
         预先启动的内核（execute/standby.py）只在它和这份 notebook 的完全相同时才被接手。"""
+        return self._launch_inputs(kernel_cmd, env)[3]
+
+    def _launch_inputs(self, kernel_cmd, env):
+        """(GradingSandbox 配置, 沙箱探测结果, 给 bwrap 的环境变量, launch_spec)。"""
         cfg = self.sandbox_config or sandbox.GradingSandbox(config=self.config)
         status = self.status or sandbox.probe(cfg.bwrap)
         env = dict(env)
@@ -224,24 +228,23 @@ class SandboxedKernelManager(AsyncKernelManager):
             extra.append(env["COURSE_MNIST_DIR"])
         cmd = [exe] + [a.replace(self.connection_file, "{connection_file}") if self.connection_file else a
                        for a in kernel_cmd[1:]]
-        return {"class": type(self).__name__, "cmd": cmd, "env": sandbox.sandbox_env(env, ""),
+        spec = {"class": type(self).__name__, "cmd": cmd, "env": sandbox.sandbox_env(env, ""),
                 "path": env.get("PATH", "/usr/bin:/bin"), "lang": env.get("LANG", "C.UTF-8"),
                 "limits": {k: list(v) for k, v in cfg.limits(sandboxed=True).items()},
                 "config": {name: getattr(cfg, name) for name in sorted(cfg.trait_names(config=True))},
                 "status": [status.bwrap, status.version, list(status.flags), status.sized_tmpfs],
                 "python_dirs": python_dirs, "course_dirs": course_dirs, "extra_ro": extra,
                 "package_private": sorted(self.package_private)}
+        return cfg, status, env, spec
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        cfg = self.sandbox_config or sandbox.GradingSandbox(config=self.config)
-        status = self.status or sandbox.probe(cfg.bwrap)
-        env = dict(kw.get("env") or os.environ)
-        self.launched_spec = spec = self.launch_spec(kernel_cmd, env)
-        _copy_font_cache(spec["cmd"][0], os.path.join(self.private_dir, "mpl"))
+        cfg, status, env, spec = self._launch_inputs(kernel_cmd, kw.get("env") or os.environ)
+        self.launched_spec = spec
+        exe = spec["cmd"][0]
+        _copy_font_cache(exe, os.path.join(self.private_dir, "mpl"))
         workdir = self.workdir or kw.get("cwd") or ""
-        env.update({k: v for k, v in spec["env"].items() if k == "COURSE_MNIST_DIR"})
         argv = sandbox.build_bwrap_argv(
-            [spec["cmd"][0]] + list(kernel_cmd[1:]), env=env, workdir=os.path.abspath(workdir) if workdir else "",
+            [exe] + list(kernel_cmd[1:]), env=env, workdir=os.path.abspath(workdir) if workdir else "",
             private_dir=self.private_dir, hidden=self.hidden_paths, status=status,
             limits=cfg.limits(sandboxed=True), python_dirs=spec["python_dirs"], course_dirs=spec["course_dirs"],
             extra_ro=spec["extra_ro"], tmpfs_mb=cfg.tmpfs_mb, strict=self.strict_paths,
