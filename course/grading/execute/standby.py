@@ -17,7 +17,6 @@ nbgrader_config.py 建好 RobustExecute 会用的 SandboxedKernelManager，启�
 （含隐藏测试）不移进去，内核结束后才放回（见 Ready.move_in）。一个待命内核只被接手一次
 （拿走就清空），用完照常结束：一个内核从不运行两份提交。内核出事重启时照常冷启动。
 """
-import glob
 import os
 import shutil
 import tempfile
@@ -167,7 +166,9 @@ def kernel_manager(course, assignment, workdir, config=None):
     from .kernel_control import KernelChoice
     from .robust import RobustExecute
 
-    release = sorted(glob.glob(os.path.join(course, "release", assignment, "*.ipynb")))
+    from ..files.release import assignment_notebooks
+
+    release = assignment_notebooks(os.path.join(course, "release"), assignment)
     if not release:
         return None, None
     if config is None:

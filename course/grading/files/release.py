@@ -8,7 +8,7 @@ import os
 
 import nbformat
 
-__all__ = ["coursedir_of", "release_notebook_path", "read_release"]
+__all__ = ["coursedir_of", "release_notebook_path", "read_release", "assignment_notebooks"]
 
 
 def coursedir_of(obj):
@@ -27,6 +27,18 @@ def release_notebook_path(obj, resources):
         return ""
     return os.path.join(cd.format_path(cd.release_directory, ".", info["assignment"]),
                         info.get("notebook", "") + ".ipynb")
+
+
+def assignment_notebooks(release_root, assignment):
+    """学生版里这份作业的 notebook（release_root/<作业>/*.ipynb，不含符号链接），按名字排好的完整路径。"""
+    folder = os.path.join(release_root, assignment)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in names
+            if n.endswith(".ipynb") and os.path.isfile(os.path.join(folder, n))
+            and not os.path.islink(os.path.join(folder, n))]
 
 
 def read_release(path):

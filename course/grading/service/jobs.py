@@ -16,7 +16,6 @@ nbgrader 命令的课程根目录和成绩库在命令行上指定（盖过配�
 import base64
 import contextlib
 import fcntl
-import glob
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import sqlite3
 import tempfile
 import time
 
+from ..files.release import assignment_notebooks
 from . import forkrun
 from .bundle import BundleError, read_folder, write_files
 
@@ -264,7 +264,7 @@ def run_job(job, cache_dir):
         return result
     bundle = job.get("bundle") or {}
     template, result["bundle_cached"] = _prepare(bundle, cache_dir)
-    forkrun.warm_release(sorted(glob.glob(os.path.join(template, "release", assignment, "*.ipynb"))))
+    forkrun.warm_release(assignment_notebooks(os.path.join(template, "release"), assignment))
     result["seconds"]["prepare"] = round(time.perf_counter() - start, 3)
     jobs_dir = os.path.join(cache_dir, "jobs")
     os.makedirs(jobs_dir, exist_ok=True)

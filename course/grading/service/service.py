@@ -17,6 +17,7 @@ import time
 
 from ..collect import copy_submission, COLLECT_NOTEBOOK
 from ..files.events import Report
+from ..files.release import assignment_notebooks
 from ..files.safe import MAX_ENTRIES, NBGRADER_FILES, Refused, list_files, open_regular
 from . import apply as _apply
 from .admission import fair_order, known_students, order_for, owner_problem
@@ -240,18 +241,12 @@ class GradingService:
             "status IN ('queued', 'running', 'done')", (student, assignment, since)).fetchone()[0]
         next_time = first + self.policy.window_hours * 3600 if first and self.policy.window_hours else None
         notebooks = sorted({os.path.splitext(n)[0] for n in os.listdir(archive) if n.endswith(".ipynb")} |
-                           {os.path.splitext(n)[0] for n in self._release_notebooks(assignment)})
+                           {os.path.splitext(os.path.basename(p))[0]
+                            for p in assignment_notebooks(self._dir("release"), assignment)})
         pages = {nb: over_limit_html(assignment, nb, self.policy, used, now, next_time) for nb in notebooks}
         placed = _apply.over_limit_feedback(self.exchange_root, self.course_id, archive, pages)
         self.state.update(job_id, released=time.time() if placed else None)
         self.echo("%s 的 %s：评分次数已用完（%d 次），这次不评分，已给学生放了中文说明" % (student, assignment, used))
-
-    def _release_notebooks(self, assignment):
-        folder = os.path.join(self._dir("release"), assignment)
-        try:
-            return [n for n in os.listdir(folder) if n.endswith(".ipynb")]
-        except OSError:
-            return []
 
     def _collect(self, student, assignment, archive, order):
         """同 nbgrader collect --update：比 submitted/ 里已有的新才换上。"""
