@@ -283,6 +283,31 @@ def validate(page):
     return dialog
 
 
+def validate_dialog_text(dialog):
+    """Validate 对话框上看得见的字：nbgrader 插件写死的英文由课程的 custom.css 换成 ::before 里的中文
+    （course/tools/jupyter_custom/custom.css），DOM 里的英文还在，只是字号为 0。
+
+    返回 {"title": 标题上显示的字（字号不到 10px 的不算）, "title_english_width": 英文标题文字的宽度（像素）,
+          "labels": 每段引导语显示的字, "label_english_widths": 每段英文引导语的宽度}。"""
+    return dialog.evaluate("""(d) => {
+        const shown = (el) => {  // ::before 的字（字号为 0 时看不见，算作没有）
+            const style = el ? getComputedStyle(el, '::before') : null;
+            const c = style ? style.content : 'none';
+            return c && c !== 'none' && c !== 'normal' && parseFloat(style.fontSize) >= 10 ? JSON.parse(c) : '';
+        };
+        const width = (node) => {
+            if (!node) return -1;
+            const r = document.createRange(); r.selectNodeContents(node);
+            return r.getBoundingClientRect().width;
+        };
+        const header = d.querySelector('.jp-Dialog-header');
+        const text = header ? [...header.childNodes].find(n => n.nodeType === 3 && n.textContent.trim()) : null;
+        const labels = [...d.querySelectorAll('#validation-message > div > p')];
+        return {title: shown(header), title_english_width: width(text),
+                labels: labels.map(shown), label_english_widths: labels.map(width)};
+    }""")
+
+
 def close_dialog(page, dialog):
     dialog.locator("button", has_text="Ok").first.click()
     dialog.wait_for(state="detached", timeout=UI_TIMEOUT_MS)

@@ -79,6 +79,7 @@ LAYERS = {
         "test_diagnosis",
         "test_execute_parts",
         "test_feedback_render",
+        "test_validate_ui",
         "test_gradcheck",
         "test_grade_signing",
         "test_grading",

@@ -6,7 +6,8 @@
   2. 把四个练习都写上正确答案，保存，再 Run All：全部单元无错，计算图上是 715；
   3. 购物图的交互版：拖动“苹果个数”滑块，图上的正向值和反向值跟着变；
   4. 按 nbgrader 的 Validate 按钮：成功；
-  5. 把 buy_apple 改成忘了乘消费税，再 Validate：对话框里是检查函数的中文提示。
+  5. 把 buy_apple 改成忘了乘消费税，再 Validate：对话框里是检查函数的中文提示；
+  对话框的标题和引导语显示中文（英文宽度为 0），没通过的检查只列出标题，不列整段代码。
 另外几项：
   - JupyterLab 4 的 Run All 遇到出错的单元就停下，带 raises-exception 标签的单元除外（用两本三个单元的小 notebook 确认）；
   - 本机的学生界面：默认没有 nbgrader 的教师工具（菜单、Formgrader、Create Assignment、Course List），Validate 还在；
@@ -234,6 +235,11 @@ def test_student_session_in_jupyterlab(chromium, lab, page):
     message = dialog.locator("#validation-message")
     assert "validation-success" in (message.get_attribute("class") or ""), message.text_content()[:3000]
     assert "Success! Your notebook passes all the tests." in message.text_content()
+    # 看得见的是中文：标题和引导语由课程的 custom.css 换掉，英文缩成 0 宽（course/tools/validate_ui.py）
+    shown = bh.validate_dialog_text(dialog)
+    assert shown["title"] == "检查结果" and shown["title_english_width"] == 0, shown
+    assert len(shown["labels"]) == 1 and shown["labels"][0].startswith("全部通过"), shown
+    assert shown["label_english_widths"] == [0], shown
     shot(page, "06-validate-success.png")
     bh.close_dialog(page, dialog)
     timings["Validate（正确）"] = time.monotonic() - t0
@@ -247,8 +253,13 @@ def test_student_session_in_jupyterlab(chromium, lab, page):
     text = message.text_content()
     assert "validation-failed" in (message.get_attribute("class") or ""), text[:3000]
     assert NO_TAX in text, "Validate 的对话框里应有中文提示 %r：\n%s" % (NO_TAX, text[:3000])
-    assert "check_buy_apple(buy_apple)" in text, "没通过的应当是 buy_apple 的检查单元"
-    assert "check_buy_apple_orange(" not in text, "buy_apple_orange 是对的，它的检查单元不应失败"
+    # 没通过的检查只列出它的标题（检查单元开头说明的第一行），不列整段代码
+    assert "检查 buy_apple：" in text, "没通过的应当是 buy_apple 的检查单元：\n" + text[:3000]
+    assert "检查 buy_apple_orange" not in text, "buy_apple_orange 是对的，它的检查单元不应失败"
+    assert "import" not in text and "check_buy_apple(buy_apple)" not in text, "不应列出检查单元的整段代码：\n" + text
+    shown = bh.validate_dialog_text(dialog)
+    assert shown["title"] == "检查结果" and shown["title_english_width"] == 0, shown
+    assert shown["labels"] == ["这个检查没有通过："] and shown["label_english_widths"] == [0], shown
     assert "BEGIN HIDDEN TESTS" not in text, "对话框里不应出现隐藏测试"
     bh.scroll_dialog_to_end(dialog)  # 中文提示在 traceback 的最后
     shot(page, "07-validate-failure-no-tax.png")

@@ -13,7 +13,7 @@ etc/jupyter/（单独成包：可编辑安装不会安装这种文件），Jupyt
 """
 import os
 
-__all__ = ["ENV", "TEACHER_PLUGINS", "TEACHER_SERVER_EXTENSIONS", "ui_mode", "configure"]
+__all__ = ["ENV", "TEACHER_PLUGINS", "TEACHER_SERVER_EXTENSIONS", "ui_mode", "chinese_validate", "configure"]
 
 ENV = "COURSE_UI"
 
@@ -54,8 +54,30 @@ def _hide_teacher_plugins(handler, page_config):
     return page_config
 
 
+def chinese_validate(c):
+    """Validate 对话框说中文（course/tools/validate_ui.py）：课程的服务器扩展接替 nbgrader 的 validate 接口，
+    JupyterLab 加载课程的 custom.css。没装 nbgrader 时什么也不改。"""
+    import importlib.util
+
+    from .validate_ui import CUSTOM_DIR
+
+    if importlib.util.find_spec("nbgrader") is None:
+        return False
+    from jupyter_core.paths import jupyter_config_dir
+
+    c.ServerApp.jpserver_extensions.update({"nbgrader.server_extensions.validate_assignment": False,
+                                            "course.tools.validate_ui": True})
+    c.LabApp.custom_css = True
+    # 课程的 custom.css 在前；用户自己的 ~/.jupyter/custom/ 里别的文件照常能用（ServerApp 的 static_custom_path
+    # 不是配置项，只能经 tornado_settings 改）
+    c.ServerApp.tornado_settings.update({"static_custom_path": [CUSTOM_DIR, os.path.join(jupyter_config_dir(),
+                                                                                          "custom")]})
+    return True
+
+
 def configure(c, environ=None):
-    """在 Jupyter Server 的配置对象 c 上设好学生界面；返回用的是哪种界面。"""
+    """在 Jupyter Server 的配置对象 c 上设好学生界面（和中文的 Validate 对话框）；返回用的是哪种界面。"""
+    chinese_validate(c)
     try:
         mode = ui_mode(environ)
     except ValueError as e:
