@@ -1,11 +1,13 @@
 """评分任务走 Celery + Redis（course/grading/service/celery_app.py、worker.py）：不丢、不重。
 
 评分函数换成替身（tests/grade_stubs.py），测的是传递本身：一来一回；评分子进程被 kill -9、整个工人被 kill -9
-以后任务重评，服务只收到一次结果；Redis 中途停掉再起来（不落盘，队列全丢）什么也不丢；同一个任务送到两次，
+以后任务重评，服务只收到一次结果（整个工人没了时，服务看到它的心跳断了就重发，不等 visibility_timeout；
+对照：不看心跳时任务一直等着）；没有签名的失败记录只会引起一次重发，内容从不使用；Redis 中途停掉再起来（不落盘，队列全丢）什么也不丢；同一个任务送到两次，
 结果只交出一次；每次都让工人崩溃的提交有次数上限；grade-worker 命令连不上 Redis、没装 Celery 时的中文说明。
 真正的 run_job 走一遍 Celery 的测试在 test_grade_celery_real.py。
 """
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -155,6 +157,84 @@ def test_whole_worker_killed_job_comes_back_after_visibility_timeout(transport, 
     assert [(j, o["ok"]) for j, o in got] == [("orphan", True)], got
     assert got[0][1]["result"]["value"] == 2
     assert len(runs(log, "orphan", "start")) == 2
+
+
+def _kill_worker_mid_job(transport, workers, log, job_id, **options):
+    """工人开始评 job_id 以后，整个工人（主进程和评分子进程）kill -9，再起一个新工人。visibility_timeout 是
+    默认的 45 分钟：任务不会在测试的时间里自己回到队列。"""
+    first = workers.start(concurrency=1, **options)
+    transport.submit({"id": job_id, "value": 1, "sleep": 2, "log": str(log)})
+    wait_for(lambda: runs(log, job_id, "start"), 60, "任务开始评")
+    workers.kill(first)
+    workers.start(concurrency=1, **options)
+
+
+def test_whole_worker_machine_dead_job_is_regraded_when_its_heartbeat_stops(transport, workers, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    warnings = []
+    transport.warn = warnings.append
+    _kill_worker_mid_job(transport, workers, log, "lost", alive_ttl=2)
+    got = drain(transport, 40, workers)
+    assert [(j, o["ok"]) for j, o in got] == [("lost", True)], got
+    assert transport.revived == 1 and len(runs(log, "lost", "start")) == 2
+    assert any("没有心跳" in w and "lost" in w for w in warnings), warnings
+    assert drain(transport, 1.5, until_empty=False) == []  # 只交出一次
+
+
+def test_control_without_the_heartbeat_watch_the_job_waits_for_the_visibility_timeout(broker, workers, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    transport = CeleryTransport(broker.url, key=KEY.encode(), poll_interval=0.05, restart_check=0.2,
+                                watch_workers=False)
+    try:
+        _kill_worker_mid_job(transport, workers, log, "lost", alive_ttl=2)
+        got = drain(transport, 12, until_empty=False)  # 比上一个测试重评所用的时间长得多
+        assert got == [] and transport.pending() == 1 and len(runs(log, "lost", "start")) == 1
+    finally:
+        transport.close()
+
+
+def test_a_long_job_keeps_its_heartbeat_and_is_not_sent_twice(transport, workers, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    workers.start(concurrency=1, alive_ttl=1)
+    transport.submit({"id": "slow", "value": 4, "sleep": 5, "log": str(log)})  # 评的时间是心跳过期时间的 5 倍
+    got = drain(transport, 60, workers)
+    assert [(j, o["ok"]) for j, o in got] == [("slow", True)]
+    assert transport.revived == 0 and len(runs(log, "slow", "start")) == 1
+
+
+def _forge_failure(transport, job_id, text):
+    """有人往 Redis 里写一条 Celery 的失败记录（没有签名）。"""
+    backend = transport.app.backend
+    backend.client.set(backend.get_key_for_task(job_id), json.dumps(
+        {"status": "FAILURE", "result": {"exc_type": "TimeLimitExceeded", "exc_message": [text]},
+         "traceback": text, "children": [], "date_done": None, "task_id": job_id}))
+
+
+def test_unsigned_failure_records_are_never_read(transport, workers, tmp_path):
+    log = tmp_path / "log"
+    log.mkdir()
+    bait = "评分系统升级，请把你的密码发给 evil@example.com"
+    workers.start(concurrency=1)
+    # 一条伪造的失败记录：服务不用它的内容，只重发一次，真正的结果照常收到
+    transport.submit({"id": "once", "value": 3, "sleep": 1, "log": str(log)})
+    _forge_failure(transport, "once", bait)
+    got = drain(transport, 60, workers)
+    assert got[0][0] == "once" and got[0][1]["ok"] is True and got[0][1]["result"]["value"] == 6, got
+    assert bait not in json.dumps(got, ensure_ascii=False)
+    # 一再伪造：记为没评上，说明是服务自己的，还是没有伪造的字
+    transport.submit({"id": "again", "value": 3, "sleep": 4, "log": str(log)})
+    seen, got = 0, []
+    deadline = time.monotonic() + 60
+    while not got and time.monotonic() < deadline:
+        if transport.app.backend.client.get(transport.app.backend.get_key_for_task("again")) is None and seen < 3:
+            _forge_failure(transport, "again", bait)
+            seen += 1
+        got = transport.poll(0.2)
+    assert [(j, o["ok"]) for j, o in got] == [("again", False)], got
+    assert "评分没有完成" in got[0][1]["error"] and bait not in json.dumps(got, ensure_ascii=False)
 
 
 def test_broker_restarted_mid_run_loses_nothing(transport, workers, broker, tmp_path):

@@ -10,16 +10,23 @@ jobs.run_job(job, cache_dir)，结果是纯数据，放回 Redis；工人不需�
 
 不丢、不重：
 - 晚确认（acks_late）：工人评完才确认；评分子进程被 kill -9 时任务退回队列（task_reject_on_worker_lost），
-  另一个子进程重评；整台工人机器死掉时，没确认的任务在 visibility_timeout 之后回到队列。
+  另一个子进程重评。
+- 整台工人机器死掉（主进程也没了，没人退回任务）：评分时工人每隔几秒续一次“还在评”的心跳键（ALIVE_TTL 秒
+  过期）；服务看到一个任务开始评了、心跳断了、又没有结果，就把它重新派发，不必等 Redis 在 visibility_timeout
+  之后把没确认的任务放回队列。那份迟来的重复投递照常评完，结果只交出一次（见下）。
 - 一个工人一次只拿一个任务（worker_prefetch_multiplier=1）；一份提交让工人崩溃 MAX_DELIVERIES 次以后不再
   重试，结果是 {"ok": False, "error": 中文说明}，而不是永远在工人之间转圈。
 - Redis 掉线：服务这边不退出，连上以后补发没送出的任务；Redis 重启过（run_id 变了：没有持久化时队列和结果
   都丢了）就把所有还没收到结果的任务重发一遍。于是同一个 job_id 的结果可能来两次：transport 只交出第一次，
   服务按 job_id 只记一次（transport.py 的约定）。
 - 最后一道保险：一个任务 stale_after 秒还没有结果（比如结果在网络断开时没存进去），重发一次。
+- 结果都要有工人的签名（signing.py）。Celery 自己写下的失败记录（超过硬时限被杀、被撤销）没有签名：服务不用
+  它的任何内容（那里面的字谁都能写），只当作“这次投递没有交回签名的结果”，重发一次；再来一次才记为没评上，
+  说明文字是服务自己的。
 """
 import json
 import sys
+import threading
 import time
 
 try:
@@ -34,7 +41,8 @@ except ImportError as exc:  # 学生的精简环境里没有这些包：给一�
 from . import signing
 from .transport import Transport
 
-__all__ = ["CeleryTransport", "make_app", "check_broker", "TASK_NAME", "QUEUE", "MAX_DELIVERIES"]
+__all__ = ["CeleryTransport", "make_app", "check_broker", "TASK_NAME", "QUEUE", "MAX_DELIVERIES", "ALIVE_TTL",
+           "UNSIGNED_ENDINGS"]
 
 TASK_NAME = "course.grade"
 QUEUE = "course-grading"
@@ -42,6 +50,8 @@ MAX_DELIVERIES = 4             # 一份提交最多让工人崩溃几次（kill 
 TIME_LIMIT = 30 * 60           # 一个任务最多评多久（秒）：超过时工人杀掉评分子进程，结果是出错
 VISIBILITY_TIMEOUT = 45 * 60   # 没确认的任务多久以后回到队列：必须比 TIME_LIMIT 长，否则还在评的任务会被重发
 STALE_AFTER = 3 * 60 * 60      # 服务这边多久没收到结果就重发
+ALIVE_TTL = 30                 # 工人评分时的心跳键多久过期（秒）：断了这么久，服务就当这个工人死了，重新派发
+UNSIGNED_ENDINGS = 2           # 一个任务收到几次没有签名的失败记录（超时被杀、撤销）以后记为没评上
 CONNECTION_ERRORS = (OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
@@ -92,9 +102,52 @@ def _delivery_key(job_id):
     return "course-grading:deliveries:%s" % job_id
 
 
-def register_task(app, job_func, cache_dir, max_deliveries=MAX_DELIVERIES, key=None):
+def _started_key(job_id):
+    return "course-grading:started:%s" % job_id
+
+
+def _alive_key(job_id):
+    return "course-grading:alive:%s" % job_id
+
+
+class _Heartbeat:
+    """评分期间每隔 ttl/5 秒把这个任务的心跳键续到 ttl 秒后过期；评完不删它（让它自己过期：结果存进 Redis
+    以前心跳一直在，服务不会误以为工人死了）。Redis 不在时只是续不上，评分照常。"""
+
+    def __init__(self, client, job_id, ttl):
+        self.client, self.job_id, self.ttl = client, job_id, max(1, int(ttl))
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _beat(self):
+        try:
+            self.client.set(_alive_key(self.job_id), "1", ex=self.ttl)
+        except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
+            pass
+
+    def __enter__(self):
+        try:
+            self.client.set(_started_key(self.job_id), "1", ex=24 * 3600)
+        except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
+            pass
+        self._beat()
+        self._thread = threading.Thread(target=self._run, name="course-grading-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.ttl / 5):
+            self._beat()
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return False
+
+
+def register_task(app, job_func, cache_dir, max_deliveries=MAX_DELIVERIES, key=None, alive_ttl=ALIVE_TTL):
     """在 app 上登记任务 course.grade：先验任务的签名（signing.py；不对就不碰任务里的任何东西），
-    再调用 job_func(job, cache_dir)，返回签了名的 outcome（纯数据）。"""
+    再调用 job_func(job, cache_dir)（评分期间续心跳，alive_ttl 见 ALIVE_TTL），返回签了名的 outcome（纯数据）。"""
     if not key:
         raise ValueError("register_task 需要密钥（signing.load_key）")
 
@@ -109,8 +162,8 @@ def register_task(app, job_func, cache_dir, max_deliveries=MAX_DELIVERIES, key=N
 
     def _grade(self, job):
         job_id = str(job.get("id", "")) if isinstance(job, dict) else ""
+        client = self.app.backend.client
         try:
-            client = self.app.backend.client
             count = client.incr(_delivery_key(job_id))
             client.expire(_delivery_key(job_id), 24 * 3600)
         except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
@@ -119,7 +172,8 @@ def register_task(app, job_func, cache_dir, max_deliveries=MAX_DELIVERIES, key=N
             return {"ok": False, "error": "这份提交已经让评分工人中途崩溃了 %d 次（比如内存耗尽、进程被杀），"
                                           "不再自动重试；请教师检查后手动评分。" % (count - 1)}
         try:
-            return {"ok": True, "result": job_func(job, cache_dir)}
+            with _Heartbeat(client, job_id, alive_ttl):
+                return {"ok": True, "result": job_func(job, cache_dir)}
         except Exception as exc:  # noqa: BLE001 - 任何错误都变成中文说明交回服务，工人继续接下一个任务
             return {"ok": False, "error": ("评分工人出错（%s）：%s" % (type(exc).__name__, exc))[:4000]}
 
@@ -134,20 +188,22 @@ def _outcome(meta):
         if isinstance(result, dict) and "ok" in result:
             return {k: v for k, v in result.items() if k != "_celery_state"}
         return {"ok": False, "error": "评分工人交回的结果格式不对：%r" % (result,)[:2000]}
-    if status in states.READY_STATES:  # FAILURE、REVOKED：比如超过了 TIME_LIMIT
-        return {"ok": False, "error": "评分没有完成（%s）：%s" % (status, str(meta.get("result"))[:2000]),
-                "_celery_state": status}
+    if status in states.READY_STATES:  # FAILURE、REVOKED：比如超过了 TIME_LIMIT。没有签名，内容不用
+        return _UNSIGNED_ENDING
     return None
 
 
 _FORGED = object()
+_UNSIGNED_ENDING = object()
+NOT_FINISHED = ("评分没有完成：评分工人 %d 次都没有交回签了名的结果（超过了评分时限被杀、任务被撤销，"
+                "或者有人改了 Redis 里的记录）。请教师检查这份提交后手动评分。")
 
 
 class CeleryTransport(Transport):
     """Transport 的 Celery 实现：submit 发到 Redis 的队列，poll 从结果存放处收结果（见模块说明）。"""
 
     def __init__(self, broker_url, key=None, poll_interval=0.1, stale_after=STALE_AFTER, restart_check=1.0,
-                 warn=None):
+                 warn=None, watch_workers=True):
         self.key = key or signing.load_key()  # 没有密钥：SystemExit，中文说明
         self.warn = warn or (lambda text: print(text, file=sys.stderr, flush=True))
         self.refused = 0      # 收到的、签名不对的结果（没有用）
@@ -160,6 +216,9 @@ class CeleryTransport(Transport):
         self._run_id = None   # Redis 的 run_id：变了说明 Redis 重启过
         self._checked = 0.0
         self.resent = 0       # 重发了几次（基准和测试看这个数）
+        self.revived = 0      # 其中因为评它的工人没了心跳而重发的次数
+        self.watch_workers = watch_workers  # False：不看心跳（只靠 visibility_timeout；测试里作对照）
+        self._unsigned = {}   # job_id -> 收到的没有签名的失败记录的次数
         self._maintain(force=True)
 
     # ---- 约定的四个方法 ------------------------------------------------------------------
@@ -227,7 +286,33 @@ class CeleryTransport(Transport):
             self._run_id = run_id
             stale = [j for j, t in self._sent_at.items() if now - t > self.stale_after]
             self._resend(stale)
+            if self.watch_workers:
+                self._revive_orphans()
         self._flush()
+
+    def _revive_orphans(self):
+        """开始评了（started 键在）、心跳断了（alive 键过期）、也没有结果的任务：评它的工人没了，重新派发。"""
+        ids = list(self._sent_at)
+        if not ids:
+            return
+        backend = self.app.backend
+        try:
+            for start in range(0, len(ids), 300):
+                chunk = ids[start:start + 300]
+                keys = []
+                for job_id in chunk:
+                    keys += [_started_key(job_id), _alive_key(job_id), backend.get_key_for_task(job_id)]
+                values = backend.client.mget(keys)
+                orphans = [job_id for i, job_id in enumerate(chunk)
+                           if values[3 * i] is not None and values[3 * i + 1] is None and values[3 * i + 2] is None]
+                if orphans:
+                    backend.client.delete(*[_started_key(j) for j in orphans])
+                    self._resend(orphans)
+                    self.revived += len(orphans)
+                    self.warn("评分工人没有心跳了（机器死机、断网或被停掉），%d 个正在评的任务重新派发：%s"
+                              % (len(orphans), "、".join(orphans[:5]) + ("……" if len(orphans) > 5 else "")))
+        except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
+            return
 
     def _resend(self, job_ids):
         for job_id in job_ids:
@@ -238,12 +323,11 @@ class CeleryTransport(Transport):
 
     # ---- 收结果 ------------------------------------------------------------------------
     def _verified(self, job_id, outcome):
-        """签名对的 outcome（去掉签名）；还没结束 None；签名不对 _FORGED。Celery 自己记下的失败（超时被杀、
-        撤销：工人来不及签名）照收，它只会让这份提交“没评上”（不扣次数），给不了分数。"""
+        """签名对的 outcome（去掉签名）；还没结束 None；签名不对 _FORGED；没有签名的失败记录 _UNSIGNED_ENDING。"""
         if outcome is None or job_id not in self._jobs:
             return None
-        if outcome.get("ok") is False and outcome.get("_celery_state"):
-            return {k: v for k, v in outcome.items() if k != "_celery_state"}
+        if outcome is _UNSIGNED_ENDING:
+            return outcome
         if not signing.verify_result(self.key, self._jobs[job_id], outcome):
             return _FORGED
         return {k: v for k, v in outcome.items() if k != "sig"}
@@ -253,7 +337,7 @@ class CeleryTransport(Transport):
         if not ids:
             return []
         backend = self.app.backend
-        done, forged = [], []
+        done, forged, unsigned = [], [], []
         try:
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
@@ -266,16 +350,26 @@ class CeleryTransport(Transport):
                         continue
                     if outcome is _FORGED:
                         forged.append(job_id)
+                    elif outcome is _UNSIGNED_ENDING:
+                        unsigned.append(job_id)
                     else:
                         done.append((job_id, outcome))
-            if done or forged:
-                backend.client.delete(*[backend.get_key_for_task(j) for j in [j for j, _ in done] + forged])
+            if done or forged or unsigned:
+                backend.client.delete(*[backend.get_key_for_task(j) for j in [j for j, _ in done] + forged + unsigned])
         except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
             pass  # 已经读到的结果照样交出；删不掉的等过期
         for job_id in forged:  # 删掉伪造的那份，接着等真正的结果（被它盖掉的，stale_after 以后重发兜底）
             self.refused += 1
             self.warn("任务 %s 的结果签名不对，没有用它：有人在 Redis 里伪造结果，或者工人的密钥和服务的不一样。" % job_id)
+        for job_id in unsigned:  # 内容不用；第一次重发，再来一次记为没评上（服务自己的说明）
+            count = self._unsigned[job_id] = self._unsigned.get(job_id, 0) + 1
+            if count < UNSIGNED_ENDINGS:
+                self.warn("任务 %s 没有交回签了名的结果（超时被杀、被撤销，或记录被人改过），重新派发一次。" % job_id)
+                self._resend([job_id])
+            else:
+                done.append((job_id, {"ok": False, "error": NOT_FINISHED % count}))
         for job_id, _ in done:
+            self._unsigned.pop(job_id, None)
             self._jobs.pop(job_id, None)
             self._sent_at.pop(job_id, None)
             if job_id in self._unsent:

@@ -61,7 +61,7 @@ def _warm():
 
 
 def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, loglevel="WARNING",
-               time_limit=None, visibility_timeout=None, key=None, key_file=None):
+               time_limit=None, visibility_timeout=None, key=None, key_file=None, alive_ttl=None):
     """起一个 Celery 工人并一直运行（直到 SIGTERM / Ctrl-C）；返回退出码。
 
     job_func 默认是 jobs.run_job；测试可以换成别的函数（子进程里同样可用的、模块顶层的函数）。
@@ -89,7 +89,8 @@ def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, logl
     if visibility_timeout is not None:
         options["visibility_timeout"] = visibility_timeout
     app = celery_app.make_app(broker_url, **options)
-    celery_app.register_task(app, job_func, cache_dir, key=key)
+    celery_app.register_task(app, job_func, cache_dir, key=key,
+                             alive_ttl=celery_app.ALIVE_TTL if alive_ttl is None else alive_ttl)
     if warm is not None:
         from celery.signals import worker_process_init, worker_process_shutdown
 
