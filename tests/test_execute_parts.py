@@ -337,3 +337,34 @@ def test_the_ownership_checker_sees_a_second_writer(tmp_path):
 @pytest.mark.parametrize("attr", sorted(OWNERS))
 def test_each_piece_of_state_has_one_writer(attr):
     assert attribute_writers(EXECUTE).get(attr) == {OWNERS[attr]}
+
+
+# ---------------------------------------------------------------- 结束内核后等它死
+@pytest.mark.parametrize("manager", [LimitedKernelManager, SandboxedKernelManager])
+def test_kernel_managers_look_again_soon_after_killing_the_kernel(manager, monkeypatch):
+    """jupyter_client 每 0.1 秒才看一次内核死了没有；课程的两种内核管理器从 1 毫秒开始、间隔加倍、最长仍是 0.1 秒。"""
+    import asyncio
+
+    from jupyter_client.manager import KernelManager
+
+    slept = []
+
+    async def fake_sleep(seconds):
+        slept.append(seconds)
+
+    def run(km_class, alive_for):
+        km = km_class.__new__(km_class)
+        checks = iter([True] * alive_for + [False])
+
+        async def is_alive():
+            return next(checks)
+
+        km._async_is_alive = is_alive
+        slept.clear()
+        asyncio.run(km._async_wait(pollinterval=0.1))
+        return list(slept)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    assert run(manager, 3) == [0.001, 0.002, 0.004]
+    assert run(manager, 9)[-3:] == [0.064, 0.1, 0.1]  # 最长 pollinterval
+    assert run(KernelManager, 3) == [0.1, 0.1, 0.1]  # 对照：jupyter_client 自己的

@@ -217,6 +217,8 @@ class JudgeClient:
         return "：" + tail[-600:] if tail else ""
 
     def close(self):
+        """结束评判进程：它手里没有要留下的东西（每个单元的结果都已经送回），不等它自己退出（Python 收尾要几十毫秒，
+        每份 notebook 都在评分的路上等），整个进程组（沙箱）直接 SIGKILL。"""
         if self.sock is not None:
             with contextlib.suppress(OSError):
                 send_msg(self.sock, {"op": "bye"})
@@ -224,13 +226,11 @@ class JudgeClient:
                 self.sock.close()
             self.sock = None
         if self.proc is not None:
-            try:
-                self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
+            if self.proc.poll() is None:
                 with contextlib.suppress(OSError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(timeout=5)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
             self.proc = None
 
 
