@@ -7,9 +7,21 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 from conftest import ROOT
-from course.bench.grade_service import percentile
+from course.bench.grade_service import busy_cpu_seconds, percentile
+
+
+def test_busy_cpu_seconds_counts_this_process_spinning():
+    before = busy_cpu_seconds()
+    if before is None:
+        return  # 不是 Linux：基准不打印 CPU 那一行
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # 忙 0.3 CPU 秒
+        pass
+    used = busy_cpu_seconds() - before
+    assert used >= 0.25, used  # 整台机器的数：至少有这个进程自己忙的那些
 
 
 def test_percentile_is_nearest_rank():
@@ -42,7 +54,8 @@ def test_quick_benchmark_prints_every_figure(tmp_path):
                    r"2 个工人 / 1 个工人\s+\d+\.\d+ ×\s+目标 ≥ 1\.6 ×",
                    r"1200 份 notebook）\s+\d+\.\d+ 分钟 目标 ≤ 8 分钟",
                    r"提交 → 反馈发布（2 份）\s+p50 \d+\.\d+ 秒，p95 \d+\.\d+ 秒\s+目标 p95 ≤ 10 秒",
-                   r"工人评分 \d+\.\d+ 秒，写成绩库、生成并发布反馈 \d+\.\d+ 秒"):
+                   r"工人评分 \d+\.\d+ 秒，写成绩库、生成并发布反馈 \d+\.\d+ 秒",
+                   r"每份 notebook 用掉的 CPU（一直运行、2 个工人）\s+\d+\.\d+ CPU 秒.*200 × 6 至少 \d+\.\d+ 分钟"):
         assert re.search(figure, out), (figure, out)
     for workers in (1, 2):
         assert "成绩（本机 %d 个工人）与 python -m course autograde：每个测试单元都相同" % workers in out

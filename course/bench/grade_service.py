@@ -193,10 +193,20 @@ def _celery_worker(folder, concurrency, log):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def busy_cpu_seconds():
+    """整台机器开机以来忙的 CPU 秒数（所有核、所有进程，/proc/stat 里除去 idle 和 iowait）；不是 Linux 时 None。"""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def _latency(work, dest, students_home, assignments, gap, log, workers=2, settle=3.0, rounds=1):
     """服务一直运行（已经起好工人），学生一个接一个提交（gap 秒一个；0 是一齐交），一共 rounds 轮（每轮全班再交一次，
     等上一轮的反馈都发布了才开始）。只看最后一轮：返回 (每份提交到反馈发布的秒数列表, 没等到的份数,
-    从第一份提交到最后一份反馈发布的秒数)。"""
+    从第一份提交到最后一份反馈发布的秒数, 这一轮整台机器用掉的 CPU 秒数（不是 Linux 时 None）)。"""
     from ..demo.exchange import Exchange
 
     folder = _fresh_copy(work, dest, keep_submitted=False)
@@ -218,9 +228,11 @@ def _latency(work, dest, students_home, assignments, gap, log, workers=2, settle
     try:
         time.sleep(settle)  # 服务启动（导入 nbgrader、起工人进程）不算在学生的等待里
         homes = sorted(os.listdir(students_home))
+        cpu = None
         for round_no in range(1, rounds + 1):
             if round_no > 1:
                 time.sleep(1.1)  # 同一名学生两次提交的时间（文件夹名）要不同
+            cpu = busy_cpu_seconds()
             with temporary_environ(env):
                 for i, sid in enumerate(homes):
                     for a in assignments:
@@ -235,12 +247,14 @@ def _latency(work, dest, students_home, assignments, gap, log, workers=2, settle
                 if all(len(done.get(k, ())) >= round_no for k in submitted) or service.poll() is not None:
                     break
                 time.sleep(0.2)
+        end = busy_cpu_seconds()
+        cpu = end - cpu if cpu is not None and end is not None else None
     finally:
         stop_group(service, signal.SIGINT)
     done = {k: max(v) for k, v in released().items() if len(v) >= rounds}
     latencies = [done[k] - t for k, t in submitted.items() if k in done]
     span = max(done.values()) - min(submitted.values()) if done and submitted else None
-    return latencies, len(submitted) - len(latencies), span
+    return latencies, len(submitted) - len(latencies), span, cpu
 
 
 def _same_scores(folder, reference):
@@ -315,8 +329,9 @@ def main(argv=None):
                         done == notebooks_submissions(folder))
                     same["Celery"] = _same_scores(folder, batch_dir)
                     parts["Celery"] = _breakdown(folder)
+        cpu = {}  # 工人数 -> 一直运行的服务评全班一轮时整台机器用掉的 CPU 秒数
         for workers in (1, 2):  # 服务一直在运行：启动和导入早已做完，工人评过这份作业，每份 notebook 的用时只剩评分本身
-            _, missing, span = _latency(pipe.work, os.path.join(out, "warm-%d" % workers),
+            _, missing, span, cpu[workers] = _latency(pipe.work, os.path.join(out, "warm-%d" % workers),
                                         os.path.join(pipe.out, "students"), args.assignments, 0.0,
                                         os.path.join(logs, "warm-%d.log" % workers), workers=workers, settle=6.0,
                                         rounds=2)
@@ -324,7 +339,7 @@ def main(argv=None):
                 span or 0.0, span is not None and not missing)
             same["一直运行、%d 个工人" % workers] = _same_scores(os.path.join(out, "warm-%d" % workers), batch_dir)
         print("延迟：服务一直运行，%d 名学生每隔 %.0f 秒提交一次……" % (args.students, args.gap), flush=True)
-        latencies, missing, _ = _latency(pipe.work, os.path.join(out, "latency"), os.path.join(pipe.out, "students"),
+        latencies, missing, _, _ = _latency(pipe.work, os.path.join(out, "latency"), os.path.join(pipe.out, "students"),
                                       args.assignments, args.gap, os.path.join(logs, "latency.log"))
         ok &= not missing
 
@@ -354,6 +369,13 @@ def main(argv=None):
         print("%-48s %5.1f 分钟 目标 ≤ %.0f 分钟（按一直运行的服务、2 个工人每份的用时推算）%s" % (
             "200 名学生 × 6 课（1200 份 notebook）", minutes, TARGETS["class-minutes"],
             "" if minutes <= TARGETS["class-minutes"] else "（没达到）"))
+        if cpu.get(2):
+            # 2 个核都忙满时每份 notebook 也至少要 CPU 秒 / 核数：推算全班用时的下限，说明吞吐量卡在哪里
+            per = cpu[2] / notebooks
+            cores = os.cpu_count() or 1
+            print("%-48s %5.2f CPU 秒（整台机器：内核、评判进程、nbgrader、反馈和服务；%d 个核全忙时每份至少 %.2f 秒，"
+                  "200 × 6 至少 %.1f 分钟）" % ("每份 notebook 用掉的 CPU（一直运行、2 个工人）", per, cores, per / cores,
+                                            per / cores * 1200 / 60))
         p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
         if latencies:
             print("%-48s p50 %.1f 秒，p95 %.1f 秒   目标 p95 ≤ %.0f 秒%s" % (
