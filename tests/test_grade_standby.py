@@ -6,6 +6,8 @@
 - 接手时提交的文件移进内核的工作文件夹，nbgrader 整理好的、含隐藏测试的 notebook 不进去，内核结束后才放回；
 - 启动参数和这份 notebook 冷启动时的不一样（例如内存上限）时不接手，待命内核结束；
 - 一个待命内核只给一次；
+- 待命内核启动后静默地导入了学生版普通单元要导入的 numpy 和课程模块：不多出名字，执行次数和冷启动的一样
+  （对照：冷启动的内核没有导入）；导入哪些模块只看老师写的普通单元；
 - 评分内核的客户端（PromptKernelClient）在内核回答了 kernel_info、IOPub 也送来消息时就算就绪，不再白等 0.2 秒；
   内核死了时照样报错。
 评分服务整条路上的接手（成绩和批量评分逐个单元相同）见 test_grade_service.py，学生代码的攻击见 test_redteam_service.py。
@@ -226,3 +228,70 @@ def test_the_grading_kernel_client_is_ready_without_idling_and_still_sees_every_
             run_sync(kc.wait_for_ready)(timeout=5)
     finally:
         kc.stop_channels()
+
+
+PREIMPORTED = ("import sys\n"
+               "print('NUMPY=%s' % ('numpy' in sys.modules))\n"
+               "print('NAMES=%s' % sorted(n for n in ('np', 'numpy') if n in globals()))\n"
+               "print('COUNT=%d' % get_ipython().execution_count)\n")
+
+
+@needs_bwrap
+def test_a_prestarted_kernel_has_imported_numpy_without_binding_a_name_or_counting_an_execution(course, environ):
+    from jupyter_core.utils import run_sync
+
+    from course.grading.execute import standby
+
+    assert "numpy" in standby.preimports([os.path.join(course["root"], "release", st.ASSIGNMENT, n)
+                                          for n in os.listdir(os.path.join(course["root"], "release", st.ASSIGNMENT))
+                                          if n.endswith(".ipynb")])
+    ready = standby.prepare(course["root"], st.ASSIGNMENT, course["cache"], environ)
+    try:
+        out = _run(ready.km, PREIMPORTED)
+    finally:
+        standby._READY = None
+        ready.close()
+    # 导入过了，但学生的命名空间里没有多出名字
+    assert "NUMPY=True" in out and "NAMES=[]" in out, out
+    warm = out
+
+    # 对照：同样的内核冷启动，numpy 还没有导入
+    slot = os.path.join(course["cache"], "jobs", "cold")
+    os.makedirs(slot, exist_ok=True)
+    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, slot)
+    client.km = km
+    run_sync(client.async_start_new_kernel)()
+    try:
+        out = _run(km, PREIMPORTED)
+    finally:
+        _shutdown(km)
+    assert "NUMPY=False" in out and "NAMES=[]" in out, out
+    # 执行次数和冷启动的一样：静默的导入不计数
+    count = [line for line in warm.splitlines() if line.startswith("COUNT=")]
+    assert count and count == [line for line in out.splitlines() if line.startswith("COUNT=")], (warm, out)
+
+
+def test_preimports_come_from_the_instructors_plain_cells_only(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from course.grading.execute.standby import preimports
+
+    def cell(source, **nbgrader):
+        c = new_code_cell(source)
+        if nbgrader:
+            c.metadata["nbgrader"] = dict({"grade": False, "solution": False, "locked": False,
+                                           "grade_id": source[:8], "schema_version": 3}, **nbgrader)
+        return c
+
+    nb = new_notebook(cells=[
+        cell("%matplotlib inline\nimport numpy as np\nimport os, json\nimport matplotlib.pyplot as plt"),
+        cell("from course.graph import Graph\nfrom . import local\nimport layers\nimport numpy"),
+        cell("def f():\n    import course.fmt\n"),                      # 不在顶层
+        cell("import course.answers", solution=True),                     # 答案单元：学生会改
+        cell("from course.checks.x import check", grade=True, points=1),  # 测试单元：在评判进程里运行
+        cell("this is not python ("),
+    ])
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(nb, str(path))
+    assert preimports([str(path)]) == ["numpy", "matplotlib.pyplot", "course.graph"]

@@ -2,7 +2,8 @@
 
 内核启动（Python 导入 ipykernel、numpy……）约占一份 notebook 评分用时的一半。评分服务的工人
 （service/forkrun.py 的 Standby）提前 fork 一个待命的子进程，子进程调用 prepare()：按作业模板课程的
-nbgrader_config.py 建好 RobustExecute 会用的 SandboxedKernelManager，启动内核，等它能回应；之后子进程
+nbgrader_config.py 建好 RobustExecute 会用的 SandboxedKernelManager，启动内核，等它能回应，再让它静默地导入学生版的
+普通代码单元要导入的 numpy、matplotlib 和课程模块（preimports()：只导入，不绑定名字，不计执行次数）；之后子进程
 运行下一份提交的 `nbgrader autograde`，RobustExecute.create_kernel_manager() 调用 adopt() 接手这个内核。
 
 接手的条件（任何一条不满足就照常冷启动一个新内核，待命的内核结束）：
@@ -21,7 +22,11 @@ import os
 import shutil
 import tempfile
 
-__all__ = ["prepare", "adopt", "holding", "put_back", "kernel_manager", "Ready"]
+__all__ = ["prepare", "adopt", "holding", "put_back", "kernel_manager", "preimports", "Ready", "PREIMPORT_PACKAGES"]
+
+# 待命内核启动好以后先导入学生版里普通代码单元导入的这几个包的模块（不绑定任何名字）：学生的第一个单元
+# `import numpy as np` 就不必在评分的路上等
+PREIMPORT_PACKAGES = ("numpy", "matplotlib", "course")
 
 _READY = None  # 这个进程里待命的内核（至多一个）
 _ADOPTED = None  # 已经被接手、还有 notebook 放在一旁的那个
@@ -191,6 +196,7 @@ def prepare(course, assignment, cache_dir, env):
     global _READY
     from jupyter_core.utils import run_sync
 
+    from ..files.release import assignment_notebooks
     from ..sandbox.kernels import SandboxedKernelManager
 
     os.environ.clear()
@@ -210,15 +216,64 @@ def prepare(course, assignment, cache_dir, env):
         run_sync(client.async_start_new_kernel)()
         kc = km.client()
         kc.start_channels()
-        try:
-            run_sync(kc.wait_for_ready)(timeout=120)
-        finally:
-            kc.stop_channels()
     except BaseException:
         Ready(km, slot, client.log).close()
         raise
+    try:
+        run_sync(kc.wait_for_ready)(timeout=120)
+        modules = preimports(assignment_notebooks(os.path.join(course, "release"), assignment))
+        if modules:
+            _import_in_kernel(kc, modules)
+    except BaseException:
+        Ready(km, slot, client.log).close()
+        raise
+    finally:
+        kc.stop_channels()
     _READY = Ready(km, slot, client.log)
     return _READY
+
+
+def preimports(notebooks):
+    """学生版 notebook 里普通代码单元（不是答案，也不是测试）在顶层导入的模块中属于 PREIMPORT_PACKAGES 的，
+    按出现的顺序、不重复。只看老师写的学生版，不看学生交上来的任何东西。"""
+    import ast
+
+    from nbgrader import utils
+
+    from ..files.release import read_release
+
+    names = []
+    for path in notebooks:
+        nb = read_release(path)
+        for cell in (nb.cells if nb is not None else []):
+            if cell.cell_type != "code" or utils.is_grade(cell) or utils.is_solution(cell):
+                continue
+            code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines())
+            try:
+                tree = ast.parse(code)
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if isinstance(node, ast.Import):
+                    found = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found = [node.module]
+                else:
+                    continue
+                names += [n for n in found if n.split(".")[0] in PREIMPORT_PACKAGES and n not in names]
+    return names
+
+
+def _import_in_kernel(kc, modules, timeout=120):
+    """在内核里静默地（不计执行次数、不进历史、不绑定名字）导入 modules；导入不了的（沙箱盖住的模块）跳过。"""
+    from jupyter_core.utils import run_sync
+
+    code = "\n".join("try:\n    __import__(%r)\nexcept Exception:\n    pass" % name for name in modules)
+    msg_id = kc.execute(code, silent=True, store_history=False)
+    while True:
+        reply = run_sync(kc.get_shell_msg)(timeout=timeout)
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            return reply["content"].get("status")
 
 
 def adopt(km, client):
