@@ -5,6 +5,7 @@
 算出要装的部分；其余的一律不装：评测和演示用的命令（course/bench/backprop.py …）都不在里面。
 答案所在的文件夹（ANSWER_FOLDERS：course/reference 的参考实现、course/demo 的各种答案写法）按文件夹排除：
 学生版要用的模块哪怕只在函数里导入了它们，构建就停下来报错，而不是悄悄把答案装进去。
+另外总带着学生的 Jupyter 服务器要用的 SERVER_MODULES（Validate 对话框的中文），它们不导入别的课程模块。
 """
 import ast
 import glob
@@ -34,6 +35,10 @@ def _course_imports(tree, level):
 
 
 ANSWER_FOLDERS = ("reference", "demo")
+# notebook 不导入、学生的 Jupyter 服务器却要用的几个模块和文件（子包名 -> 模块名）：Validate 对话框的中文
+# （course/tools/validate_ui.py，由 jupyter_ui.py 或 JupyterHub 的配置打开；custom.css 是包里的数据文件）
+SERVER_MODULES = {"tools": {"__init__", "jupyter_ui", "validate_ui"}}
+SERVER_FILES = ("tools/jupyter_custom/",)
 
 
 def _files(part):
@@ -88,6 +93,8 @@ class StudentBuildPy(build_py):
         if not self.student:
             return True
         sub = package.split(".")
+        if len(sub) > 1 and module in SERVER_MODULES.get(sub[1], ()):
+            return True
         return (sub[1] if len(sub) > 1 else module) in self.parts or (len(sub) == 1 and module == "__init__")
 
     def find_package_modules(self, package, package_dir):
@@ -100,7 +107,7 @@ class StudentBuildPy(build_py):
         out = []
         for package, src, build, names in data:
             sub = package.split(".")
-            if len(sub) > 1 and sub[1] not in self.parts:
+            if len(sub) > 1 and sub[1] not in self.parts and sub[1] not in SERVER_MODULES:
                 continue
             if len(sub) == 1:  # 不再算作子包的文件夹（course/demo/…）会当成 course 的数据文件：一并去掉
                 names = [n for n in names if self._keep_file(n)]
@@ -108,6 +115,8 @@ class StudentBuildPy(build_py):
         return out
 
     def _keep_file(self, name):
+        if name.replace(os.sep, "/").startswith(SERVER_FILES):
+            return True
         top = name.replace(os.sep, "/").split("/")[0]
         part = top[:-3] if top.endswith(".py") else top
         code = top.endswith(".py") or "/" in name.replace(os.sep, "/")
@@ -117,7 +126,8 @@ class StudentBuildPy(build_py):
         if self.student:  # 先清空构建目录里的课程包：不让以前完整构建留下的文件混进来
             shutil.rmtree(os.path.join(self.build_lib, "course"), ignore_errors=True)
         if self.student and self.packages:
-            self.packages = [p for p in self.packages if len(p.split(".")) == 1 or p.split(".")[1] in self.parts]
+            self.packages = [p for p in self.packages if len(p.split(".")) == 1 or p.split(".")[1] in self.parts
+                             or p.split(".")[1] in SERVER_MODULES]
         super().run()
 
 

@@ -73,6 +73,9 @@ def test_teacher_tools_disabled_and_locked(binder_env):
     # requirements.txt 里的 ./jupyter-config：本机 jupyter lab 的学生界面（Binder 上与 postBuild 的设置一致）
     assert (prefix / "etc" / "jupyter" / "jupyter_server_config.py").read_text(encoding="utf-8") == \
         (ROOT / "jupyter-config" / "jupyter_server_config.py").read_text(encoding="utf-8")
+    validate = json.loads((prefix / "etc" / "jupyter" / "jupyter_server_config.d" / "course-validate.json").read_text())
+    assert validate["ServerApp"]["jpserver_extensions"]["course.tools.validate_ui"] is True
+    assert validate["LabApp"]["custom_css"] is True
     overrides = json.loads((prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
     assert overrides["@jupyterlab/translation-extension:plugin"]["locale"] == "zh_CN"
 
@@ -119,6 +122,14 @@ def test_server_in_binder_env_serves_validate_but_not_formgrader(binder_env):
         assert result["success"] is True, result
         # 空白的学生版：检查失败，并给出中文说明
         assert "NotImplementedError" in json.dumps(result["value"], ensure_ascii=False)
+        # Validate 对话框说中文（postBuild 写下的 jupyter_server_config.d/course-validate.json）：没通过的检查只列出
+        # 标题（一行），页面加载课程的 custom.css
+        failed = result["value"]["failed"]
+        assert failed and all("\n" not in c["source"] and "import" not in c["source"] for c in failed), failed
+        status, css = request("/custom/custom.css")
+        assert status == 200 and 'content: "检查结果"' in css, css[:500]
+        status, page = request("/lab")
+        assert status == 200 and "custom/custom.css" in page
     finally:
         server.terminate()
         try:

@@ -320,6 +320,13 @@ def test_groups_decide_who_reaches_what(hub):
     page = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', lab.text, re.S).group(1))
     for plugin in ("formgrader", "create-assignment", "course-list"):
         assert "@jupyter/nbgrader:" + plugin in page["disabledExtensions"], page["disabledExtensions"]
+    # Validate 对话框说中文（hub/singleuser/jupyter_server_config.py）：学生（学生环境）和教师的服务器都加载课程的 custom.css
+    for name in (GOOD, INSTRUCTOR):
+        assert "custom/custom.css" in hub.request("GET", "/user/%s/lab" % name, token=hub.tokens[name]).text, name
+        css = hub.request("GET", "/user/%s/custom/custom.css" % name, token=hub.tokens[name])
+        text = css.content.decode("utf-8")  # 服务器只说 text/css，不说编码：文件开头的 @charset 告诉浏览器
+        assert css.status_code == 200 and text.startswith('@charset "UTF-8";') and 'content: "检查结果"' in text, \
+            (name, css.status_code, text[:300])
 
 
 def _score(feedback_html):

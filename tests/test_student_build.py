@@ -46,7 +46,11 @@ def test_student_build_has_no_demo_answers(student, full):
     # 对照：完整构建里有演示班级每道练习的另一种写法（ALT）、参考网络的评测命令
     assert "demo/styles.py" in control and "ALT = " in control["demo/styles.py"]
     assert "bench/backprop.py" in control and "tools/student_env.py" in control
-    assert not any(name.startswith(("demo/", "bench/", "tools/", "grading/")) for name in got), sorted(got)
+    assert not any(name.startswith(("demo/", "bench/", "grading/")) for name in got), sorted(got)
+    # course/tools 里只有学生的 Jupyter 服务器要用的（Validate 对话框的中文，setup.py 的 SERVER_MODULES）
+    assert sorted(n for n in got if n.startswith("tools/")) == ["tools/__init__.py", "tools/jupyter_ui.py",
+                                                               "tools/validate_ui.py"], sorted(got)
+    assert (student / "tools" / "jupyter_custom" / "custom.css").is_file()
     assert "__main__.py" not in got
     assert not [name for name, text in got.items() if "ALT = {" in text or "from .demo" in text], "学生版里有演示班级的答案写法"
     assert (student / "digits.npz").exists()  # 第 05 课的数据照装

@@ -65,13 +65,51 @@ def test_configure_turns_it_on_in_every_mode():
         assert extensions["course.tools.validate_ui"] is True, environ
         assert extensions["nbgrader.server_extensions.validate_assignment"] is False, environ
         assert c.LabApp.custom_css is True
-        paths = c.ServerApp.tornado_settings.get_value({})["static_custom_path"]
-        assert paths[0] == validate_ui.CUSTOM_DIR
-        css = open(os.path.join(paths[0], "custom.css"), encoding="utf-8").read()
-        assert 'content: "检查结果"' in css
+        # tornado_settings 不碰：JupyterHub 的个人服务器要把它当 dict 读（LazyConfigValue 会让它起不来）
+        assert "tornado_settings" not in c.ServerApp or environ == {}, c.ServerApp
+    css = open(os.path.join(validate_ui.CUSTOM_DIR, "custom.css"), encoding="utf-8").read()
+    assert 'content: "检查结果"' in css
+
+
+def test_extension_puts_the_course_css_first_in_the_servers_custom_path(monkeypatch):
+    """扩展加载时：课程的 custom.css 文件夹排到 static_custom_path 的最前面（同一个 list 对象，JupyterLab 的
+    /custom/ 每次请求都读它），validate 和版本两个接口登记好；再加载一次也不重复。"""
+    class WebApp:
+        def __init__(self):
+            self.settings = {"base_url": "/user/x/", "static_custom_path": ["/home/x/.jupyter/custom"]}
+            self.routes = []
+
+        def add_handlers(self, host, handlers):
+            self.routes += [pattern for pattern, _ in handlers]
+
+    class ServerApp:
+        root_dir = "/srv/course"
+        web_app = WebApp()
+
+    app = ServerApp()
+    paths = app.web_app.settings["static_custom_path"]
+    validate_ui.load_jupyter_server_extension(app)
+    validate_ui.load_jupyter_server_extension(app)
+    assert app.web_app.settings["static_custom_path"] is paths
+    assert paths == [validate_ui.CUSTOM_DIR, "/home/x/.jupyter/custom"]
+    assert app.web_app.routes[:2] == ["/user/x/assignments/validate", "/user/x/nbgrader_version"]
+    assert app.web_app.settings["root_dir"] == "/srv/course"
 
 
 def test_extension_is_discoverable():
     points = validate_ui._jupyter_server_extension_points()
     assert points == [{"module": "course.tools.validate_ui"}]
     assert callable(validate_ui._load_jupyter_server_extension)
+
+
+def test_server_config_command_prints_the_same_settings_as_json():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "course.tools.validate_ui", "--server-config"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == validate_ui.server_config()
+    bad = subprocess.run([sys.executable, "-m", "course.tools.validate_ui", "--what"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "用法" in bad.stderr and "Traceback" not in bad.stderr

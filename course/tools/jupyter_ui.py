@@ -59,19 +59,13 @@ def chinese_validate(c):
     JupyterLab 加载课程的 custom.css。没装 nbgrader 时什么也不改。"""
     import importlib.util
 
-    from .validate_ui import CUSTOM_DIR
+    from .validate_ui import server_config
 
     if importlib.util.find_spec("nbgrader") is None:
         return False
-    from jupyter_core.paths import jupyter_config_dir
-
-    c.ServerApp.jpserver_extensions.update({"nbgrader.server_extensions.validate_assignment": False,
-                                            "course.tools.validate_ui": True})
-    c.LabApp.custom_css = True
-    # 课程的 custom.css 在前；用户自己的 ~/.jupyter/custom/ 里别的文件照常能用（ServerApp 的 static_custom_path
-    # 不是配置项，只能经 tornado_settings 改）
-    c.ServerApp.tornado_settings.update({"static_custom_path": [CUSTOM_DIR, os.path.join(jupyter_config_dir(),
-                                                                                          "custom")]})
+    settings = server_config()
+    c.ServerApp.jpserver_extensions.update(settings["ServerApp"]["jpserver_extensions"])
+    c.LabApp.custom_css = settings["LabApp"]["custom_css"]
     return True
 
 

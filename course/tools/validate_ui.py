@@ -9,14 +9,19 @@
 - 浏览器这一半（`jupyter_custom/custom.css`，JupyterLab 的 custom CSS）：把插件写死的英文标题和每段的
   英文引导语盖住，显示中文。DOM 里的文字没有变（按 class 和 id 找对话框的测试照常能用）。
 
-两半都由 course.tools.jupyter_ui.configure() 打开（学生、教师和 JupyterHub 上都一样）。
+两半都由 course.tools.jupyter_ui.configure() 打开（本机的学生、教师界面和 Binder 一样；JupyterHub 的个人服务器
+由 hub/singleuser/jupyter_server_config.py 打开）。给一个班的 Binder 仓库没有装本机的界面配置，它的 postBuild 用
+
+    python -m course.tools.validate_ui --server-config > $PREFIX/etc/jupyter/jupyter_server_config.d/course-validate.json
+
+写下同样的设置（server_config()）。
 """
 import json
 import os
 import re
 
 __all__ = ["CUSTOM_DIR", "SOURCE_LINES", "summarize_source", "localize_result", "localize_response",
-           "load_jupyter_server_extension"]
+           "server_config", "load_jupyter_server_extension", "main"]
 
 CUSTOM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jupyter_custom")
 SOURCE_LINES = 3  # 没有说明文字的单元最多列出几行代码
@@ -93,6 +98,17 @@ def localize_response(response):
         return response
 
 
+def server_config():
+    """打开中文 Validate 对话框要设的 Jupyter Server 配置：{类名: {配置项: 值}}（能写成 JSON）。
+    课程的 custom.css 所在的文件夹不在这里设（ServerApp 的 static_custom_path 不是配置项；经 tornado_settings
+    改会让 JupyterHub 的个人服务器起不来），由扩展加载时放到 static_custom_path 的最前面。"""
+    return {
+        "ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.validate_assignment": False,
+                                              "course.tools.validate_ui": True}},
+        "LabApp": {"custom_css": True},
+    }
+
+
 def load_jupyter_server_extension(serverapp):
     """替换 nbgrader 的 validate_assignment 扩展：同样两个接口，validate 的结果先经过 localize_response。"""
     from jupyter_server.utils import url_path_join
@@ -104,6 +120,11 @@ def load_jupyter_server_extension(serverapp):
 
     webapp = serverapp.web_app
     webapp.settings["root_dir"] = serverapp.root_dir
+    # JupyterLab 的 /custom/ 按这个列表（同一个 list 对象，每次请求时读）找 custom.css：课程的排在用户自己的
+    # ~/.jupyter/custom/ 前面
+    paths = webapp.settings.setdefault("static_custom_path", [])
+    if CUSTOM_DIR not in paths:
+        paths.insert(0, CUSTOM_DIR)
     base_url = webapp.settings["base_url"]
     routes = [(r"/assignments/validate", ValidateHandler),
               (r"/nbgrader_version", nbgrader_handlers.NbGraderVersionHandler)]
@@ -115,3 +136,20 @@ _load_jupyter_server_extension = load_jupyter_server_extension
 
 def _jupyter_server_extension_points():
     return [{"module": "course.tools.validate_ui"}]
+
+
+def main(argv=None):
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv != ["--server-config"]:
+        print("用法：python -m course.tools.validate_ui --server-config\n"
+              "  打印打开中文 Validate 对话框的 Jupyter Server 配置（JSON），"
+              "写进 <环境>/etc/jupyter/jupyter_server_config.d/ 里的一个 .json 文件", file=sys.stderr)
+        return 2
+    print(json.dumps(server_config(), ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
