@@ -366,11 +366,9 @@ def main(argv=None):
         print("%-48s %5.2f ×   目标 ≥ %.1f ×（核数够时）%s" % ("吞吐量：2 个工人 / 1 个工人", speedup, TARGETS["2/1"],
                                                          "" if speedup >= TARGETS["2/1"] else "（没达到）"))
         if cpu.get(1) and t["warm-1"]:
-            # 1 个工人也不只占一个核（评分的同时，下一份提交的内核在另一个核上启动）：核数允许的倍数有上限
-            busy = cpu[1] / t["warm-1"]
-            cores = os.cpu_count() or 1
-            print("%-48s %5.2f 个核 （%d 个核最多能让 2 个工人快到 %.2f 倍）" % (
-                "1 个工人时整台机器平均忙着的核", busy, cores, min(2.0, cores / busy) if busy else 2.0))
+            # 1 个工人也不只占一个核（评分的同时，下一份提交的内核在另一个核上启动）；整台机器的数，别的进程也算在内
+            print("%-48s %5.2f 个核 （每份 notebook 用掉 %.2f CPU 秒）" % (
+                "1 个工人时整台机器平均忙着的核", cpu[1] / t["warm-1"], cpu[1] / notebooks))
         minutes = t["warm-2"] / notebooks * 1200 / 60
         print("%-48s %5.1f 分钟 目标 ≤ %.0f 分钟（按一直运行的服务、2 个工人每份的用时推算）%s" % (
             "200 名学生 × 6 课（1200 份 notebook）", minutes, TARGETS["class-minutes"],
