@@ -139,7 +139,10 @@ def test_class_binder_repo_holds_only_student_material(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "course/checks/network.py" in names
     assert not [n for n in names if n.startswith(("course/reference/", "course/demo/"))]
-    assert "binder/wheels/%s" % wheel.name in (dest / "binder" / "postBuild").read_text(encoding="utf-8")
+    post = (dest / "binder" / "postBuild").read_text(encoding="utf-8")
+    assert "binder/wheels/%s" % wheel.name in post
+    # 课程包装在 Validate 对话框的中文设置（要导入 course.tools.validate_ui）之前
+    assert post.index("binder/wheels/%s" % wheel.name) < post.index("course.tools.validate_ui --server-config")
     reqs = (dest / "binder" / "requirements.txt").read_text(encoding="utf-8")
     assert "nbgrader==" in reqs and "-e ." not in reqs
     with pytest.raises(SystemExit, match="不是空的"):  # 不覆盖已有的文件夹

@@ -143,8 +143,14 @@ def class_binder(dest, repo=REPO, log=print):
         + "\n".join(keep + ["jupyterlab-language-pack-zh-CN>=4.2,<5"]) + "\n", encoding="utf-8")
     shutil.copy(repo / "binder" / "apt.txt", binder / "apt.txt")
     post = (repo / "binder" / "postBuild").read_text(encoding="utf-8")
-    post += ("\n# 学生版的课程包：没有参考答案和演示班级的答案写法（python -m course class-binder 生成）\n"
-             "python -m pip install --no-deps binder/wheels/%s\n" % wheel.name)
+    # 学生版的课程包先装：postBuild 后面的步骤（Validate 对话框的中文设置）要用到它
+    install = ("\n# 学生版的课程包：没有参考答案和演示班级的答案写法（python -m course class-binder 生成）\n"
+               "python -m pip install --no-deps binder/wheels/%s\n" % wheel.name)
+    head, marker, rest = post.partition("\nPREFIX=")
+    if not marker:
+        raise SystemExit("binder/postBuild 里找不到 PREFIX= 那一行，不知道把课程包的安装放在哪里")
+    line, _, rest = rest.partition("\n")
+    post = head + marker + line + "\n" + install + rest
     (binder / "postBuild").write_text(post, encoding="utf-8")
     (binder / "postBuild").chmod(0o755)
     (dest / "README.md").write_text(_BINDER_README, encoding="utf-8")
