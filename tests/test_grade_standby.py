@@ -72,6 +72,23 @@ def _shutdown(km):
     run_sync(km.shutdown_kernel)(now=True)
 
 
+def _run_cold(course, name, code):
+    """按课程配置冷启动一个沙箱内核（工作文件夹在缓存的 jobs/name，缓存不盖住），运行 code，返回 stdout。"""
+    from jupyter_core.utils import run_sync
+
+    from course.grading.execute import standby
+
+    slot = os.path.join(course["cache"], "jobs", name)
+    os.makedirs(slot, exist_ok=True)
+    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, slot)
+    client.km = km
+    run_sync(client.async_start_new_kernel)()
+    try:
+        return _run(km, code)
+    finally:
+        _shutdown(km)
+
+
 PEEK = """
 import glob, os
 def _peek(path):
@@ -104,18 +121,8 @@ def test_a_prestarted_kernel_sees_nothing_of_the_worker_cache(course, environ):
     assert not os.path.exists(ready.slot)
 
     # 对照：同样按课程配置建的沙箱内核、工作文件夹同在缓存里，只是不盖住缓存：作业包里的隐藏测试读得到
-    slot = os.path.join(course["cache"], "jobs", "control")
-    os.makedirs(slot, exist_ok=True)
-    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, slot)
-    client.km = km
-    from jupyter_core.utils import run_sync
-
-    run_sync(client.async_start_new_kernel)()
-    try:
-        out = _run(km, PEEK % (course["secret"], course["cache"]))
-        assert "SECRET=" + SECRET in out, out
-    finally:
-        _shutdown(km)
+    out = _run_cold(course, "control", PEEK % (course["secret"], course["cache"]))
+    assert "SECRET=" + SECRET in out, out
 
 
 def _job_folder(course, name):
@@ -238,8 +245,6 @@ PREIMPORTED = ("import sys\n"
 
 @needs_bwrap
 def test_a_prestarted_kernel_has_imported_numpy_without_binding_a_name_or_counting_an_execution(course, environ):
-    from jupyter_core.utils import run_sync
-
     from course.grading.execute import standby
 
     assert "numpy" in standby.preimports([os.path.join(course["root"], "release", st.ASSIGNMENT, n)
@@ -256,15 +261,7 @@ def test_a_prestarted_kernel_has_imported_numpy_without_binding_a_name_or_counti
     warm = out
 
     # 对照：同样的内核冷启动，numpy 还没有导入
-    slot = os.path.join(course["cache"], "jobs", "cold")
-    os.makedirs(slot, exist_ok=True)
-    client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, slot)
-    client.km = km
-    run_sync(client.async_start_new_kernel)()
-    try:
-        out = _run(km, PREIMPORTED)
-    finally:
-        _shutdown(km)
+    out = _run_cold(course, "cold", PREIMPORTED)
     assert "NUMPY=False" in out and "NAMES=[]" in out, out
     # 执行次数和冷启动的一样：静默的导入不计数
     count = [line for line in warm.splitlines() if line.startswith("COUNT=")]
