@@ -1,9 +1,11 @@
 """Binder（repo2docker）配置：在全新的虚拟环境里重放 repo2docker 会执行的安装步骤和 postBuild，
-再启动 Jupyter 服务器确认：课程包可用、界面默认中文、教师工具被禁用并锁定、Validate 仍然能用。
+再启动 Jupyter 服务器确认：课程包可用、界面默认中文、教师工具被禁用并锁定、Validate 仍然能用，而且对话框说中文。
+python -m course class-binder 生成的班级仓库（学生版 wheel、没有本机的界面配置）也照样重放一遍。
 
 这里没有 Docker，所以按 repo2docker 的顺序手工重放：在仓库根目录 pip install -r binder/requirements.txt，
 再以 NB_PYTHON_PREFIX 指向该环境运行 binder/postBuild。apt.txt 里的字体由 .ci/run 用 apt 装好。
 """
+import contextlib
 import json
 import os
 import shutil
@@ -36,7 +38,11 @@ def binder_env(tmp_path_factory):
             shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         elif src.exists():
             shutil.copy(src, repo / name)
-    prefix = tmp_path_factory.mktemp("env") / "venv"
+    return _build(repo, tmp_path_factory.mktemp("env") / "venv")
+
+
+def _build(repo, prefix):
+    """像 repo2docker 那样在 repo 里：新的虚拟环境 prefix，pip install -r binder/requirements.txt，运行 postBuild。"""
     venv.EnvBuilder(with_pip=True).create(prefix)
     env = dict(os.environ, PATH="%s:%s" % (prefix / "bin", os.environ["PATH"]), NB_PYTHON_PREFIX=str(prefix),
                LANG="C.UTF-8", VIRTUAL_ENV=str(prefix))
@@ -47,6 +53,15 @@ def binder_env(tmp_path_factory):
     post = subprocess.run(["bash", "binder/postBuild"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert post.returncode == 0, post.stdout[-2000:] + post.stderr[-3000:]
     return repo, prefix, env
+
+
+@pytest.fixture(scope="module")
+def class_binder_env(tmp_path_factory):
+    """python -m course class-binder 生成的班级仓库（学生版 wheel，没有本机的界面配置），同样重放 repo2docker。"""
+    from course.tools import student_env
+
+    dest = student_env.class_binder(tmp_path_factory.mktemp("class") / "repo", log=lambda *_: None)
+    return _build(dest, tmp_path_factory.mktemp("class-env") / "venv")
 
 
 def test_apt_txt_has_cjk_fonts():
@@ -75,13 +90,15 @@ def test_teacher_tools_disabled_and_locked(binder_env):
         (ROOT / "jupyter-config" / "jupyter_server_config.py").read_text(encoding="utf-8")
     validate = json.loads((prefix / "etc" / "jupyter" / "jupyter_server_config.d" / "course-validate.json").read_text())
     assert validate["ServerApp"]["jpserver_extensions"]["course.tools.validate_ui"] is True
-    assert validate["LabApp"]["custom_css"] is True
+    lab = json.loads((prefix / "etc" / "jupyter" / "jupyter_lab_config.json").read_text())
+    assert lab["LabApp"]["custom_css"] is True
     overrides = json.loads((prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
     assert overrides["@jupyterlab/translation-extension:plugin"]["locale"] == "zh_CN"
 
 
-def test_server_in_binder_env_serves_validate_but_not_formgrader(binder_env):
-    repo, prefix, env = binder_env
+@contextlib.contextmanager
+def _serving(repo, prefix, env):
+    """在 repo 里用 prefix 环境的 jupyter lab 起一个服务器，给出 request(path, data=None) -> (状态码, 文字)。"""
     port, token = free_port(), "binder-test"
     log_path = prefix.parent / "jupyter.log"
     log = open(log_path, "w")
@@ -109,27 +126,7 @@ def test_server_in_binder_env_serves_validate_but_not_formgrader(binder_env):
             time.sleep(0.5)
         else:
             pytest.fail("JupyterLab 没有启动：\n" + log_path.read_text()[-3000:])
-        assert request("/formgrader")[0] == 404
-        assert request("/assignments")[0] == 404
-        status, body = request("/lab/api/translations/zh_CN")
-        assert status == 200 and json.loads(body)["data"], "简体中文语言包没有加载"
-        nb = "release/01-graph-chain-rule/graph_chain_rule.ipynb"
-        if not (repo / nb).exists():
-            pytest.skip("第 01 课还不存在")
-        status, body = request("/assignments/validate", data=("path=" + nb).encode())
-        assert status == 200, body
-        result = json.loads(body)
-        assert result["success"] is True, result
-        # 空白的学生版：检查失败，并给出中文说明
-        assert "NotImplementedError" in json.dumps(result["value"], ensure_ascii=False)
-        # Validate 对话框说中文（postBuild 写下的 jupyter_server_config.d/course-validate.json）：没通过的检查只列出
-        # 标题（一行），页面加载课程的 custom.css
-        failed = result["value"]["failed"]
-        assert failed and all("\n" not in c["source"] and "import" not in c["source"] for c in failed), failed
-        status, css = request("/custom/custom.css")
-        assert status == 200 and 'content: "检查结果"' in css, css[:500]
-        status, page = request("/lab")
-        assert status == 200 and "custom/custom.css" in page
+        yield request
     finally:
         server.terminate()
         try:
@@ -137,6 +134,46 @@ def test_server_in_binder_env_serves_validate_but_not_formgrader(binder_env):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def _validate_dialog_is_chinese(request, nb):
+    """Validate 的接口：空白的学生版检查失败、给出中文说明，没通过的检查只列出标题（一行）；
+    页面加载课程的 custom.css（对话框的标题和引导语显示中文，course/tools/validate_ui.py）。"""
+    status, body = request("/assignments/validate", data=("path=" + nb).encode())
+    assert status == 200, body
+    result = json.loads(body)
+    assert result["success"] is True, result
+    assert "NotImplementedError" in json.dumps(result["value"], ensure_ascii=False)
+    failed = result["value"]["failed"]
+    assert failed and all("\n" not in c["source"] and "import" not in c["source"] for c in failed), failed
+    status, css = request("/custom/custom.css")
+    assert status == 200 and 'content: "检查结果"' in css, css[:500]
+    status, page = request("/lab")
+    assert status == 200 and "custom/custom.css" in page
+
+
+def test_server_in_binder_env_serves_validate_but_not_formgrader(binder_env):
+    repo, prefix, env = binder_env
+    with _serving(repo, prefix, env) as request:
+        assert request("/formgrader")[0] == 404
+        assert request("/assignments")[0] == 404
+        status, body = request("/lab/api/translations/zh_CN")
+        assert status == 200 and json.loads(body)["data"], "简体中文语言包没有加载"
+        nb = "release/01-graph-chain-rule/graph_chain_rule.ipynb"
+        if not (repo / nb).exists():
+            pytest.skip("第 01 课还不存在")
+        _validate_dialog_is_chinese(request, nb)
+
+
+def test_class_binder_repo_builds_and_its_validate_dialog_is_chinese(class_binder_env):
+    """班级仓库里没有本机的界面配置（jupyter-config/），中文的 Validate 对话框全靠 postBuild 写下的两份 JSON。"""
+    repo, prefix, env = class_binder_env
+    etc = prefix / "etc" / "jupyter"
+    assert not (etc / "jupyter_server_config.py").exists()  # 对照：不是本机界面配置的功劳
+    assert json.loads((etc / "jupyter_lab_config.json").read_text())["LabApp"]["custom_css"] is True
+    with _serving(repo, prefix, env) as request:
+        assert request("/formgrader")[0] == 404
+        _validate_dialog_is_chinese(request, "01-graph-chain-rule/graph_chain_rule.ipynb")
 
 
 # ---- Binder 链接：README 里只有一处，由 python -m course binder-link 按 git 的 origin 生成 ----------

@@ -102,14 +102,17 @@ def test_extension_is_discoverable():
     assert callable(validate_ui._load_jupyter_server_extension)
 
 
-def test_server_config_command_prints_the_same_settings_as_json():
+def test_config_commands_print_the_same_settings_as_json():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "course.tools.validate_ui", "--server-config"],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == validate_ui.server_config()
+    printed = {}
+    for flag in ("--server-config", "--lab-config"):
+        out = subprocess.run([sys.executable, "-m", "course.tools.validate_ui", flag],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        printed.update(json.loads(out.stdout))
+    assert printed == validate_ui.server_config()
     bad = subprocess.run([sys.executable, "-m", "course.tools.validate_ui", "--what"], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "用法" in bad.stderr and "Traceback" not in bad.stderr

@@ -13,8 +13,9 @@
 由 hub/singleuser/jupyter_server_config.py 打开）。给一个班的 Binder 仓库没有装本机的界面配置，它的 postBuild 用
 
     python -m course.tools.validate_ui --server-config > $PREFIX/etc/jupyter/jupyter_server_config.d/course-validate.json
+    python -m course.tools.validate_ui --lab-config > $PREFIX/etc/jupyter/jupyter_lab_config.json
 
-写下同样的设置（server_config()）。
+写下同样的设置（server_config()）：JupyterLab 的 LabApp 不读 jupyter_server_config.d 里的 JSON，要分开写。
 """
 import json
 import os
@@ -142,12 +143,15 @@ def main(argv=None):
     import sys
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv != ["--server-config"]:
-        print("用法：python -m course.tools.validate_ui --server-config\n"
-              "  打印打开中文 Validate 对话框的 Jupyter Server 配置（JSON），"
-              "写进 <环境>/etc/jupyter/jupyter_server_config.d/ 里的一个 .json 文件", file=sys.stderr)
+    parts = {"--server-config": "ServerApp", "--lab-config": "LabApp"}
+    if len(argv) != 1 or argv[0] not in parts:
+        print("用法：python -m course.tools.validate_ui --server-config | --lab-config\n"
+              "  打印打开中文 Validate 对话框的配置（JSON）：--server-config 写进 <环境>/etc/jupyter/"
+              "jupyter_server_config.d/ 里的一个 .json 文件，--lab-config 写成 <环境>/etc/jupyter/"
+              "jupyter_lab_config.json", file=sys.stderr)
         return 2
-    print(json.dumps(server_config(), ensure_ascii=False, indent=2))
+    name = parts[argv[0]]
+    print(json.dumps({name: server_config()[name]}, ensure_ascii=False, indent=2))
     return 0
 
 
