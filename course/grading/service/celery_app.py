@@ -186,7 +186,7 @@ def _outcome(meta):
     if status == states.SUCCESS:
         result = meta.get("result")
         if isinstance(result, dict) and "ok" in result:
-            return {k: v for k, v in result.items() if k != "_celery_state"}
+            return dict(result)
         return {"ok": False, "error": "评分工人交回的结果格式不对：%r" % (result,)[:2000]}
     if status in states.READY_STATES:  # FAILURE、REVOKED：比如超过了 TIME_LIMIT。没有签名，内容不用
         return _UNSIGNED_ENDING
