@@ -1,15 +1,18 @@
 """反馈 HTML 生成得快，而且和 nbconvert 原来的做法一样（course/grading/feedback/template.py）。
 
-评分服务每份提交都生成一次反馈，省下的三样：
+评分服务每份提交都生成一次反馈，省下的四样：
 - 不再用 BeautifulSoup 把整页解析、再序列化一遍（nbconvert 的 HTMLExporter 最后一步）：页面的文字和元素与
   原来的做法相同，没有 alt 的图片补上中文的 alt（原来补的是英文）；
 - Markdown 单元排好的 HTML 按原文等缓存：同样的单元不重排，原文或附件变了就重排；
+- 代码单元高亮好的 HTML 同样按原文、语言缓存：和 nbconvert 排的一字不差；
+  工人拿课程真正的学生版预热以后，学生反馈里没改过的 Markdown 和代码单元一个也不再排；
 - 编译好的模板（jinja 字节码）留在进程里：新的导出器不再编译模板。
 """
 import base64
 
 import jinja2
 import nbformat
+import pygments
 import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -115,3 +118,61 @@ def test_other_templates_are_left_to_nbconvert(name):
     exporter = FeedbackExporter(template_name=name)
     page, _ = exporter.from_notebook_node(_notebook(), resources={})
     assert "No description has been provided" in page  # nbconvert 自己的做法，原样
+
+
+def _release_notebooks():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "release"
+    return sorted(str(p) for p in root.glob("*/*.ipynb"))
+
+
+@pytest.mark.parametrize("as_graded", ["course", "control"])
+def test_warm_release_on_the_courses_own_release_leaves_no_markdown_cell_to_render(as_graded, monkeypatch):
+    """课程真正发下去的学生版：评分单元还没有 score，预热要先补上，否则模板在得分列表处就出错，一个单元也没排。"""
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+    paths = _release_notebooks()
+    assert len(paths) >= 5
+    graded = forkrun.as_graded
+    template._RENDERED.clear()
+    template._HIGHLIGHTED.clear()
+    monkeypatch.setattr(forkrun, "_warm_releases", set())
+    if as_graded == "control":  # 对照：不补分数（修好以前的做法）
+        monkeypatch.setattr(forkrun, "as_graded", lambda nb: nb)
+    forkrun.warm_release(paths)
+    calls, highlighted = [], []
+    original = MarkdownWithMath.render
+    monkeypatch.setattr(MarkdownWithMath, "render", lambda self, s: calls.append(s) or original(self, s))
+    highlight = pygments.highlight
+    monkeypatch.setattr(pygments, "highlight", lambda code, *a: highlighted.append(code) or highlight(code, *a))
+    markdown = code = 0
+    for path in paths:  # 学生的反馈：同样的 Markdown 单元和代码单元，评分单元有了分数
+        nb = graded(nbformat.read(path, as_version=4))
+        markdown += sum(1 for c in nb.cells if c.cell_type == "markdown")
+        code += sum(1 for c in nb.cells if c.cell_type == "code")
+        forkrun._feedback_exporter().from_notebook_node(nb, resources=dict(RESOURCES))
+    assert markdown > 50 and code > 50
+    if as_graded == "course":
+        assert calls == [] and highlighted == []
+    else:
+        assert len(calls) > markdown // 2 and len(highlighted) > code // 2
+
+
+def test_code_is_highlighted_once_exactly_as_nbconvert_does_and_again_when_it_changes(monkeypatch):
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    template._HIGHLIGHTED.clear()
+    highlighted = []
+    highlight = pygments.highlight
+    monkeypatch.setattr(pygments, "highlight", lambda code, *a: highlighted.append(code) or highlight(code, *a))
+    cached, stock = template.CachedHighlight2HTML(pygments_lexer="ipython3"), Highlight2HTML(pygments_lexer="ipython3")
+    source = "def forward(self, x, y):\n    return x * y  # 乘法节点\n%timeit f()"
+    assert cached(source) == stock(source)
+    assert cached(source) == stock(source)
+    assert len(highlighted) == 3  # 课程的两次只排了一次（另两次是 nbconvert 原来的做法，每次都排）
+    assert cached(source + "\n") == stock(source + "\n") and len(highlighted) == 5  # 原文变了：重排
+    meta = {"magics_language": "bash"}
+    assert cached(source, metadata=meta) == stock(source, metadata=meta) != stock(source)  # 换了语言：重排
+    assert cached("x = 1", language="python") == stock("x = 1", language="python")
+    assert len(highlighted) == 10

@@ -17,6 +17,7 @@ from pathlib import Path
 from jinja2 import BytecodeCache, pass_context
 from markupsafe import Markup
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
 from .formulas import MathMLRenderer, latex_output_to_html
@@ -28,6 +29,7 @@ TEMPLATES = str(Path(__file__).resolve().with_name("templates"))
 # 评分服务的工人为每份作业包先排一遍（service/forkrun.warm_release），fork 出的 generate_feedback 直接用。
 # 键是排版用到的一切（原文、附件、内嵌图片的设置……）；先进先出，至多 _RENDERED_MAX 条
 _RENDERED = {}
+_HIGHLIGHTED = {}  # 代码单元高亮好的 HTML（CachedHighlight2HTML），同样的上限
 _RENDERED_MAX = 4096
 _RENDERED_MAX_SOURCE = 200_000
 TEMPLATE_NAME = "feedback_zh"
@@ -67,10 +69,8 @@ class FeedbackHTMLExporter(HTMLExporter):
             **self.lexer_options,
         )
         html = MarkdownWithMath(renderer=renderer).render(source)
-        if key is not None and len(source) <= _RENDERED_MAX_SOURCE:
-            if len(_RENDERED) >= _RENDERED_MAX:
-                _RENDERED.pop(next(iter(_RENDERED)))
-            _RENDERED[key] = html
+        if key is not None:
+            _remember(_RENDERED, key, source, html)
         return html
 
     def _create_environment(self):
@@ -86,13 +86,12 @@ class FeedbackHTMLExporter(HTMLExporter):
                 hasattr(self, n) for n in ("_init_resources", "_nb_metadata", "register_filter")):
             return super().from_notebook_node(nb, resources, **kw)
         from nbconvert.exporters.templateexporter import TemplateExporter
-        from nbconvert.filters.highlight import Highlight2HTML
         from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
         self.register_filter("highlight_code",
-                             self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+                             self.filters.get("highlight_code", CachedHighlight2HTML(pygments_lexer=lexer, parent=self)))
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
@@ -103,6 +102,34 @@ class FeedbackHTMLExporter(HTMLExporter):
         yield from super().default_filters()
         yield ("latex_output_to_html", latex_output_to_html)
         yield ("without_font_faces", without_font_faces)
+
+
+def _remember(cache, key, source, value):
+    """先进先出地记下一条排好的结果（原文太长的不记）。"""
+    if len(source) <= _RENDERED_MAX_SOURCE:
+        if len(cache) >= _RENDERED_MAX:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
+
+
+class CachedHighlight2HTML(Highlight2HTML):
+    """nbconvert 的代码高亮（Highlight2HTML），排好的 HTML 按排版用到的一切缓存：原文、语言（单元的
+    magics_language 也算）、HtmlFormatter 的选项。测试单元和教师写好的代码单元每名学生都一样，工人预热学生版时
+    排好一次（service/forkrun.warm_release），fork 出的 generate_feedback 直接用；学生的代码照常现排。"""
+
+    def __call__(self, source, language=None, metadata=None):
+        try:
+            magics = metadata.get("magics_language") if metadata else None
+            key = (source, language or self.pygments_lexer, json.dumps(magics),
+                   json.dumps(self.extra_formatter_options, sort_keys=True))
+        except (TypeError, ValueError, AttributeError):
+            return super().__call__(source, language, metadata)
+        if key in _HIGHLIGHTED:
+            return _HIGHLIGHTED[key]
+        html = super().__call__(source, language, metadata)
+        if isinstance(source, str):
+            _remember(_HIGHLIGHTED, key, source, html)
+        return html
 
 
 class _MemoryBytecodeCache(BytecodeCache):

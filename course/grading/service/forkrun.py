@@ -145,9 +145,25 @@ def warm_release(paths):
             continue
         _warm_releases.add(path)
         try:
-            _render_feedback(nbformat.read(path, as_version=4))
+            _render_feedback(as_graded(nbformat.read(path, as_version=4)))
         except Exception:  # 只是预热：失败了反馈照常生成
             pass
+
+
+def as_graded(nb):
+    """学生版 notebook 补上评分后才有的东西，预热才和真的反馈一样：分数（nbgrader 的 GetGrades 写进每个评分单元的
+    score；没有它，反馈模板在开头的得分列表就出错，后面的单元一个也排不到），和内核运行后写进 notebook 的
+    language_info.pygments_lexer（代码按它高亮；Python 内核 ipykernel 写的是 ipython3）。只为预热，分数是 0。"""
+    info = nb.setdefault("metadata", {}).setdefault("language_info", {})
+    if isinstance(info, dict) and info.get("name", "python") == "python":
+        info.setdefault("name", "python")
+        info.setdefault("pygments_lexer", "ipython3")
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(meta, dict) and (meta.get("grade") or meta.get("task")):
+            meta.setdefault("score", 0)
+            meta.setdefault("points", 0)
+    return nb
 
 
 def _die_with_parent(parent):
