@@ -77,3 +77,38 @@ def test_nbgrader_loading_the_exporter_installs_the_patches_for_the_pinned_versi
     assert _run(code % "") == {"patched": True}
     refused = _run(code % "nbgrader.__version__ = '0.9.7'\n")["refused"]
     assert "0.9.6" in refused and "0.9.7" in refused and "requirements.txt" in refused
+
+
+def test_cell_metadata_checks_build_the_schema_validator_once_and_fail_exactly_as_before(monkeypatch):
+    """nbgrader 检查每个单元的元数据（CheckCellMetadata）：补丁以后每份 schema 只检查一次，结果和出错都与原来相同。"""
+    import jsonschema
+    import pytest
+    from nbformat.v4 import new_code_cell
+    from nbgrader.nbgraderformat import common
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    from course.grading import nbgrader_patches
+
+    nbgrader_patches.install()
+    validator = MetadataValidatorV3()
+    good = {"grade": True, "grade_id": "t1", "points": 2, "solution": False, "locked": True, "schema_version": 3}
+    bad = [dict(good, points="两分"), dict(good, grade="yes"), dict(good, grade_id=7), {"schema_version": 3}]
+    checks = []
+    original = jsonschema.Draft4Validator.check_schema
+    monkeypatch.setattr(jsonschema.Draft4Validator, "check_schema",
+                        classmethod(lambda cls, s, *a, **k: checks.append(1) or original.__func__(cls, s, *a, **k)))
+    for _ in range(20):
+        validator.validate_cell(new_code_cell("x = 1", metadata={"nbgrader": dict(good)}))
+    for meta in bad:
+        with pytest.raises(jsonschema.ValidationError) as ours:
+            validator.validate_cell(new_code_cell("x = 1", metadata={"nbgrader": dict(meta)}))
+        with pytest.raises(jsonschema.ValidationError) as stock:
+            jsonschema.validate(dict(meta), validator.schema)
+        assert (ours.value.message, list(ours.value.path)) == (stock.value.message, list(stock.value.path))
+    assert len(checks) - len(bad) == 1  # 课程：24 次校验只检查了一次 schema（减去上面对照用的 jsonschema.validate）
+    # 对照：nbgrader 原来的写法（common 里的 jsonschema 就是 jsonschema 模块）每次都检查
+    monkeypatch.setattr(common, "jsonschema", jsonschema)
+    checks.clear()
+    for _ in range(20):
+        MetadataValidatorV3().validate_cell(new_code_cell("x = 1", metadata={"nbgrader": dict(good)}))
+    assert len(checks) == 20

@@ -19,7 +19,9 @@
 - BaseConverter.init_assignment：附带文件用 files/safe.py 复制（不跟随链接，个数、大小有上限；反馈只带学生交上来的）；
 - BaseConverter.write_single_notebook：先删掉目标位置上的链接和特殊文件，反馈 HTML 加上内容安全策略；
 - BaseConverter.set_permissions：先清理评分程序自己的输出文件夹（files/safe.py 的 prune）；
-- CourseDirectory.get_existing_timestamp：timestamp.txt 只打开一次、确认是普通文件。
+- CourseDirectory.get_existing_timestamp：timestamp.txt 只打开一次、确认是普通文件；
+- nbgraderformat/common.py 里的 jsonschema.validate（检查每个单元的 nbgrader 元数据）：同样的校验、同样的
+  出错，只是同一份 schema 的校验器建一次（原来每个单元都先把 schema 本身校验一遍，占 autograde 六分之一的 CPU）。
 另有两处不在这里，只在各自的进程里装：
 - 并行评分的子进程经由 batch/nbgrader_cli.py 启动，它先装 batch/dbsafe.py（几个进程同时写 sqlite 成绩库）；
 - 交上来就评分的工人（service/forkrun.py）在自己的进程里算一次 alembic 的 head，换掉
@@ -43,6 +45,7 @@ def install():
     from nbgrader.converters import base
     from nbgrader.converters.base import BaseConverter
     from nbgrader.coursedir import CourseDirectory
+    from nbgrader.nbgraderformat import common
 
     if getattr(BaseConverter, "_course_filesafe", False):
         return
@@ -86,9 +89,43 @@ def install():
     def get_existing_timestamp(self, dest_path):
         return filesafe.read_timestamp(self, dest_path)
 
+    common.jsonschema = _SchemaCache()
     BaseConverter.init_assignment = init_assignment
     BaseConverter.init_notebooks = init_notebooks_limited
     BaseConverter.write_single_notebook = write_single_notebook
     BaseConverter.set_permissions = set_permissions_safely
     CourseDirectory.get_existing_timestamp = get_existing_timestamp
     BaseConverter._course_filesafe = True
+
+
+class _SchemaCache:
+    """代替 nbgrader.nbgraderformat.common 里的 jsonschema 模块（那里只用 jsonschema.validate）。validate 和
+    jsonschema.validate 做的一样：按 schema 选校验器类、检查 schema 本身、找出最要紧的错误抛出；只是每份 schema
+    （nbgrader 每个校验器读一份 vN.json）的检查和校验器只做一次。带别的参数时照原样调用 jsonschema.validate。"""
+
+    MAX = 64
+
+    def __init__(self):
+        self._validators = {}  # id(schema) -> (schema, 校验器)；存着 schema 本身，id 不会被别的对象重用
+
+    def validate(self, instance, schema, *args, **kwargs):
+        import jsonschema
+
+        if args or kwargs:
+            return jsonschema.validate(instance, schema, *args, **kwargs)
+        hit = self._validators.get(id(schema))
+        if hit is None or hit[0] is not schema:
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            if len(self._validators) >= self.MAX:
+                self._validators.clear()
+            hit = self._validators[id(schema)] = (schema, cls(schema))
+        error = jsonschema.exceptions.best_match(hit[1].iter_errors(instance))
+        if error is not None:
+            raise error
+        return None
+
+    def __getattr__(self, name):  # 万一别处用到 jsonschema 的别的名字
+        import jsonschema
+
+        return getattr(jsonschema, name)
