@@ -10,7 +10,7 @@ import sys
 import time
 
 from conftest import ROOT
-from course.bench.grade_service import busy_cpu_seconds, percentile
+from course.bench.grade_service import busy_cpu_seconds, percentile, speedup_ceiling
 
 
 def test_busy_cpu_seconds_counts_this_process_spinning():
@@ -29,6 +29,13 @@ def test_percentile_is_nearest_rank():
     assert percentile([3.0], 95) == 3.0
     values = [float(v) for v in range(1, 21)]  # 1..20
     assert percentile(values, 50) == 10.0 and percentile(values, 95) == 19.0 and percentile(values, 100) == 20.0
+
+
+def test_speedup_ceiling_is_the_cores_over_the_cores_one_worker_keeps_busy():
+    assert speedup_ceiling(15.0, 10.0, 2) == 2 / 1.5  # 1 个工人忙着 1.5 个核：2 个核最多 1.33 ×
+    assert speedup_ceiling(10.0, 10.0, 4) == 4.0
+    assert speedup_ceiling(None, 10.0, 2) is None and speedup_ceiling(0.0, 10.0, 2) is None
+    assert speedup_ceiling(5.0, 0.0, 2) is None
 
 
 def test_quick_benchmark_prints_every_figure(tmp_path):

@@ -34,7 +34,7 @@ import time
 from ..demo.exchange import temporary_environ
 from ..tools.procs import stop_group
 
-__all__ = ["main", "build_parser", "percentile", "TARGETS"]
+__all__ = ["main", "build_parser", "percentile", "speedup_ceiling", "TARGETS"]
 
 TARGETS = {"cost/stock": 0.5, "p95": 10.0, "2/1": 1.6, "class-minutes": 8.0}
 DEFAULT_LESSON = "01-graph-chain-rule"
@@ -194,13 +194,23 @@ def _celery_worker(folder, concurrency, log):
 
 
 def busy_cpu_seconds():
-    """整台机器开机以来忙的 CPU 秒数（所有核、所有进程，/proc/stat 里除去 idle 和 iowait）；不是 Linux 时 None。"""
+    """整台机器开机以来忙的 CPU 秒数（所有核、所有进程，/proc/stat 里除去 idle、iowait，和虚拟机里被宿主机
+    拿去给别的机器用的 steal：那不是这台机器的进程用掉的）；不是 Linux 时 None。"""
     try:
         with open("/proc/stat", encoding="ascii") as f:
             ticks = [int(x) for x in f.readline().split()[1:]]
-        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+        steal = ticks[7] if len(ticks) > 7 else 0
+        return (sum(ticks[:8]) - ticks[3] - ticks[4] - steal) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):
         return None
+
+
+def speedup_ceiling(cpu_one, seconds_one, cores):
+    """1 个工人时整台机器忙着 cpu_one / seconds_one 个核（评分的同时下一份提交的内核在别的核上启动）：
+    cores 个核最多能让吞吐量变成 1 个工人时的 cores ÷ 这个数倍。量不到 CPU 时 None。"""
+    if not cpu_one or not seconds_one or cpu_one <= 0:
+        return None
+    return cores / (cpu_one / seconds_one)
 
 
 def _latency(work, dest, students_home, assignments, gap, log, workers=2, settle=3.0, rounds=1):
@@ -363,8 +373,16 @@ def main(argv=None):
                                  t["warm-1"] / t["batch"]))
         print("%-48s %5.2f ×" % ("同上，含服务启动：grade-service --once（1 个工人）/ 原版", t["service-1"] / t["stock"]))
         speedup = t["warm-1"] / t["warm-2"]
+        ceiling = speedup_ceiling(cpu.get(1), t["warm-1"], os.cpu_count() or 1)
+        if speedup >= TARGETS["2/1"]:
+            verdict = ""
+        elif ceiling is not None and ceiling < TARGETS["2/1"]:
+            verdict = "（没达到；这台机器核数不够：1 个工人已经占了 %.2f 个核，%d 个核最多 %.2f ×）" % (
+                cpu[1] / t["warm-1"], os.cpu_count() or 1, ceiling)
+        else:
+            verdict = "（没达到）"
         print("%-48s %5.2f ×   目标 ≥ %.1f ×（核数够时）%s" % ("吞吐量：2 个工人 / 1 个工人", speedup, TARGETS["2/1"],
-                                                         "" if speedup >= TARGETS["2/1"] else "（没达到）"))
+                                                         verdict))
         if cpu.get(1) and t["warm-1"]:
             # 1 个工人也不只占一个核（评分的同时，下一份提交的内核在另一个核上启动）；整台机器的数，别的进程也算在内
             print("%-48s %5.2f 个核 （每份 notebook 用掉 %.2f CPU 秒）" % (

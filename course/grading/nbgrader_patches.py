@@ -21,7 +21,7 @@
 - BaseConverter.set_permissions：先清理评分程序自己的输出文件夹（files/safe.py 的 prune）；
 - CourseDirectory.get_existing_timestamp：timestamp.txt 只打开一次、确认是普通文件；
 - nbgraderformat/common.py 里的 jsonschema.validate（检查每个单元的 nbgrader 元数据）：同样的校验、同样的
-  出错，只是同一份 schema 的校验器建一次（原来每个单元都先把 schema 本身校验一遍，占 autograde 六分之一的 CPU）。
+  出错，只是同一份 schema 的校验器建一次（原来每个单元都先把 schema 本身校验一遍，约占 autograde 命令七分之一的 CPU）。
 另有两处不在这里，只在各自的进程里装：
 - 并行评分的子进程经由 batch/nbgrader_cli.py 启动，它先装 batch/dbsafe.py（几个进程同时写 sqlite 成绩库）；
 - 交上来就评分的工人（service/forkrun.py）在自己的进程里算一次 alembic 的 head，换掉
