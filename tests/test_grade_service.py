@@ -492,3 +492,64 @@ def test_with_an_instructors_comment_in_the_gradebook_the_service_generates_the_
         assert "老师的评语：很好" in f.read()
     pages = _fetch_feedback(klass, "frank")
     assert len(pages) == 2 and "老师的评语：很好" in pages[max(pages)]
+
+
+SLOW_JOB = '''
+import os, time
+
+
+def run(job, cache_dir):
+    with open(os.path.join(cache_dir, "started-%d" % os.getpid()), "w") as f:
+        f.write("1")
+    time.sleep(120)
+    return {}
+'''
+
+LOCAL_SERVICE = '''
+import sys, time
+from course.grading.service.local import LocalTransport
+
+t = LocalTransport(workers=1, cache_dir=sys.argv[1], job_fn="slowjob:run", die_with_service=sys.argv[2] == "1")
+t.submit({"id": "slow"})
+t.poll(0.1)
+print(t._workers[0].proc.pid, flush=True)
+time.sleep(600)
+'''
+
+
+def _gone(pid):
+    """进程已经不在（或者只剩一个没人收的僵尸）。"""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("die_with_service", [True, False])
+def test_local_workers_end_with_the_service_even_when_it_is_killed(tmp_path, die_with_service):
+    """服务被 kill -9：本机工人不再把手上的任务评完（结果没人收，服务重启后会重新派发），马上跟着结束。
+    对照（die_with_service=False）：工人还在评，要等它手上的任务做完。"""
+    (tmp_path / "slowjob.py").write_text(SLOW_JOB)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    proc = subprocess.Popen([sys.executable, "-c", LOCAL_SERVICE, str(cache), "1" if die_with_service else "0"],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        worker = int(proc.stdout.readline())
+        deadline = time.time() + 120
+        while not list(cache.glob("started-*")) and time.time() < deadline:
+            time.sleep(0.1)
+        assert list(cache.glob("started-*")), "工人没有开始评分"
+        proc.kill()
+        proc.wait(10)
+        deadline = time.time() + 10
+        while not _gone(worker) and time.time() < deadline:
+            time.sleep(0.1)
+        assert _gone(worker) is die_with_service
+    finally:
+        proc.kill()
+        if worker is not None and not _gone(worker):
+            os.kill(worker, signal.SIGKILL)

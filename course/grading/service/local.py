@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from multiprocessing.connection import wait
@@ -22,8 +23,24 @@ __all__ = ["LocalTransport", "MAX_DEATHS"]
 MAX_DEATHS = 3
 
 
-def _worker_main(conn, cache_dir, job_fn):
-    """工人进程：收任务、评分、送回结果；收到 None 就退出。"""
+def _die_with_service(service):
+    """服务进程没了（哪怕是被 kill -9），工人马上跟着结束，不再把手上的任务评完：结果已经没有人收，
+    服务重启后按它的记录重新派发。工人 fork 出的命令和待命子进程又随工人结束（forkrun.py），沙箱内核随它们结束。
+    PR_SET_PDEATHSIG 跟的是创建工人的那个线程，所以服务只在主线程里创建的工人才这样做（见 _Worker）。"""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # 不是 Linux：工人照旧做完手上的任务、发现管道断了再退出
+        return
+    if os.getppid() != service:  # 服务在工人启动的这一会儿就已经没了
+        os._exit(0)
+
+
+def _worker_main(conn, cache_dir, job_fn, service=None):
+    """工人进程：收任务、评分、送回结果；收到 None 就退出。service：服务的进程号（见 _die_with_service）。"""
+    if service is not None:
+        _die_with_service(service)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C 由服务处理，工人做完手上的任务再走
     module, _, name = job_fn.partition(":")
     fn = getattr(__import__(module, fromlist=[name]), name)
@@ -56,9 +73,11 @@ def _worker_main(conn, cache_dir, job_fn):
 
 
 class _Worker:
-    def __init__(self, ctx, cache_dir, job_fn):
+    def __init__(self, ctx, cache_dir, job_fn, die_with_service=True):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, cache_dir, job_fn), daemon=True,
+        main = threading.current_thread() is threading.main_thread()
+        service = os.getpid() if die_with_service and main else None
+        self.proc = ctx.Process(target=_worker_main, args=(child, cache_dir, job_fn, service), daemon=True,
                                 name="grade-worker")
         self.proc.start()
         child.close()
@@ -67,9 +86,10 @@ class _Worker:
 
 
 class LocalTransport(Transport):
-    """workers 个本机工人进程；cache_dir 是工人缓存作业包和临时课程的地方（默认一个临时文件夹）。"""
+    """workers 个本机工人进程；cache_dir 是工人缓存作业包和临时课程的地方（默认一个临时文件夹）。
+    die_with_service：服务进程死掉时工人跟着结束（默认；False 只给测试作对照：工人会把手上的任务评完才发现）。"""
 
-    def __init__(self, workers=1, cache_dir=None, job_fn="course.grading.service.jobs:run_job"):
+    def __init__(self, workers=1, cache_dir=None, job_fn="course.grading.service.jobs:run_job", die_with_service=True):
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError("工人进程数应当是正整数，收到的是 %r" % (workers,))
         self._own_cache = cache_dir is None
@@ -77,6 +97,7 @@ class LocalTransport(Transport):
         os.makedirs(self.cache_dir, exist_ok=True)
         self._ctx = multiprocessing.get_context("spawn")
         self._job_fn = job_fn
+        self._die_with_service = die_with_service
         self._n = workers
         self._workers = []
         self._queue = deque()
@@ -86,7 +107,7 @@ class LocalTransport(Transport):
 
     def _start(self):
         while len(self._workers) < self._n:
-            self._workers.append(_Worker(self._ctx, self.cache_dir, self._job_fn))
+            self._workers.append(_Worker(self._ctx, self.cache_dir, self._job_fn, self._die_with_service))
 
     def submit(self, job):
         self._queue.append(job)
