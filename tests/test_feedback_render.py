@@ -17,6 +17,7 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from conftest import ROOT
 from course.grading.feedback import template
 from course.grading.service import forkrun
 
@@ -121,10 +122,7 @@ def test_other_templates_are_left_to_nbconvert(name):
 
 
 def _release_notebooks():
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1] / "release"
-    return sorted(str(p) for p in root.glob("*/*.ipynb"))
+    return sorted(str(p) for p in (ROOT / "release").glob("*/*.ipynb"))
 
 
 @pytest.mark.parametrize("as_graded", ["course", "control"])

@@ -124,8 +124,3 @@ class _SchemaCache:
         if error is not None:
             raise error
         return None
-
-    def __getattr__(self, name):  # 万一别处用到 jsonschema 的别的名字
-        import jsonschema
-
-        return getattr(jsonschema, name)

@@ -1,6 +1,7 @@
 """进程的收尾。
 
 stop_group：结束自己启动的一组进程，先礼后兵。基准测试和测试里起的服务、工人、JupyterLab 都用它收尾。
+die_with_parent：父进程一死（哪怕是被 kill -9），自己也马上收到 SIGKILL。
 orphans：名字里带着创建者进程号的文件夹（内核的私有文件夹、待命内核的工作文件夹、cgroup），创建者被强行结束、
 来不及收拾时由后来的进程认出来清掉。"""
 import contextlib
@@ -8,7 +9,7 @@ import os
 import signal
 import subprocess
 
-__all__ = ["stop_group", "pid_alive", "orphans"]
+__all__ = ["stop_group", "pid_alive", "die_with_parent", "orphans"]
 
 
 def stop_group(proc, first=signal.SIGTERM, grace=30):
@@ -35,6 +36,18 @@ def pid_alive(pid):
     except OSError:
         return True
     return True
+
+
+def die_with_parent(parent):
+    """父进程（进程号 parent）结束时，内核给这个进程发 SIGKILL（Linux 的 PR_SET_PDEATHSIG；别的系统上什么也不设）。
+    注意它跟的是创建这个进程的那个线程：线程结束也算。返回父进程此刻是否还在（设好以前就死了的话，调用者自己退出）。"""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+    return os.getppid() == parent
 
 
 def orphans(folder, prefix):

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-__all__ = ["warm", "warm_release", "run", "Standby", "discard_standby", "WARM_MODULES"]
+__all__ = ["warm", "warm_release", "as_graded", "run", "Standby", "discard_standby", "WARM_MODULES"]
 
 # 评分和生成反馈时 nbgrader 要导入的模块（按类名加载的课程插件也在内）
 WARM_MODULES = (
@@ -167,14 +167,10 @@ def as_graded(nb):
 
 
 def _die_with_parent(parent):
-    os.setsid()
-    try:
-        import ctypes
+    from ...tools.procs import die_with_parent
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-    if os.getppid() != parent:  # 工人在 fork 和 prctl 之间就死了
+    os.setsid()
+    if not die_with_parent(parent):  # 工人在 fork 和 prctl 之间就死了
         os._exit(70)
 
 

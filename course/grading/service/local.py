@@ -27,13 +27,9 @@ def _die_with_service(service):
     """服务进程没了（哪怕是被 kill -9），工人马上跟着结束，不再把手上的任务评完：结果已经没有人收，
     服务重启后按它的记录重新派发。工人 fork 出的命令和待命子进程又随工人结束（forkrun.py），沙箱内核随它们结束。
     PR_SET_PDEATHSIG 跟的是创建工人的那个线程，所以服务只在主线程里创建的工人才这样做（见 _Worker）。"""
-    try:
-        import ctypes
+    from ...tools.procs import die_with_parent
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # 不是 Linux：工人照旧做完手上的任务、发现管道断了再退出
-        return
-    if os.getppid() != service:  # 服务在工人启动的这一会儿就已经没了
+    if not die_with_parent(service):  # 服务在工人启动的这一会儿就已经没了
         os._exit(0)
 
 
