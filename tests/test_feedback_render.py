@@ -15,6 +15,7 @@ import nbformat
 import pygments
 import pytest
 from bs4 import BeautifulSoup
+from nbconvert.filters.highlight import Highlight2HTML
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from conftest import ROOT
@@ -158,8 +159,6 @@ def test_warm_release_on_the_courses_own_release_leaves_no_markdown_cell_to_rend
 
 
 def test_code_is_highlighted_once_exactly_as_nbconvert_does_and_again_when_it_changes(monkeypatch):
-    from nbconvert.filters.highlight import Highlight2HTML
-
     template._HIGHLIGHTED.clear()
     highlighted = []
     highlight = pygments.highlight
@@ -174,3 +173,22 @@ def test_code_is_highlighted_once_exactly_as_nbconvert_does_and_again_when_it_ch
     assert cached(source, metadata=meta) == stock(source, metadata=meta) != stock(source)  # 换了语言：重排
     assert cached("x = 1", language="python") == stock("x = 1", language="python")
     assert len(highlighted) == 10
+
+
+@pytest.mark.parametrize("bound", ["chars", "control"])
+def test_big_student_cells_cannot_grow_the_cache_past_its_character_limit(bound, monkeypatch):
+    """教师一次为全班生成反馈时学生写的单元也进缓存：有人交上来很多很大的代码单元，缓存占的字符数仍有上限。
+    对照：只按条数限制（以前的做法），同样的提交让缓存涨到上限的好几倍。"""
+    limit = 2_000_000
+    memo = template._Memo(max_items=4096, max_chars=limit if bound == "chars" else float("inf"))
+    monkeypatch.setattr(template, "_HIGHLIGHTED", memo)
+    highlighter = template.CachedHighlight2HTML(pygments_lexer="ipython3")
+    for i in range(40):  # 40 个各 10 万字符的单元
+        highlighter("x_%d = 1  # %s\n" % (i, "甲" * 100_000))
+    total = sum(len(k[0]) + len(v) for k, v in memo.items())
+    assert total == memo.chars
+    if bound == "chars":
+        assert memo.chars <= limit and len(memo) >= 1
+        assert highlighter("y = 2") == Highlight2HTML(pygments_lexer="ipython3")("y = 2")  # 照样能用
+    else:
+        assert memo.chars > 3 * limit

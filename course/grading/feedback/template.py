@@ -27,11 +27,10 @@ __all__ = ["FeedbackHTMLExporter", "TEMPLATES", "TEMPLATE_NAME"]
 TEMPLATES = str(Path(__file__).resolve().with_name("templates"))
 # Markdown 单元排好的 HTML：同一份作业每名学生的反馈里绝大多数 Markdown 单元都一样（课程写的说明），
 # 评分服务的工人为每份作业包先排一遍（service/forkrun.warm_release），fork 出的 generate_feedback 直接用。
-# 键是排版用到的一切（原文、附件、内嵌图片的设置……）；先进先出，至多 _RENDERED_MAX 条
-_RENDERED = {}
-_HIGHLIGHTED = {}  # 代码单元高亮好的 HTML（CachedHighlight2HTML），同样的上限
+# 键是排版用到的一切（原文、附件、内嵌图片的设置……）；先进先出，条数和字符数都有上限（_Memo）
 _RENDERED_MAX = 4096
 _RENDERED_MAX_SOURCE = 200_000
+_RENDERED_MAX_CHARS = 32 * 2 ** 20
 TEMPLATE_NAME = "feedback_zh"
 NBGRADER_TEMPLATE_NAME = "feedback"
 
@@ -70,7 +69,7 @@ class FeedbackHTMLExporter(HTMLExporter):
         )
         html = MarkdownWithMath(renderer=renderer).render(source)
         if key is not None:
-            _remember(_RENDERED, key, source, html)
+            _RENDERED.remember(key, source, html)
         return html
 
     def _create_environment(self):
@@ -104,12 +103,37 @@ class FeedbackHTMLExporter(HTMLExporter):
         yield ("without_font_faces", without_font_faces)
 
 
-def _remember(cache, key, source, value):
-    """先进先出地记下一条排好的结果（原文太长的不记）。"""
-    if len(source) <= _RENDERED_MAX_SOURCE:
-        if len(cache) >= _RENDERED_MAX:
-            cache.pop(next(iter(cache)))
-        cache[key] = value
+class _Memo(dict):
+    """先进先出的缓存：至多 max_items 条，每条的原文和结果加起来算字符数，总共至多 max_chars 个。
+    教师一次为全班生成反馈时，学生写的单元也进缓存：上限按字符算，交上来的大单元撑不大这个进程。"""
+
+    def __init__(self, max_items=_RENDERED_MAX, max_chars=_RENDERED_MAX_CHARS, max_source=_RENDERED_MAX_SOURCE):
+        super().__init__()
+        self.max_items, self.max_chars, self.max_source = max_items, max_chars, max_source
+        self._sizes = {}
+        self.chars = 0
+
+    def remember(self, key, source, value):
+        """记下一条排好的结果（原文太长、一条就超过总上限的不记），先挤掉最早的几条腾出地方。"""
+        size = len(source) + len(value)
+        if len(source) > self.max_source or size > self.max_chars:
+            return
+        while self and (len(self) >= self.max_items or self.chars + size > self.max_chars):
+            oldest = next(iter(self))
+            del self[oldest]
+            self.chars -= self._sizes.pop(oldest)
+        self[key] = value
+        self._sizes[key] = size
+        self.chars += size
+
+    def clear(self):
+        super().clear()
+        self._sizes.clear()
+        self.chars = 0
+
+
+_RENDERED = _Memo()
+_HIGHLIGHTED = _Memo()  # 代码单元高亮好的 HTML（CachedHighlight2HTML）
 
 
 class CachedHighlight2HTML(Highlight2HTML):
@@ -128,7 +152,7 @@ class CachedHighlight2HTML(Highlight2HTML):
             return _HIGHLIGHTED[key]
         html = super().__call__(source, language, metadata)
         if isinstance(source, str):
-            _remember(_HIGHLIGHTED, key, source, html)
+            _HIGHLIGHTED.remember(key, source, html)
         return html
 
 
