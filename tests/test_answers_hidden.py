@@ -3,6 +3,7 @@
 沙箱里真正导入不了的检验在 tests/test_sandbox.py（越权提交试图导入参考的层、检查函数、读字节码）。
 """
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -178,3 +179,20 @@ def test_given_code_runs_under_grading_with_the_answers_hidden(assignment):
             os.environ.pop("NBGRADER_EXECUTION", None)
         else:
             os.environ["NBGRADER_EXECUTION"] = saved
+
+
+def test_compile_package_writes_bytecode_even_when_python_is_told_not_to(tmp_path, monkeypatch):
+    """沙箱里的内核和评判进程写不了字节码；工人先编译好课程包（PYTHONDONTWRITEBYTECODE 设了也一样）。"""
+    import importlib.util
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    for f in (pkg / "__init__.py", pkg / "a.py", pkg / "sub" / "__init__.py", pkg / "sub" / "b.py"):
+        f.write_text("X = 1\n")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    caches = [Path(importlib.util.cache_from_source(str(f))) for f in (pkg / "a.py", pkg / "sub" / "b.py")]
+    assert not any(c.exists() for c in caches)
+    assert answers.compile_package(str(pkg)) is True
+    assert all(c.exists() for c in caches)
+    (pkg / "broken.py").write_text("def (:\n")
+    assert answers.compile_package(str(pkg)) is False  # 编译不了的文件：如实说没有全部成功，不抛异常

@@ -302,7 +302,10 @@ def test_the_answer_parts_of_the_course_package_are_covered(tmp_path):
     argv, _ = _argv(tmp_path, package_private=["checks", "layers", "net"])
     order = [(opt, dest) for opt, dest, _ in _mounts(argv)]
     assert ("--tmpfs", str(pkg / "checks")) in order and ("--remount-ro", str(pkg / "checks")) in order
-    assert ("--ro-bind", str(pkg / "layers.py")) in order and argv[argv.index(str(pkg / "layers.py")) - 1] == "/dev/null"
+    # layers.py 所在的文件夹（课程包本身）换成只读 tmpfs，只挂回别的东西：layers.py 根本不在沙箱里
+    assert ("--tmpfs", str(pkg)) in order and ("--remount-ro", str(pkg)) in order
+    assert order.index(("--ro-bind", str(pkg))) < order.index(("--tmpfs", str(pkg)))
+    assert not [x for x in order if x[1] == str(pkg / "layers.py")]
 
 
 def test_a_course_folder_mounted_as_a_python_path_has_its_private_parts_covered(tmp_path):
@@ -423,3 +426,91 @@ def test_cli_errors_are_clear():
     assert res.returncode == 2 and "不认识的参数" in res.stderr
     res = _cli("sandbox-status", "--course", "/no/such/folder")
     assert res.returncode != 0 and "课程文件夹不存在" in res.stderr
+
+
+# ---------------------------------------------------------------- 课程包里的白名单：评分途中才出现的文件看不到
+_WATCHER = r"""
+import os, sys, time
+pkg, work = sys.argv[1], sys.argv[2]
+open(os.path.join(work, "ready"), "w").close()
+deadline = time.time() + 20
+while not os.path.exists(os.path.join(work, "go")) and time.time() < deadline:
+    time.sleep(0.02)
+seen = {}
+for rel in ("__pycache__/secret.cpython-311.pyc", "secret.py", "late.py"):
+    try:
+        seen[rel] = open(os.path.join(pkg, rel), "rb").read().decode("latin-1")
+    except OSError as exc:
+        seen[rel] = "ERR " + type(exc).__name__
+sys.path.insert(0, os.path.dirname(pkg))
+import mypkg.visible as v
+seen["visible_cached"] = bool(v.__cached__) and os.path.exists(v.__cached__)
+seen["visible_value"] = v.VALUE
+print(repr(seen))
+"""
+
+
+def _run_watcher(tmp_path, monkeypatch, allow):
+    """沙箱里的进程（学生的内核）等着；教师那边在它运行时为盖住的模块写下字节码、整个换掉盖住的 .py、
+    新建一个模块。返回沙箱里读到的东西。allow=False 是对照：不用白名单，只把要盖的文件盖上 /dev/null。"""
+    import py_compile
+
+    from course.grading.sandbox import answers
+
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "visible.py").write_text("VALUE = 41 + 1\n")
+    (pkg / "secret.py").write_text("ANSWER = 'reference-v1'\n")
+    (pkg / "__pycache__").mkdir()
+    py_compile.compile(str(pkg / "visible.py"), cfile=str(pkg / "__pycache__" / "visible.cpython-311.pyc"))
+    work = tmp_path / "work"
+    work.mkdir()
+    private = tmp_path / "private"
+    for sub in ("conn", "ipc", "mpl"):
+        (private / sub).mkdir(parents=True)
+    if not allow:
+        monkeypatch.setattr(answers, "allow_lists", lambda package_dir, paths: [])
+    python_dirs, _ = sandbox.python_paths(sys.executable)
+    argv = sandbox.build_bwrap_argv(
+        [sys.executable, "-c", _WATCHER, str(pkg), str(work)], env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        workdir=str(work), private_dir=str(private), hidden=[], status=STATUS, limits={},
+        python_dirs=python_dirs, course_dirs=[str(pkg)], package_private=["secret"])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1000):
+            if (work / "ready").exists() or proc.poll() is not None:
+                break
+            import time
+            time.sleep(0.02)
+        # 沙箱已经建好：教师那边的进程导入参考实现（写下字节码），编辑器整个换掉 secret.py，又新建一个模块
+        py_compile.compile(str(pkg / "secret.py"), cfile=str(pkg / "__pycache__" / "secret.cpython-311.pyc"))
+        (pkg / "secret.py.new").write_text("ANSWER = 'reference-v2'\n")
+        os.replace(pkg / "secret.py.new", pkg / "secret.py")
+        (pkg / "late.py").write_text("LATE = 'reference-late'\n")
+        (work / "go").write_text("")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    import ast
+    return ast.literal_eval(out.strip().splitlines()[-1])
+
+
+@needs_bwrap
+def test_files_that_appear_in_the_course_package_during_grading_stay_invisible(tmp_path, monkeypatch):
+    seen = _run_watcher(tmp_path, monkeypatch, allow=True)
+    assert seen["__pycache__/secret.cpython-311.pyc"].startswith("ERR")
+    assert seen["secret.py"].startswith("ERR")  # 盖住的模块不挂回来：导入时 ModuleNotFoundError
+    assert seen["late.py"].startswith("ERR")
+    # 不用盖住的模块照常可见，而且用的是编译好的字节码
+    assert seen["visible_value"] == 42 and seen["visible_cached"] is True
+
+
+@needs_bwrap
+def test_control_without_the_allow_list_the_late_files_leak(tmp_path, monkeypatch):
+    """对照：只把盖住的文件盖上 /dev/null 时，评分途中写下的字节码、换掉的 .py、新模块在沙箱里都读得到。"""
+    seen = _run_watcher(tmp_path, monkeypatch, allow=False)
+    assert "reference" in seen["__pycache__/secret.cpython-311.pyc"]
+    assert "reference-v2" in seen["secret.py"]
+    assert "reference-late" in seen["late.py"]

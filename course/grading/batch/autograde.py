@@ -237,6 +237,9 @@ def _fresh_reports(plan, since):
 def grade(plan, jobs, *, env=None, log_dir=None, progress=None, on_batch=None, poll=0.5):
     """运行 plan 的各批。progress：Progress（或 None）；on_batch(result, 没评上的 (学号, 作业) 集合)。"""
     dbsafe.install()  # 本进程评分期间也读成绩库：与评分进程一样先拿锁
+    from ..sandbox.answers import compile_package
+
+    compile_package()  # 沙箱里的内核和评判进程写不了字节码：先编译好，免得每份 notebook 都从源码编译课程模块
     env = env or nbgrader_env()
     log_dir = log_dir or os.path.join(plan.autograded, ".autograde-logs",
                                       datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))

@@ -26,7 +26,7 @@ from nbgrader import utils
 from ..files.release import read_release
 
 __all__ = ["ALWAYS_HIDDEN", "KERNEL_PARTS", "package_modules", "given_course_modules", "visible_closure",
-           "hidden_parts", "all_hidden", "part_paths"]
+           "hidden_parts", "all_hidden", "part_paths", "allow_lists", "compile_package"]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ALWAYS_HIDDEN = ("demo",)  # 演示班级的答案写法：任何一课都用不着
@@ -224,3 +224,58 @@ def part_paths(package_dir, parts):
             out.append(module)
         out.extend(sorted(glob.glob(os.path.join(where, "__pycache__", last + ".*.pyc"))))
     return out
+
+
+def allow_lists(package_dir, paths):
+    """课程包里直接含有要盖住的模块文件（不是整个文件夹被盖住）的文件夹，和它们的 __pycache__：沙箱里这些
+    文件夹换成一层空的只读 tmpfs，只把评分开始时已经在、又不用盖住的东西一项项挂回去（白名单，而不是只把要盖的
+    几个文件盖上 /dev/null）。这样评分途中才出现的文件——教师那边的进程导入参考实现时写下的字节码、
+    编辑器整个换掉的 .py——在沙箱里都看不到：文件一换，原来盖在上面的 /dev/null 就会从所有挂载命名空间里
+    脱落，而白名单里本来就没有它。
+
+    paths 是 part_paths(package_dir, 要盖住的部分) 的结果。返回 [(文件夹, [挂回去的路径])]，父文件夹在前。
+    __pycache__ 里挂回去的只是不用盖住的模块的字节码。"""
+    hidden = {os.path.normpath(p) for p in paths}
+    folders = sorted({os.path.dirname(p) for p in hidden if p.endswith(".py") and not os.path.isdir(p)},
+                     key=lambda f: (f.count(os.sep), f))
+    out = []
+    for folder in folders:
+        if any(folder == h or folder.startswith(h + os.sep) for h in hidden):
+            continue  # 整个文件夹已经盖住了
+        stems = {os.path.basename(p)[:-3] for p in hidden if p.endswith(".py") and os.path.dirname(p) == folder}
+        cache = os.path.join(folder, "__pycache__")
+        keep = []
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if path in hidden or name == "__pycache__" or not _mountable(path):
+                continue
+            keep.append(path)
+        out.append((folder, keep))
+        if os.path.isdir(cache) and not os.path.islink(cache):
+            out.append((cache, [os.path.join(cache, n) for n in sorted(os.listdir(cache))
+                                if n.split(".")[0] not in stems and _mountable(os.path.join(cache, n))]))
+    return out
+
+
+def _mountable(path):
+    """能原样挂回去的：普通文件、文件夹、符号链接（套接字、FIFO 之类不挂）。"""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
+
+
+def compile_package(package=_PACKAGE):
+    """把课程包编译成字节码（写进各个 __pycache__，已经是新的就跳过）。评分内核和评判进程在沙箱里只读地
+    看到课程包、也不写字节码，没有编译好的 .pyc 时每个进程都要把导入的课程模块从源码重新编译一遍；工人和批量
+    评分开始时各调用一次。课程包所在的目录写不进去（例如装在只读的位置）时什么也不做。
+    要盖住的模块的字节码同样会写下，沙箱按 allow_lists 只挂回不用盖住的那些。返回是否全部编译成功。"""
+    import compileall
+
+    try:
+        return bool(compileall.compile_dir(package, quiet=2, workers=1))
+    except (OSError, ValueError):
+        return False

@@ -353,6 +353,7 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
     add("/dev/shm", *(size + ["--tmpfs", "/dev/shm"]))
     add("/tmp/home", "--dir", "/tmp/home")
     ro = []
+    readonly = ["/", "/dev"]  # 所有挂载点都建好以后再设为只读的：根目录、/dev 和盖上去的 tmpfs
     # 隐藏路径本身（例如 sys.path 上的课程根目录）从不挂载；课程包另行挂载。
     # 含有隐藏路径的目录（例如 /work）照挂，下面再把里面的隐藏路径盖住
     for d in unhidden(list(python_dirs) + list(course_dirs) + list(extra_ro), hidden, strict):
@@ -366,13 +367,26 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
         if os.path.isfile(os.path.join(d, "nbgrader_config.py")):
             hidden += [p for p in (os.path.join(d, n) for n in COURSE_PRIVATE)
                        if os.path.lexists(p) and p not in hidden]
-    from .answers import part_paths
+    from .answers import allow_lists, part_paths
 
     parts = PACKAGE_PRIVATE if package_private is None else package_private
     for d in course_dirs:  # 课程包照常只读挂载，但答案部分盖住（文件盖上 /dev/null），学生代码 import 不到
-        hidden += [p for p in part_paths(os.path.normpath(d), parts) if p not in hidden]
+        paths = part_paths(os.path.normpath(d), parts)
+        # 直接含有要盖住的模块的文件夹（和它的 __pycache__）：空的只读 tmpfs 上只挂回当时就有、不用盖住的东西
+        covered = allow_lists(os.path.normpath(d), paths)
+        for folder, keep in covered:
+            add(folder, "--tmpfs", folder)
+            readonly.append(folder)
+            for p in keep:
+                if os.path.islink(p):
+                    add(p, "--symlink", os.readlink(p), p)
+                else:
+                    add(p, "--ro-bind", p, p)
+        # 那些文件夹里要盖住的模块和字节码根本不挂回去（tmpfs 带 nodev，盖上 /dev/null 反倒打不开）：导入时就是
+        # ModuleNotFoundError，与整个文件夹盖住时一样
+        folders = {f for f, _ in covered}
+        hidden += [p for p in paths if p not in hidden and (os.path.isdir(p) or os.path.dirname(p) not in folders)]
     bound = [d for d, _ in ops if d not in ("/proc", "/dev", "/dev/shm", "/tmp", "/tmp/home")]
-    readonly = ["/", "/dev"]
     for h in hidden:
         if os.path.isdir(h):
             # 隐藏的文件夹一律盖上一层空的、最后设为只读的 tmpfs：里面只会出现下面再挂进来的

@@ -90,9 +90,12 @@ def _private_nbgrader():
 
 
 def warm(cache_dir=None):
-    """工人进程启动时调用一次：导入评分要用的一切（之后每条 nbgrader 命令从这里 fork）；
+    """工人进程启动时调用一次：导入评分要用的一切（之后每条 nbgrader 命令从这里 fork）；编译好课程包的字节码；
     清掉已经不在的工人留下的、预先启动内核用的空工作文件夹。"""
+    from ..sandbox.answers import compile_package
+
     forkrun.warm()
+    compile_package()  # 沙箱里的内核和评判进程写不了字节码：工人先编译好课程包
     if cache_dir:
         sweep(cache_dir)
 
