@@ -2,7 +2,7 @@
 
 评分函数换成替身（tests/grade_stubs.py），测的是传递本身：一来一回；评分子进程被 kill -9、整个工人被 kill -9
 以后任务重评，服务只收到一次结果（整个工人没了时，服务看到它的心跳断了就重发，不等 visibility_timeout；
-对照：不看心跳时任务一直等着）；没有签名的失败记录只会引起一次重发，内容从不使用；Redis 中途停掉再起来（不落盘，队列全丢）什么也不丢；同一个任务送到两次，
+对照：不看心跳时任务一直等着；评分子进程死了、任务退回队列等着时心跳也断了，服务却不重发，只再评一次；对照：不看退回队列的记号时评两次）；没有签名的失败记录只会引起一次重发，内容从不使用；Redis 中途停掉再起来（不落盘，队列全丢）什么也不丢；同一个任务送到两次，
 结果只交出一次；每次都让工人崩溃的提交有次数上限；grade-worker 命令连不上 Redis、没装 Celery 时的中文说明。
 真正的 run_job 走一遍 Celery 的测试在 test_grade_celery_real.py。
 """
@@ -203,6 +203,78 @@ def test_a_long_job_keeps_its_heartbeat_and_is_not_sent_twice(transport, workers
     got = drain(transport, 60, workers)
     assert [(j, o["ok"]) for j, o in got] == [("slow", True)]
     assert transport.revived == 0 and len(runs(log, "slow", "start")) == 1
+
+
+def _requeued_and_waiting(transport, workers, log, job_id):
+    """评分子进程被 kill -9，工人主进程把任务退回队列；紧接着整个工人停住（SIGSTOP）4 秒：任务等着重评，
+    心跳键（alive_ttl=1）早过期了。这段时间里另起一个闲着的工人。之后工人继续，返回收到的结果。
+    停住之前任务已经又开始评了（没赶上）时返回 None，由调用者换一个任务再来。"""
+    import redis as redis_py
+
+    client = redis_py.Redis.from_url(workers.url)
+    first = workers.start(concurrency=1, alive_ttl=1)
+    transport.submit({"id": job_id, "value": 3, "sleep": 1, "log": str(log)})
+    wait_for(lambda: runs(log, job_id, "start"), 60, "任务开始评")
+    pid = int(runs(log, job_id, "start")[0].split(".")[-2])
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not client.exists("course-grading:queued:%s" % job_id) and len(runs(log, job_id, "start")) == 1:
+        assert time.monotonic() < deadline, "任务没有退回队列\n" + workers.logs()
+        time.sleep(0.001)
+    os.killpg(first.pid, signal.SIGSTOP)
+    try:
+        if len(runs(log, job_id, "start")) > 1:
+            return None
+        workers.start(concurrency=1, alive_ttl=1)
+        got = drain(transport, 4, until_empty=False)
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    return got + drain(transport, 60, workers)
+
+
+def _deliveries(workers, job_id):
+    """开始评这个任务的投递次数（工人在 Redis 里数的；同一个评分子进程先后评两份时 log 里的文件名会重复）。"""
+    import redis as redis_py
+
+    return int(redis_py.Redis.from_url(workers.url).get("course-grading:deliveries:%s" % job_id) or 0)
+
+
+def _edge(transport, workers, tmp_path):
+    for attempt in range(4):
+        log = tmp_path / ("log%d" % attempt)
+        log.mkdir()
+        got = _requeued_and_waiting(transport, workers, log, "requeued%d" % attempt)
+        if got is not None:
+            # 迟来的重复投递（如果有）也来了：等到第三次投递，或者 8 秒
+            deadline = time.monotonic() + 8
+            while _deliveries(workers, "requeued%d" % attempt) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(1.5)  # 第三次投递（如果有）也评完
+            return got + drain(transport, 0.5, until_empty=False), log, "requeued%d" % attempt
+        for proc in workers.procs:
+            workers.kill(proc)
+    pytest.fail("四次都没赶在任务重新开始评以前停住工人")
+
+
+def test_a_job_requeued_after_its_grader_died_is_not_sent_again_while_it_waits(transport, workers, tmp_path):
+    """评分子进程死了、任务退回队列等着：心跳虽然断了，服务也不重发，任务恰好再评一次（原来那次死在半路）。"""
+    got, log, job_id = _edge(transport, workers, tmp_path)
+    assert [(j, o["ok"]) for j, o in got] == [(job_id, True)], got
+    assert transport.revived == 0
+    assert _deliveries(workers, job_id) == 2
+
+
+def test_control_ignoring_the_requeue_the_waiting_job_is_graded_twice(broker, workers, tmp_path):
+    """对照：服务不看 queued 键时，心跳一断就再派发一份，队列里的原件和重发的那份都被评了一遍。"""
+    transport = CeleryTransport(broker.url, key=KEY.encode(), poll_interval=0.05, restart_check=0.2,
+                                honour_requeued=False)
+    try:
+        got, log, job_id = _edge(transport, workers, tmp_path)
+        assert [(j, o["ok"]) for j, o in got] == [(job_id, True)], got  # 结果照样只交出一次
+        assert transport.revived == 1
+        assert _deliveries(workers, job_id) == 3
+    finally:
+        transport.close()
 
 
 def _forge_failure(transport, job_id, text):

@@ -10,7 +10,8 @@ jobs.run_job(job, cache_dir)，结果是纯数据，放回 Redis；工人不需�
 
 不丢、不重：
 - 晚确认（acks_late）：工人评完才确认；评分子进程被 kill -9 时任务退回队列（task_reject_on_worker_lost），
-  另一个子进程重评。
+  另一个子进程重评。退回队列时工人主进程记下 queued 键：任务在队列里等多久都不算“工人没了”（见下），不会被
+  服务再派发一份。
 - 整台工人机器死掉（主进程也没了，没人退回任务）：评分时工人每隔几秒续一次“还在评”的心跳键（ALIVE_TTL 秒
   过期）；服务看到一个任务开始评了、心跳断了、又没有结果，就把它重新派发，不必等 Redis 在 visibility_timeout
   之后把没确认的任务放回队列。那份迟来的重复投递照常评完，结果只交出一次（见下）。
@@ -32,6 +33,7 @@ import time
 try:
     from celery import Celery
     from celery import states
+    from celery.worker.request import Request
     from kombu.exceptions import OperationalError
     import redis
 except ImportError as exc:  # 学生的精简环境里没有这些包：给一句中文说明
@@ -110,6 +112,24 @@ def _alive_key(job_id):
     return "course-grading:alive:%s" % job_id
 
 
+def _queued_key(job_id):
+    return "course-grading:queued:%s" % job_id
+
+
+class _RequeueAwareRequest(Request):
+    """工人主进程里的任务请求：评分子进程死在半路（kill -9、内存耗尽）、Celery 把任务退回队列时，记下 queued 键
+    （VISIBILITY_TIMEOUT 秒过期）。任务这时在队列里等下一个空出来的子进程，心跳断了也不是工人没了：服务看到这个键
+    就不重新派发（否则队列里的原件和重发的那份都会被评一遍）。再开始评时（_Heartbeat）删掉它。"""
+
+    def reject(self, requeue=False):
+        super().reject(requeue=requeue)
+        if requeue:
+            try:
+                self.task.backend.client.set(_queued_key(self.id), "1", ex=VISIBILITY_TIMEOUT)
+            except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
+                pass  # 记不下：服务按心跳重发，最多评两次，结果照样只交出一次
+
+
 class _Heartbeat:
     """评分期间每隔 ttl/5 秒把这个任务的心跳键续到 ttl 秒后过期；评完不删它（让它自己过期：结果存进 Redis
     以前心跳一直在，服务不会误以为工人死了）。Redis 不在时只是续不上，评分照常。"""
@@ -131,6 +151,10 @@ class _Heartbeat:
         except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
             pass
         self._beat()
+        try:  # 又有人在评了：从这里起心跳断了就真是工人没了
+            self.client.delete(_queued_key(self.job_id))
+        except CONNECTION_ERRORS + (redis.exceptions.RedisError,):
+            pass
         self._thread = threading.Thread(target=self._run, name="course-grading-heartbeat", daemon=True)
         self._thread.start()
         return self
@@ -151,7 +175,7 @@ def register_task(app, job_func, cache_dir, max_deliveries=MAX_DELIVERIES, key=N
     if not key:
         raise ValueError("register_task 需要密钥（signing.load_key）")
 
-    @app.task(name=TASK_NAME, bind=True)
+    @app.task(name=TASK_NAME, bind=True, Request=_RequeueAwareRequest)
     def grade(self, job):
         if not signing.verify_job(key, job):
             job_id = str(job.get("id", ""))[:64] if isinstance(job, dict) else "?"
@@ -203,7 +227,7 @@ class CeleryTransport(Transport):
     """Transport 的 Celery 实现：submit 发到 Redis 的队列，poll 从结果存放处收结果（见模块说明）。"""
 
     def __init__(self, broker_url, key=None, poll_interval=0.1, stale_after=STALE_AFTER, restart_check=1.0,
-                 warn=None, watch_workers=True):
+                 warn=None, watch_workers=True, honour_requeued=True):
         self.key = key or signing.load_key()  # 没有密钥：SystemExit，中文说明
         self.warn = warn or (lambda text: print(text, file=sys.stderr, flush=True))
         self.refused = 0      # 收到的、签名不对的结果（没有用）
@@ -218,6 +242,7 @@ class CeleryTransport(Transport):
         self.resent = 0       # 重发了几次（基准和测试看这个数）
         self.revived = 0      # 其中因为评它的工人没了心跳而重发的次数
         self.watch_workers = watch_workers  # False：不看心跳（只靠 visibility_timeout；测试里作对照）
+        self.honour_requeued = honour_requeued  # False：不管任务是不是退回了队列、正等着重评（测试里作对照）
         self._unsigned = {}   # job_id -> 收到的没有签名的失败记录的次数
         self._maintain(force=True)
 
@@ -291,7 +316,8 @@ class CeleryTransport(Transport):
         self._flush()
 
     def _revive_orphans(self):
-        """开始评了（started 键在）、心跳断了（alive 键过期）、也没有结果的任务：评它的工人没了，重新派发。"""
+        """开始评了（started 键在）、心跳断了（alive 键过期）、也没有结果、又不是退回了队列正等着重评（queued 键）
+        的任务：评它的工人没了，重新派发。"""
         ids = list(self._sent_at)
         if not ids:
             return
@@ -301,10 +327,12 @@ class CeleryTransport(Transport):
                 chunk = ids[start:start + 300]
                 keys = []
                 for job_id in chunk:
-                    keys += [_started_key(job_id), _alive_key(job_id), backend.get_key_for_task(job_id)]
+                    keys += [_started_key(job_id), _alive_key(job_id), backend.get_key_for_task(job_id),
+                             _queued_key(job_id)]
                 values = backend.client.mget(keys)
                 orphans = [job_id for i, job_id in enumerate(chunk)
-                           if values[3 * i] is not None and values[3 * i + 1] is None and values[3 * i + 2] is None]
+                           if values[4 * i] is not None and values[4 * i + 1] is None and values[4 * i + 2] is None
+                           and (values[4 * i + 3] is None or not self.honour_requeued)]
                 if orphans:
                     backend.client.delete(*[_started_key(j) for j in orphans])
                     self._resend(orphans)
