@@ -3,7 +3,8 @@
 评分函数换成替身（tests/grade_stubs.py），测的是传递本身：一来一回；评分子进程被 kill -9、整个工人被 kill -9
 以后任务重评，服务只收到一次结果（整个工人没了时，服务看到它的心跳断了就重发，不等 visibility_timeout；
 对照：不看心跳时任务一直等着；评分子进程死了、任务退回队列等着时心跳也断了，服务却不重发，只再评一次；对照：不看退回队列的记号时评两次）；没有签名的失败记录只会引起一次重发，内容从不使用；Redis 中途停掉再起来（不落盘，队列全丢）什么也不丢；同一个任务送到两次，
-结果只交出一次；每次都让工人崩溃的提交有次数上限；grade-worker 命令连不上 Redis、没装 Celery 时的中文说明。
+结果只交出一次；每次都让工人崩溃的提交有次数上限；Redis 重启时 Celery 自己出错停掉的工人重新启动自己（对照：不重启时
+再也没人评）；grade-worker 命令连不上 Redis、没装 Celery 时的中文说明。
 真正的 run_job 走一遍 Celery 的测试在 test_grade_celery_real.py。
 """
 import glob
@@ -49,11 +50,11 @@ class Workers:
     def __init__(self, url, tmp):
         self.url, self.tmp, self.procs = url, tmp, []
 
-    def start(self, concurrency=1, **options):
-        code = ("import sys; sys.path.insert(0, %r); import grade_stubs; "
-                "from course.grading.service.worker import run_worker; "
-                "sys.exit(run_worker(%r, %d, %r, job_func=grade_stubs.echo, **%r))"
-                % (str(TESTS), self.url, concurrency, str(self.tmp / "cache"), options))
+    def start(self, concurrency=1, prelude="", **options):
+        code = prelude + ("import sys; sys.path.insert(0, %r); import grade_stubs; "
+                          "from course.grading.service.worker import run_worker; "
+                          "sys.exit(run_worker(%r, %d, %r, job_func=grade_stubs.echo, **%r))"
+                          % (str(TESTS), self.url, concurrency, str(self.tmp / "cache"), options))
         log = open(self.tmp / ("worker-%d.log" % len(self.procs)), "w")
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=dict(os.environ, LANG="C.UTF-8", COURSE_GRADE_KEY=KEY))
@@ -275,6 +276,49 @@ def test_control_ignoring_the_requeue_the_waiting_job_is_graded_twice(broker, wo
         assert _deliveries(workers, job_id) == 3
     finally:
         transport.close()
+
+
+def _crash_once(trigger):
+    """工人里的 Celery 在下一次和 Redis 断线、处理断线时抛出 kombu 那种 AttributeError（trigger 文件在时，只一次）：
+    Celery 记下“Unrecoverable error”，整个工人停掉。"""
+    return ("import os, celery.worker.consumer.consumer as _cc\n"
+            "_orig = _cc.Consumer.on_connection_error_after_connected\n"
+            "def _boom(self, exc):\n"
+            "    if os.path.exists(%r):\n"
+            "        os.unlink(%r)\n"
+            "        raise AttributeError(\"'NoneType' object has no attribute 'hostname'\")\n"
+            "    return _orig(self, exc)\n"
+            "_cc.Consumer.on_connection_error_after_connected = _boom\n" % (str(trigger), str(trigger)))
+
+
+def _crash_on_broker_restart(transport, workers, broker, tmp_path, **options):
+    trigger = tmp_path / "crash-once"
+    proc = workers.start(concurrency=1, prelude=_crash_once(trigger), **options)
+    transport.submit({"id": "before", "value": 1})
+    assert [(j, o["ok"]) for j, o in drain(transport, 60, workers)] == [("before", True)]
+    trigger.write_text("")
+    broker.stop()
+    time.sleep(1.0)
+    broker.start()
+    wait_for(lambda: not trigger.exists(), 60, "Celery 处理断线时出错")
+    transport.submit({"id": "after", "value": 2})
+    return proc
+
+
+def test_worker_restarts_itself_after_celery_gives_up_on_a_broker_restart(transport, workers, broker, tmp_path):
+    proc = _crash_on_broker_restart(transport, workers, broker, tmp_path)
+    got = drain(transport, 90, workers)
+    assert [(j, o["ok"]) for j, o in got] == [("after", True)], got
+    assert proc.poll() is None  # 还是那个进程（exec 重启）
+    log = (tmp_path / "worker-0.log").read_text(errors="replace")
+    assert "Unrecoverable error" in log and "重新启动" in log and log.count("评分工人已启动") == 2
+
+
+def test_control_without_the_restart_the_worker_is_gone_and_nothing_more_is_graded(transport, workers, broker,
+                                                                                   tmp_path):
+    proc = _crash_on_broker_restart(transport, workers, broker, tmp_path, restart=False)
+    wait_for(lambda: proc.poll() is not None, 60, "工人停掉")
+    assert drain(transport, 8, until_empty=False) == [] and transport.pending() == 1
 
 
 def _forge_failure(transport, job_id, text):

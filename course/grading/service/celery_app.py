@@ -119,7 +119,9 @@ def _queued_key(job_id):
 class _RequeueAwareRequest(Request):
     """工人主进程里的任务请求：评分子进程死在半路（kill -9、内存耗尽）、Celery 把任务退回队列时，记下 queued 键
     （VISIBILITY_TIMEOUT 秒过期）。任务这时在队列里等下一个空出来的子进程，心跳断了也不是工人没了：服务看到这个键
-    就不重新派发（否则队列里的原件和重发的那份都会被评一遍）。再开始评时（_Heartbeat）删掉它。"""
+    就不重新派发（否则队列里的原件和重发的那份都会被评一遍）。再开始评时（_Heartbeat）删掉它。
+    工人在任务重新开始评以前整个没了（主进程已经又取走了它）：这个键过期时 Redis 也正好把没确认的任务放回队列，
+    慢了，但什么也不丢。"""
 
     def reject(self, requeue=False):
         super().reject(requeue=requeue)

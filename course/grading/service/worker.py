@@ -10,13 +10,19 @@ URL 必须带 Redis 的密码（redis://:密码@主机:6379/0；任务里有藏�
 每个任务不再付导入的时间；一个子进程一次只评一份提交（worker_prefetch_multiplier=1）。
 任务和结果都带签名（signing.py）：工人只评服务用共有的密钥签过的任务（--key-file 或 COURSE_GRADE_KEY）。
 Redis 中途掉线时工人不退出，一直重连；启动时连不上就给一句中文说明退出（不打印回溯）。
+重连时 Celery/kombu 偶尔自己出错（“Unrecoverable error”，例如 Redis 重启那一刻确认消息时连接已经没了），
+Celery 的工人这时会整个停掉：不是有人叫它停（SIGTERM、Ctrl-C）时，grade-worker 等一会儿用同一个进程号重新启动自己
+（exec 同一条命令；接连出事时等得越来越久，最多 60 秒），没评完的任务由服务按心跳和 visibility_timeout 重发。
 """
 import importlib
 import os
 import socket
 import sys
+import time
 
-__all__ = ["add_arguments", "run", "run_worker", "default_cache_dir"]
+__all__ = ["add_arguments", "run", "run_worker", "default_cache_dir", "RESTARTS_ENV"]
+
+RESTARTS_ENV = "COURSE_GRADE_WORKER_RESTARTS"  # exec 重启时带给新进程：接连重启了几次（决定等多久）
 
 
 def default_cache_dir():
@@ -61,8 +67,9 @@ def _warm():
 
 
 def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, loglevel="WARNING",
-               time_limit=None, visibility_timeout=None, key=None, key_file=None, alive_ttl=None):
-    """起一个 Celery 工人并一直运行（直到 SIGTERM / Ctrl-C）；返回退出码。
+               time_limit=None, visibility_timeout=None, key=None, key_file=None, alive_ttl=None, restart=True):
+    """起一个 Celery 工人并一直运行（直到 SIGTERM / Ctrl-C）；返回退出码。Celery 因为无法恢复的错误自己停掉时，
+    restart 为真就 exec 同一条命令重新启动（见模块说明；False 只在测试里作对照）。
 
     job_func 默认是 jobs.run_job；测试可以换成别的函数（子进程里同样可用的、模块顶层的函数）。
     key：和服务共有的密钥（bytes）；不给时从 key_file 或环境变量 COURSE_GRADE_KEY 读（signing.load_key）。
@@ -111,8 +118,27 @@ def run_worker(broker_url, concurrency=None, cache_dir=None, job_func=None, logl
         hostname=hostname, concurrency=concurrency, pool_cls="prefork", loglevel=loglevel,
         queues=[celery_app.QUEUE], without_gossip=True, without_mingle=True, without_heartbeat=True,
         optimization="fair", quiet=True, redirect_stdouts=False)
+    from celery.signals import worker_shutting_down
+
+    asked = []  # 有人叫工人停（SIGTERM、SIGINT、SIGQUIT）：Celery 先发这个信号
+    worker_shutting_down.connect(lambda **kw: asked.append(kw.get("sig")), weak=False)
+    started = time.monotonic()
     worker.start()
+    if restart and not asked and worker.exitcode == 1:  # EX_FAILURE：Celery 记下“Unrecoverable error”以后的退出码
+        _restart(time.monotonic() - started)
     return worker.exitcode or 0
+
+
+def _restart(ran_for):
+    """Celery 因为无法恢复的错误停掉了：等一会儿，exec 同一条命令（同一个进程号，监督它的程序看不出区别）。"""
+    count = 0 if ran_for > 300 else int(os.environ.get(RESTARTS_ENV, "0") or 0)  # 好好运行了一阵：重新计数
+    delay = min(60, 2 ** count)
+    print("评分工人意外停止（Celery 报告了无法恢复的错误，见上面的日志），%d 秒后重新启动……" % delay,
+          file=sys.stderr, flush=True)
+    time.sleep(delay)
+    os.environ[RESTARTS_ENV] = str(count + 1)
+    sys.stdout.flush()
+    os.execv(sys.executable, sys.orig_argv)
 
 
 def run(args):
