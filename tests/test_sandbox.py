@@ -470,7 +470,7 @@ def _run_watcher(tmp_path, monkeypatch, allow):
     for sub in ("conn", "ipc", "mpl"):
         (private / sub).mkdir(parents=True)
     if not allow:
-        monkeypatch.setattr(answers, "allow_lists", lambda package_dir, paths: [])
+        monkeypatch.setattr(answers, "allow_lists", lambda paths: [])
     python_dirs, _ = sandbox.python_paths(sys.executable)
     argv = sandbox.build_bwrap_argv(
         [sys.executable, "-c", _WATCHER, str(pkg), str(work)], env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},

@@ -226,7 +226,7 @@ def part_paths(package_dir, parts):
     return out
 
 
-def allow_lists(package_dir, paths):
+def allow_lists(paths):
     """课程包里直接含有要盖住的模块文件（不是整个文件夹被盖住）的文件夹，和它们的 __pycache__：沙箱里这些
     文件夹换成一层空的只读 tmpfs，只把评分开始时已经在、又不用盖住的东西一项项挂回去（白名单，而不是只把要盖的
     几个文件盖上 /dev/null）。这样评分途中才出现的文件——教师那边的进程导入参考实现时写下的字节码、
@@ -236,7 +236,7 @@ def allow_lists(package_dir, paths):
     反过来，评分途中整个换掉一个挂回去的文件时，沙箱里看到的是一个空文件（挂载点）：评分途中改课程包本来就会让
     不同的学生用到不同的代码，不要这样做。
 
-    paths 是 part_paths(package_dir, 要盖住的部分) 的结果。返回 [(文件夹, [挂回去的路径])]，父文件夹在前。
+    paths 是 part_paths(课程包目录, 要盖住的部分) 的结果。返回 [(文件夹, [挂回去的路径])]，父文件夹在前。
     __pycache__ 里挂回去的只是不用盖住的模块的字节码。"""
     hidden = {os.path.normpath(p) for p in paths}
     folders = sorted({os.path.dirname(p) for p in hidden if p.endswith(".py") and not os.path.isdir(p)},

@@ -370,10 +370,10 @@ def build_bwrap_argv(kernel_cmd, *, env, workdir, private_dir, hidden, status, l
     from .answers import allow_lists, part_paths
 
     parts = PACKAGE_PRIVATE if package_private is None else package_private
-    for d in course_dirs:  # 课程包照常只读挂载，但答案部分盖住（文件盖上 /dev/null），学生代码 import 不到
+    for d in course_dirs:  # 课程包照常只读挂载，但答案部分盖住（见下），学生代码 import 不到
         paths = part_paths(os.path.normpath(d), parts)
         # 直接含有要盖住的模块的文件夹（和它的 __pycache__）：空的只读 tmpfs 上只挂回当时就有、不用盖住的东西
-        covered = allow_lists(os.path.normpath(d), paths)
+        covered = allow_lists(paths)
         for folder, keep in covered:
             add(folder, "--tmpfs", folder)
             readonly.append(folder)

@@ -35,6 +35,7 @@ SUBMISSION_MAX_BYTES = 200 * 2 ** 20  # 任务里提交的文件加起来的上�
 RESULT_MAX_BYTES = 300 * 2 ** 20  # 结果里 autograded/ 的文件加起来的上限（notebook 输出另有上限）
 REPORT_MAX_BYTES = 4 * 2 ** 20
 _DROP_ENV = ("COURSE_DB_URL", "COURSE_EXCHANGE_DIR")
+_compiled = False  # 这个进程（或 fork 出它的工人主进程）已经编译过课程包的字节码
 
 
 def make_job(job_id, student, assignment, bundle, submission_files, *, key="", order=0.0):
@@ -94,8 +95,11 @@ def warm(cache_dir=None):
     清掉已经不在的工人留下的、预先启动内核用的空工作文件夹。"""
     from ..sandbox.answers import compile_package
 
+    global _compiled
     forkrun.warm()
-    compile_package()  # 沙箱里的内核和评判进程写不了字节码：工人先编译好课程包
+    if not _compiled:  # Celery 的每个评分子进程启动时又调用一次 warm：主进程编译过就不再逐个文件核对
+        compile_package()  # 沙箱里的内核和评判进程写不了字节码：工人先编译好课程包
+        _compiled = True
     if cache_dir:
         sweep(cache_dir)
 
