@@ -112,3 +112,34 @@ def test_cell_metadata_checks_build_the_schema_validator_once_and_fail_exactly_a
     for _ in range(20):
         MetadataValidatorV3().validate_cell(new_code_cell("x = 1", metadata={"nbgrader": dict(good)}))
     assert len(checks) == 20
+
+
+_ADD_SUBMISSION = r"""
+import sys
+from nbgrader.api import Gradebook
+if sys.argv[1] == "quiet":
+    from course.grading.nbgrader_patches import quiet_add_submission_warning
+    quiet_add_submission_warning()
+with Gradebook("sqlite:///" + sys.argv[2]) as gb:
+    gb.update_or_create_assignment("a1")
+    gb.update_or_create_notebook("nb", "a1")
+    gb.update_or_create_grade_cell("g1", "nb", "a1", max_score=1, cell_type="code")
+    gb.add_student("s1")
+    gb.add_submission("a1", "s1")
+    print(gb.find_submission("a1", "s1").student.id)
+"""
+
+
+def test_the_add_submission_warning_is_filtered_and_nothing_else(tmp_path):
+    """nbgrader 的 add_submission 在 SQLAlchemy 2 下打印的 SAWarning（成绩其实照常写下）在我们的进程里滤掉；
+    对照：不装过滤时真的打印，提交也真的加进了成绩库。"""
+    def run(mode):
+        res = subprocess.run([sys.executable, "-W", "default", "-c", _ADD_SUBMISSION, mode,
+                              str(tmp_path / ("%s.db" % mode))], capture_output=True, text=True, cwd=str(ROOT),
+                             timeout=120)
+        assert res.returncode == 0 and res.stdout.strip() == "s1", res.stderr[-2000:]
+        return res.stderr
+
+    stock = run("stock")
+    assert "SAWarning" in stock and "not in session" in stock
+    assert "SAWarning" not in run("quiet")

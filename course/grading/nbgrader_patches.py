@@ -20,6 +20,11 @@
 - BaseConverter.write_single_notebook：先删掉目标位置上的链接和特殊文件，反馈 HTML 加上内容安全策略；
 - BaseConverter.set_permissions：先清理评分程序自己的输出文件夹（files/safe.py 的 prune）；
 - CourseDirectory.get_existing_timestamp：timestamp.txt 只打开一次、确认是普通文件；
+- quiet_add_submission_warning()（不是补丁，只是一条 warnings 过滤）：nbgrader 的 Gradebook.add_submission
+  在 SQLAlchemy 2 下每个进程第一次加提交时打印三条 SAWarning（“Object of type <SubmittedAssignment> not in session,
+  add operation along 'Student.submissions' will not proceed”）。那是反向关系在对象加进 session 之前触发的
+  autoflush，nbgrader 紧接着就把对象加进去，成绩照常写下（原版 nbgrader autograde 的输出里也有）；教师在评分服务
+  和批量评分的输出里看到的却像是成绩没写进去。只滤掉这一种，由 nbgrader_cli.main 和评分服务装上；
 - nbgraderformat/common.py 里的 jsonschema.validate（检查每个单元的 nbgrader 元数据）：同样的校验、同样的
   出错，只是同一份 schema 的校验器建一次（原来每个单元都先把 schema 本身校验一遍，约占 autograde 命令七分之一的 CPU）。
 另有两处不在这里，只在各自的进程里装：
@@ -33,7 +38,7 @@ import os
 from .files import safe as filesafe
 from .feedback.html import with_csp
 
-__all__ = ["install", "NBGRADER_VERSION"]
+__all__ = ["install", "quiet_add_submission_warning", "NBGRADER_VERSION"]
 
 NBGRADER_VERSION = "0.9.6"
 
@@ -96,6 +101,18 @@ def install():
     BaseConverter.set_permissions = set_permissions_safely
     CourseDirectory.get_existing_timestamp = get_existing_timestamp
     BaseConverter._course_filesafe = True
+
+
+def quiet_add_submission_warning():
+    """滤掉 Gradebook.add_submission 的那一种 SAWarning（见模块说明）：只认这条消息、这个类别。"""
+    import warnings
+
+    try:
+        from sqlalchemy.exc import SAWarning
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted(Assignment|Notebook)> not in session, "
+                            r"add operation along '\w+\.submissions' will not proceed", category=SAWarning)
 
 
 class _SchemaCache:

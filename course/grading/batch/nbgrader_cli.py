@@ -3,10 +3,12 @@
 import sys
 
 from . import dbsafe
+from ..nbgrader_patches import quiet_add_submission_warning
 
 
 def main():
     dbsafe.install()
+    quiet_add_submission_warning()
     from nbgrader.apps.nbgraderapp import main as nbgrader_main
 
     sys.argv[0] = "nbgrader"

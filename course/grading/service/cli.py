@@ -81,8 +81,10 @@ def _add_students(service, text):
 
 def run(args):
     from ..batch.autograde import UsageError
+    from ..nbgrader_patches import quiet_add_submission_warning
     from .service import GradingService
 
+    quiet_add_submission_warning()
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     transport = _transport(args)
     try:
