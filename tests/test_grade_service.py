@@ -269,12 +269,15 @@ def test_a_forked_command_runs_in_its_folder_and_environment_and_its_process_gro
     assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
 
 
-def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_forked_one(tmp_path):
+def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_forked_one(tmp_path, monkeypatch):
     """forkrun.Standby：待命的子进程先 prepare()，再运行交给它的命令（目录、环境变量、参数都是命令的）；
-    同一个键的下一条命令交给它，同时又 fork 一个新的待命；换了键时旧的待命子进程不运行任何命令，收拾好就走；
-    待命子进程死了时命令照常 fork 运行。"""
+    同一个键的下一条命令交给它，同时又 fork 一个新的待命；换了键时旧键的待命子进程留着，回到旧键时照样接手
+    （后 fork 的待命子进程不拿着它的管道，它马上读到命令）；超过 standby_limit() 份时最久没用的不运行任何命令，
+    收拾好就走；待命子进程死了时命令照常 fork 运行。"""
     from course.grading.service import forkrun
+    from course.grading.service.standbys import STANDBY_ENV
 
+    monkeypatch.setenv(STANDBY_ENV, "2")
     log = tmp_path / "events.txt"
 
     def note(text):
@@ -302,6 +305,9 @@ def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_for
             time.sleep(0.02)
         raise AssertionError(events())
 
+    def newest(prefix):
+        return int([e for e in events() if e.startswith(prefix)][-1].split()[1])
+
     env = {"FORKRUN_TEST": "待命", "PATH": os.environ["PATH"]}
     work = tmp_path / "work"
     work.mkdir()
@@ -309,28 +315,59 @@ def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_for
         code, out = forkrun.run(str(work), ["1"], env, 30, entry=command, standby=("k1", prepare))
         assert code == 0, out
         wait_for("prepared", 1)
-        first = int([e for e in events() if e.startswith("prepared")][0].split()[1])
+        first = newest("prepared")
         ran = [e for e in events() if e.startswith("ran")]
         assert len(ran) == 1 and int(ran[0].split()[1]) != first  # 第一条没有待命的：照常 fork
         assert forkrun.run(str(work), ["2"], env, 30, entry=command, standby=("k1", prepare))[0] == 0
         ran = [e for e in events() if e.startswith("ran")]
         assert ran[-1] == "ran %d %s 待命 ['2']" % (first, work), events()  # 交给了先准备好的那个
         wait_for("prepared", 2)
-        second = int([e for e in events() if e.startswith("prepared")][-1].split()[1])
+        second = newest("prepared")
         assert second != first
         assert forkrun.run(str(work), ["3"], env, 30, entry=command, standby=("k2", prepare))[0] == 0
-        assert "closed %d" % second in events()  # 换了键：旧的待命子进程没有运行命令，收拾好了
-        assert not any(e.startswith("ran %d" % second) for e in events())
         wait_for("prepared", 3)
-        third = int([e for e in events() if e.startswith("prepared")][-1].split()[1])
-        os.kill(third, signal.SIGKILL)  # 待命子进程死了：命令照常 fork 运行
+        third = newest("prepared")  # k2 的待命子进程，在 k1 的之后 fork
+        assert "closed %d" % second not in events()  # 换了键：k1 的待命子进程留着
+        # 回到 k1：交给留着的那个；它读到管道结尾不必等 k2 的待命子进程退出（否则这里超时）
+        assert forkrun.run(str(work), ["4"], env, 10, entry=command, standby=("k1", prepare))[0] == 0
+        assert [e for e in events() if e.startswith("ran")][-1] == "ran %d %s 待命 ['4']" % (second, work)
+        wait_for("prepared", 4)
+        fourth = newest("prepared")  # k1 的新待命子进程；现在 k2、k1 各一个，到了上限 2
+        assert forkrun.run(str(work), ["5"], env, 30, entry=command, standby=("k3", prepare))[0] == 0
+        assert "closed %d" % third in events()  # 最久没用的（k2）收拾好了，没有运行命令
+        assert not any(e.startswith("ran %d" % third) for e in events())
+        assert "closed %d" % fourth not in events()
+        wait_for("prepared", 5)
+        fifth = newest("prepared")
+        os.kill(fifth, signal.SIGKILL)  # 待命子进程死了：命令照常 fork 运行
         time.sleep(0.2)
-        code, out = forkrun.run(str(work), ["4"], env, 30, entry=command, standby=("k2", prepare))
-        assert code == 0 and any(e.startswith("ran") and e.endswith("['4']") and " %d " % third not in e
+        code, out = forkrun.run(str(work), ["6"], env, 30, entry=command, standby=("k3", prepare))
+        assert code == 0 and any(e.startswith("ran") and e.endswith("['6']") and " %d " % fifth not in e
                                  for e in events()), (out, events())
+        monkeypatch.setenv(STANDBY_ENV, "0")  # 0：不再预先启动，留着的都收拾掉
+        assert forkrun.run(str(work), ["7"], env, 30, entry=command, standby=("k1", prepare))[0] == 0
+        assert "closed %d" % fourth not in events()  # k1 的那个接了命令 7
+        assert not forkrun._standbys
     finally:
         forkrun.discard_standby()
-    assert events()[-1].startswith("closed")  # 工人退出时最后一个待命子进程也收拾好了
+    assert events()[-1].startswith(("closed", "ran"))
+
+
+def test_the_standby_count_is_checked_where_it_is_given(monkeypatch):
+    from course.grading.service import standbys as forkrun
+
+    assert [forkrun.parse_standby(v) for v in ("0", " 3 ", "64")] == [0, 3, 64]
+    for bad in ("-1", "65", "x", "", "2.5"):
+        with pytest.raises(ValueError, match="0 到 64 的整数"):
+            forkrun.parse_standby(bad)
+    monkeypatch.setenv(forkrun.STANDBY_ENV, "lots")
+    assert forkrun.standby_limit() == forkrun.DEFAULT_STANDBY  # 工人里不出错；命令行入口先拒绝它
+    res = subprocess.run([sys.executable, "-m", "course", "grade-service", "--once", "--course", "/nonexistent"],
+                         env=dict(_env(), COURSE_GRADING_STANDBY="lots"), capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "0 到 64 的整数" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    res = subprocess.run([sys.executable, "-m", "course", "grade-worker", "--standby", "-3"],
+                         env=_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "0 到 64 的整数" in res.stderr and "Traceback" not in res.stderr, res.stderr
 
 
 def test_a_worker_starting_up_removes_the_empty_kernel_folders_of_standby_children_that_are_gone(tmp_path):

@@ -40,6 +40,9 @@ def add_arguments(p):
     p.add_argument("--key-file", metavar="FILE",
                    help="用 --broker 时和工人共有的密钥文件（权限 600；不写时读环境变量 COURSE_GRADE_KEY）")
     p.add_argument("--cache", help="本机工人缓存作业包的文件夹（默认一个临时文件夹，结束时删掉）")
+    from .standbys import add_standby_argument
+
+    add_standby_argument(p)  # 只管本机的工人；用 --broker 时由 grade-worker --standby 设
     from .signing import add_broker_arguments
 
     add_broker_arguments(p)
@@ -82,9 +85,11 @@ def _add_students(service, text):
 def run(args):
     from ..batch.autograde import UsageError
     from ..nbgrader_patches import quiet_add_submission_warning
+    from .standbys import apply_standby
     from .service import GradingService
 
     quiet_add_submission_warning()
+    apply_standby(args)
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     transport = _transport(args)
     try:

@@ -10,9 +10,13 @@ jupyter_client、课程的插件。工人进程启动时（warm）把这些都�
 - 标准输入是 /dev/null，输出写进一个临时文件，返回结尾的几千个字符；
 - 工人进程里装的 Python 信号处理函数（Celery 的）在子进程里恢复成默认，忽略的信号照旧忽略（和 exec 一样）。
 
-autograde 还有一个待命的子进程（Standby）：它和上一份提交的评分同时 fork 出来，先为下一份提交启动好沙箱内核
-（execute/standby.py），再等工人交给它命令。内核用完就结束：一个内核从不运行两份提交。
+autograde 还有待命的子进程（Standby）：和上一份提交的评分同时 fork 出来，先为下一份同一作业的提交启动好沙箱内核
+（execute/standby.py），再等工人交给它命令。内核用完就结束：一个内核从不运行两份提交。待命的内核只能给同一份作业包
+（盖住哪些课程模块、导入哪些模块，每课都不一样），所以每份作业包各留一个待命子进程，最近用过的至多
+standbys.standby_limit() 份（环境变量 COURSE_GRADING_STANDBY；grade-service 和 grade-worker 的 --standby）：
+全班同时交几课时，工人轮到另一课不再扔掉刚启动好的内核、再冷启动一个。
 """
+import collections
 import contextlib
 import importlib
 import io
@@ -23,6 +27,8 @@ import signal
 import sys
 import tempfile
 import time
+
+from .standbys import standby_limit
 
 __all__ = ["warm", "warm_release", "as_graded", "run", "Standby", "discard_standby", "WARM_MODULES"]
 
@@ -295,6 +301,7 @@ class Standby:
             code = 70
             try:
                 os.close(self._pipe)
+                _close_other_pipes()
                 code = _standby_child(parent, read_end, self.log.fileno(), prepare, entry or _default_entry)
                 _flush_streams()
             finally:
@@ -377,27 +384,44 @@ def _standby_child(parent, fd, log_fd, prepare, entry):
     return _command(cmd["work"], cmd["args"], cmd["env"], entry)
 
 
-_standby = None  # 这个工人进程里待命的子进程（至多一个）
+_standbys = collections.OrderedDict()  # 作业包的键 -> 这个工人进程里为它待命的子进程；最久没用的在前
 
 
 def discard_standby():
-    """结束待命的子进程（工人退出时）。"""
-    global _standby
-    standby, _standby = _standby, None
-    if standby is not None:
+    """结束所有待命的子进程（工人退出时）。"""
+    while _standbys:
+        _, standby = _standbys.popitem(last=False)
         standby.discard()
 
 
 def _take_standby(key):
-    """为 key 准备的、还活着的待命子进程（拿走）；有别的待命子进程时结束它。"""
-    global _standby
-    standby, _standby = _standby, None
+    """为 key 准备的、还活着的待命子进程（拿走）；别的作业包的待命子进程留着。"""
+    standby = _standbys.pop(key, None)
     if standby is None:
         return None
-    if standby.key == key and standby.alive():
+    if standby.alive():
         return standby
-    standby.discard()
+    standby.discard(wait=0)
     return None
+
+
+def _keep_standby(key, prepare, entry):
+    """为 key fork 一个新的待命子进程；超过 standby_limit() 份时先结束最久没用的。"""
+    limit = standby_limit()
+    while _standbys and len(_standbys) >= max(limit, 1):
+        _, old = _standbys.popitem(last=False)
+        old.discard()
+    if limit > 0:
+        _standbys[key] = Standby(key, prepare, entry)
+
+
+def _close_other_pipes():
+    """fork 出的子进程里：关掉继承来的、通往别的待命子进程的管道写端。不关的话，那个待命子进程被交给命令以后
+    要等这个子进程也退出才读得到管道的结尾，命令就白等。"""
+    for standby in _standbys.values():
+        if standby._pipe is not None:
+            with contextlib.suppress(OSError):
+                os.close(standby._pipe)
 
 
 def _kill_group(pid):
@@ -411,8 +435,7 @@ def run(work, args, env, timeout, entry=None, standby=None):
     """在 work 里、环境 env 下运行 `nbgrader 参数…`（fork 出的子进程）。返回 (退出码或 "timeout", 输出的结尾)。
 
     standby=(key, prepare)：有为 key 待命的子进程时交给它运行（它已经做好了 prepare()）；然后马上为下一条
-    同样的命令 fork 一个新的待命子进程，让它的 prepare() 和这条命令同时进行。"""
-    global _standby
+    同样的命令 fork 一个新的待命子进程，让它的 prepare() 和这条命令同时进行。别的键的待命子进程留着。"""
     entry = entry or _default_entry
     parent = os.getpid()
     ready = _take_standby(standby[0]) if standby else None
@@ -429,12 +452,13 @@ def run(work, args, env, timeout, entry=None, standby=None):
             if pid == 0:  # 子进程：无论如何都用 os._exit 结束，不回到工人的代码里
                 code = 70
                 try:
+                    _close_other_pipes()
                     code = _child(parent, work, args, env, log.fileno(), entry)
                     _flush_streams()
                 finally:
                     os._exit(code & 0xFF if isinstance(code, int) else 1)
         if standby:
-            _standby = Standby(standby[0], standby[1], entry)
+            _keep_standby(standby[0], standby[1], entry)
         try:
             status = _wait(pid, timeout)
         except BaseException:  # 等的时候被打断（例如 Celery 的软时限）：命令不能在工人删掉它的文件夹时还在跑

@@ -40,6 +40,9 @@ def add_arguments(parser):
                         help="作业包的缓存文件夹（默认 %s）" % default_cache_dir())
     parser.add_argument("--key-file", default=None, metavar="FILE",
                         help="和服务共有的密钥文件（权限 600；见 README 的“多台机器”）；不写时读环境变量 COURSE_GRADE_KEY")
+    from .standbys import add_standby_argument
+
+    add_standby_argument(parser)
     parser.add_argument("--loglevel", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="Celery 日志的详细程度（默认 WARNING）")
     from .signing import add_broker_arguments
@@ -150,6 +153,9 @@ def run(args):
     if args.concurrency is not None and args.concurrency < 1:
         raise SystemExit("--concurrency 至少是 1（现在是 %d）" % args.concurrency)
     check_broker_password(args.broker, args.allow_open_broker)
+    from .standbys import apply_standby
+
+    apply_standby(args)
     return run_worker(args.broker, args.concurrency, args.cache, loglevel=args.loglevel, key_file=args.key_file)
 
 
