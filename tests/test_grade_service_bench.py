@@ -59,7 +59,8 @@ def test_quick_benchmark_prints_every_figure(tmp_path):
                    r"服务（1 个工人）/ python -m course autograde\s+\d+\.\d+ ×",
                    r"含服务启动：grade-service --once（1 个工人）/ 原版\s+\d+\.\d+ ×",
                    r"2 个工人 / 1 个工人\s+\d+\.\d+ ×\s+目标 ≥ 1\.6 ×",
-                   r"1200 份 notebook）\s+\d+\.\d+ 分钟 目标 ≤ 8 分钟",
+                   # --quick 只用一课：推算那一行说明它只按这一课推算
+                   r"1200 份 notebook）\s+\d+\.\d+ 分钟 目标 ≤ 8 分钟.*只按 01-graph-chain-rule 推算.*--assignments all",
                    r"提交 → 反馈发布（2 份）\s+p50 \d+\.\d+ 秒，p95 \d+\.\d+ 秒\s+目标 p95 ≤ 10 秒",
                    r"工人评分 \d+\.\d+ 秒，写成绩库、生成并发布反馈 \d+\.\d+ 秒",
                    r"每份 notebook 用掉的 CPU（一直运行、2 个工人）\s+\d+\.\d+ CPU 秒.*200 × 6 至少 \d+\.\d+ 分钟",
