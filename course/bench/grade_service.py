@@ -282,14 +282,17 @@ def main(argv=None):
     from ..grading.batch.parallel import student_folders
 
     args = build_parser().parse_args(argv)
-    if args.quick:
-        args.students, args.assignments, args.gap = 2, args.assignments[:1], 0.0
     course = os.path.abspath(args.course)
     lessons = sorted(n for n in os.listdir(os.path.join(course, "source"))
                      if os.path.isdir(os.path.join(course, "source", n))) if os.path.isdir(
         os.path.join(course, "source")) else []
     if args.assignments == ["all"]:
+        if not lessons:
+            print("--assignments all：%s 里没有 source/ 作业（--course 指向课程根目录）" % course, file=sys.stderr)
+            return 2
         args.assignments = lessons
+    if args.quick:
+        args.students, args.assignments, args.gap = 2, args.assignments[:1], 0.0
     tmp = None if args.out else tempfile.mkdtemp(prefix="course-bench-service-")
     out = os.path.abspath(args.out) if args.out else os.path.join(tmp, "bench")
     logs = os.path.join(out, "logs")
