@@ -269,6 +269,45 @@ def test_a_forked_command_runs_in_its_folder_and_environment_and_its_process_gro
     assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
 
 
+class _StandbyEvents:
+    """forkrun 的待命子进程做了什么：准备（prepared 进程号）、收拾（closed 进程号）、运行命令（ran 进程号 目录 …），
+    写进一个文件（子进程是 fork 出来的，只能这样告诉测试）。"""
+
+    def __init__(self, path):
+        self.path = path
+
+    def note(self, text):
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+    def prepare(self):
+        events = self
+
+        class Prepared:
+            def close(self):
+                events.note("closed %d" % os.getpid())
+
+        self.note("prepared %d" % os.getpid())
+        return Prepared()
+
+    def command(self):
+        self.note("ran %d %s %s %s" % (os.getpid(), os.getcwd(), os.environ.get("FORKRUN_TEST"), sys.argv[1:]))
+
+    def __call__(self):
+        return self.path.read_text(encoding="utf-8").split("\n")[:-1] if self.path.exists() else []
+
+    def wait_for(self, prefix, count, seconds=4.0):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if sum(e.startswith(prefix) for e in self()) >= count:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def newest(self, prefix):
+        return int([e for e in self() if e.startswith(prefix)][-1].split()[1])
+
+
 def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_forked_one(tmp_path, monkeypatch):
     """forkrun.Standby：待命的子进程先 prepare()，再运行交给它的命令（目录、环境变量、参数都是命令的）；
     同一个键的下一条命令交给它，同时又 fork 一个新的待命；换了键时旧键的待命子进程留着，回到旧键时照样接手
@@ -278,35 +317,11 @@ def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_for
     from course.grading.service.standbys import STANDBY_ENV
 
     monkeypatch.setenv(STANDBY_ENV, "2")
-    log = tmp_path / "events.txt"
-
-    def note(text):
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(text + "\n")
-
-    class Prepared:
-        def close(self):
-            note("closed %d" % os.getpid())
-
-    def prepare():
-        note("prepared %d" % os.getpid())
-        return Prepared()
-
-    def command():
-        note("ran %d %s %s %s" % (os.getpid(), os.getcwd(), os.environ.get("FORKRUN_TEST"), sys.argv[1:]))
-
-    def events():
-        return log.read_text(encoding="utf-8").split("\n")[:-1] if log.exists() else []
+    events = _StandbyEvents(tmp_path / "events.txt")
+    prepare, command, newest = events.prepare, events.command, events.newest
 
     def wait_for(prefix, count):
-        for _ in range(200):
-            if sum(e.startswith(prefix) for e in events()) >= count:
-                return
-            time.sleep(0.02)
-        raise AssertionError(events())
-
-    def newest(prefix):
-        return int([e for e in events() if e.startswith(prefix)][-1].split()[1])
+        assert events.wait_for(prefix, count), events()
 
     env = {"FORKRUN_TEST": "待命", "PATH": os.environ["PATH"]}
     work = tmp_path / "work"
@@ -351,6 +366,27 @@ def test_a_standby_child_prepares_before_its_command_and_then_runs_it_like_a_for
     finally:
         forkrun.discard_standby()
     assert events()[-1].startswith(("closed", "ran"))
+
+
+def test_a_standby_child_left_idle_closes_its_kernel_and_the_next_command_forks(tmp_path, monkeypatch):
+    """待命的子进程闲置超过 IDLE_SECONDS 就收拾好（内核结束）、退出；那个键的下一条命令照常 fork 运行。
+    对照：不限闲置时（IDLE_SECONDS = 0）同样等过之后它还在，命令交给它。"""
+    from course.grading.service import forkrun, standbys
+
+    env = {"FORKRUN_TEST": "闲置", "PATH": os.environ["PATH"]}
+    for idle, expires in ((0.5, True), (0, False)):
+        monkeypatch.setattr(standbys, "IDLE_SECONDS", idle)
+        events = _StandbyEvents(tmp_path / ("events-%s.txt" % idle))
+        try:
+            assert forkrun.run(str(tmp_path), ["1"], env, 30, entry=events.command, standby=("k", events.prepare))[0] == 0
+            assert events.wait_for("prepared", 1)
+            standby = events.newest("prepared")
+            assert events.wait_for("closed %d" % standby, 1, seconds=3.0) is expires, events()
+            assert forkrun.run(str(tmp_path), ["2"], env, 30, entry=events.command, standby=("k", events.prepare))[0] == 0
+            ran = [e for e in events() if e.startswith("ran") and e.endswith("['2']")]
+            assert len(ran) == 1 and (" %d " % standby not in " " + ran[0][4:]) is expires, events()
+        finally:
+            forkrun.discard_standby()
 
 
 def test_the_standby_count_is_checked_where_it_is_given(monkeypatch):

@@ -14,7 +14,8 @@ autograde 还有待命的子进程（Standby）：和上一份提交的评分同
 （execute/standby.py），再等工人交给它命令。内核用完就结束：一个内核从不运行两份提交。待命的内核只能给同一份作业包
 （盖住哪些课程模块、导入哪些模块，每课都不一样），所以每份作业包各留一个待命子进程，最近用过的至多
 standbys.standby_limit() 份（环境变量 COURSE_GRADING_STANDBY；grade-service 和 grade-worker 的 --standby）：
-全班同时交几课时，工人轮到另一课不再扔掉刚启动好的内核、再冷启动一个。
+全班同时交几课时，工人轮到另一课不再扔掉刚启动好的内核、再冷启动一个。闲置超过 standbys.standby_idle_seconds()
+的待命子进程自己收拾好退出（那份作业一直没人交时不白占内存）。
 """
 import collections
 import contextlib
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from .standbys import standby_limit
+from .standbys import standby_idle_seconds, standby_limit
 
 __all__ = ["warm", "warm_release", "as_graded", "run", "Standby", "discard_standby", "WARM_MODULES"]
 
@@ -375,7 +376,12 @@ def _standby_child(parent, fd, log_fd, prepare, entry):
         import traceback
 
         traceback.print_exc()
-    cmd = _read_command(fd)
+    # 闲置太久（这份作业一直没有新提交）就收拾好自己退出，内核占的内存还给机器；工人以后看它已经不在，照常 fork
+    idle = standby_idle_seconds()
+    if idle and not select.select([fd], [], [], idle)[0]:
+        cmd = None
+    else:
+        cmd = _read_command(fd)
     if cmd is None:
         if ready is not None:
             with contextlib.suppress(Exception):

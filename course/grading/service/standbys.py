@@ -4,16 +4,18 @@
     python -m course grade-worker --standby N      Celery 工人的每个评分子进程
     COURSE_GRADING_STANDBY=N                       两者都读（命令行的 --standby 写进这个环境变量，工人进程继承它）
 
-0 表示不预先启动内核（每份提交冷启动）。每个待命的子进程连同它的内核约占 100 MB 内存。
+0 表示不预先启动内核（每份提交冷启动）。每个待命的子进程连同它的内核约占 100 MB 内存；闲置 IDLE_SECONDS 秒
+（这份作业一直没有新提交）后它自己结束内核、退出，那份作业的下一份提交照常冷启动。
 """
 import os
 
-__all__ = ["STANDBY_ENV", "DEFAULT_STANDBY", "STANDBY_MAX", "parse_standby", "standby_limit", "add_standby_argument",
-           "apply_standby"]
+__all__ = ["STANDBY_ENV", "DEFAULT_STANDBY", "STANDBY_MAX", "IDLE_SECONDS", "parse_standby", "standby_limit",
+           "standby_idle_seconds", "add_standby_argument", "apply_standby"]
 
 STANDBY_ENV = "COURSE_GRADING_STANDBY"
 DEFAULT_STANDBY = 6  # 这门课有 6 课：全班同时交各课时，每课都有一个待命的内核
 STANDBY_MAX = 64
+IDLE_SECONDS = 900.0  # 待命的子进程等这么久还没有命令，就结束内核、退出
 
 
 def parse_standby(text):
@@ -40,7 +42,7 @@ def add_standby_argument(parser):
 
     parser.add_argument("--standby", type=value, default=None, metavar="N",
                         help="每个评分进程至多为几份作业各预先启动一个沙箱内核（默认 %d，也可设环境变量 %s；0 表示不预先启动。"
-                             "每个待命的内核约占 100 MB 内存）" % (DEFAULT_STANDBY, STANDBY_ENV))
+                             "每个待命的内核约占 100 MB 内存，闲置 %d 分钟没有用上就自己结束）" % (DEFAULT_STANDBY, STANDBY_ENV, IDLE_SECONDS // 60))
 
 
 def apply_standby(args):
@@ -64,3 +66,8 @@ def standby_limit():
         return parse_standby(raw)
     except ValueError:
         return DEFAULT_STANDBY
+
+
+def standby_idle_seconds():
+    """待命的子进程至多闲置几秒（读模块里的 IDLE_SECONDS：测试可以改它）。"""
+    return IDLE_SECONDS
