@@ -277,20 +277,15 @@ def _same_scores(folder, reference):
 
 
 def main(argv=None):
-    from ..demo.bench import _copy, grade_parallel, grade_serial, stock_config
-    from ..demo.pipeline import Pipeline
+    from ..demo.bench import _assignments, _copy, grade_parallel, grade_serial, stock_config
+    from ..demo.pipeline import DemoError, Pipeline
     from ..grading.batch.parallel import student_folders
 
     args = build_parser().parse_args(argv)
     course = os.path.abspath(args.course)
-    lessons = sorted(n for n in os.listdir(os.path.join(course, "source"))
-                     if os.path.isdir(os.path.join(course, "source", n))) if os.path.isdir(
-        os.path.join(course, "source")) else []
+    lessons = _assignments(course) if os.path.isdir(os.path.join(course, "source")) else []
     if args.assignments == ["all"]:
-        if not lessons:
-            print("--assignments all：%s 里没有 source/ 作业（--course 指向课程根目录）" % course, file=sys.stderr)
-            return 2
-        args.assignments = lessons
+        args.assignments = lessons  # 没有 source/ 时 Pipeline 说明 --course 不是课程文件夹
     if args.quick:
         args.students, args.assignments, args.gap = 2, args.assignments[:1], 0.0
     tmp = None if args.out else tempfile.mkdtemp(prefix="course-bench-service-")
@@ -298,10 +293,14 @@ def main(argv=None):
     logs = os.path.join(out, "logs")
     quiet = []
     try:
+        try:
+            pipe = Pipeline(course, os.path.join(out, "class"), students=args.students, jobs=2, timeout=args.timeout,
+                            assignments=args.assignments, echo=quiet.append)
+        except DemoError as exc:  # 不是课程文件夹、没有这份作业
+            print(exc, file=sys.stderr)
+            return 2
         print("准备 %d 名演示学生的作业（%s，走到收齐作业为止）……" % (args.students, "、".join(args.assignments)),
               flush=True)
-        pipe = Pipeline(course, os.path.join(out, "class"), students=args.students, jobs=2, timeout=args.timeout,
-                        assignments=args.assignments, echo=quiet.append)
         if not pipe.prepare_class():
             print("\n".join(quiet), file=sys.stderr)
             return 1

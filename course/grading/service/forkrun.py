@@ -14,7 +14,7 @@ autograde 还有待命的子进程（Standby）：和上一份提交的评分同
 （execute/standby.py），再等工人交给它命令。内核用完就结束：一个内核从不运行两份提交。待命的内核只能给同一份作业包
 （盖住哪些课程模块、导入哪些模块，每课都不一样），所以每份作业包各留一个待命子进程，最近用过的至多
 standbys.standby_limit() 份（环境变量 COURSE_GRADING_STANDBY；grade-service 和 grade-worker 的 --standby）：
-全班同时交几课时，工人轮到另一课不再扔掉刚启动好的内核、再冷启动一个。闲置超过 standbys.standby_idle_seconds()
+全班同时交几课时，工人轮到另一课不再扔掉刚启动好的内核、再冷启动一个。闲置超过 standbys.IDLE_SECONDS 秒
 的待命子进程自己收拾好退出（那份作业一直没人交时不白占内存）。
 """
 import collections
@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from .standbys import standby_idle_seconds, standby_limit
+from . import standbys
 
 __all__ = ["warm", "warm_release", "as_graded", "run", "Standby", "discard_standby", "WARM_MODULES"]
 
@@ -289,11 +289,11 @@ COMMAND_MAX_BYTES = 1 << 20  # 交给待命子进程的命令（参数、环境�
 
 class Standby:
     """一个提前 fork 好的子进程：先运行 prepare()（例如为下一份提交启动好沙箱内核，见 execute/standby.py），
-    再等工人经管道交给它一条命令，之后和 run() 里 fork 出的子进程完全一样地运行。key 说明它为哪种命令准备
-    （作业包的散列）；不再需要时 discard()：管道关掉，子进程不运行任何命令，收拾好 prepare 留下的东西就退出。"""
+    再等工人经管道交给它一条命令，之后和 run() 里 fork 出的子进程完全一样地运行（它为哪份作业包准备，记在
+    _standbys 的键上）；不再需要时 discard()：管道关掉，子进程不运行任何命令，收拾好 prepare 留下的东西就退出。"""
 
-    def __init__(self, key, prepare, entry=None):
-        self.key, self.log = key, tempfile.TemporaryFile("w+b")
+    def __init__(self, prepare, entry=None):
+        self.log = tempfile.TemporaryFile("w+b")
         parent = os.getpid()
         read_end, self._pipe = os.pipe()
         _flush_streams()
@@ -377,7 +377,7 @@ def _standby_child(parent, fd, log_fd, prepare, entry):
 
         traceback.print_exc()
     # 闲置太久（这份作业一直没有新提交）就收拾好自己退出，内核占的内存还给机器；工人以后看它已经不在，照常 fork
-    idle = standby_idle_seconds()
+    idle = standbys.IDLE_SECONDS  # 读模块里的值：测试可以改它
     if idle and not select.select([fd], [], [], idle)[0]:
         cmd = None
     else:
@@ -413,12 +413,12 @@ def _take_standby(key):
 
 def _keep_standby(key, prepare, entry):
     """为 key fork 一个新的待命子进程；超过 standby_limit() 份时先结束最久没用的。"""
-    limit = standby_limit()
+    limit = standbys.standby_limit()
     while _standbys and len(_standbys) >= max(limit, 1):
         _, old = _standbys.popitem(last=False)
         old.discard()
     if limit > 0:
-        _standbys[key] = Standby(key, prepare, entry)
+        _standbys[key] = Standby(prepare, entry)
 
 
 def _close_other_pipes():

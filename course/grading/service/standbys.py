@@ -10,7 +10,7 @@
 import os
 
 __all__ = ["STANDBY_ENV", "DEFAULT_STANDBY", "STANDBY_MAX", "IDLE_SECONDS", "parse_standby", "standby_limit",
-           "standby_idle_seconds", "add_standby_argument", "apply_standby"]
+           "add_standby_argument", "apply_standby"]
 
 STANDBY_ENV = "COURSE_GRADING_STANDBY"
 DEFAULT_STANDBY = 6  # 这门课有 6 课：全班同时交各课时，每课都有一个待命的内核
@@ -66,8 +66,3 @@ def standby_limit():
         return parse_standby(raw)
     except ValueError:
         return DEFAULT_STANDBY
-
-
-def standby_idle_seconds():
-    """待命的子进程至多闲置几秒（读模块里的 IDLE_SECONDS：测试可以改它）。"""
-    return IDLE_SECONDS
