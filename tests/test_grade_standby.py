@@ -292,3 +292,81 @@ def test_preimports_come_from_the_instructors_plain_cells_only(tmp_path):
     path = tmp_path / "lesson.ipynb"
     nbformat.write(nb, str(path))
     assert preimports([str(path)]) == ["numpy", "matplotlib.pyplot", "course.graph"]
+
+
+NEIGHBOUR = r"""
+import os, signal, socket
+target = %r
+killed = []
+for d in os.listdir('/proc'):
+    if d.isdigit() and int(d) != os.getpid():
+        try:
+            cmd = open('/proc/%%s/cmdline' %% d, 'rb').read()
+        except OSError:
+            continue
+        if target.encode() in cmd:
+            try:
+                os.kill(int(d), signal.SIGKILL)
+                killed.append(d)
+            except OSError:
+                pass
+seen = sorted(os.listdir(target)) if os.path.exists(target) else []
+conn = []
+for path in %r:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        conn.append('connected')
+    except OSError as e:
+        conn.append(type(e).__name__)
+    finally:
+        s.close()
+print('KILLED=%%r SEEN=%%r CONN=%%r' %% (killed, seen, conn))
+"""
+
+
+@needs_bwrap
+def test_a_student_kernel_cannot_reach_the_standby_kernel_kept_for_another_lesson(course, environ):
+    """工人为每课各留一个待命内核（service/forkrun.py）：评分中的学生内核和它们同时在。学生代码知道隔壁内核的
+    私有文件夹（连接文件、套接字）也够不着：看不到它的进程（杀不了）、看不到文件夹、连不上套接字，隔壁内核之后
+    照常回答。对照：同样的代码不在沙箱里运行，就把隔壁内核杀掉了。"""
+    import glob
+    import subprocess
+    import sys
+
+    from jupyter_core.utils import run_sync
+
+    from course.grading.execute import standby
+
+    managers = []
+    try:
+        for name in ("neighbour", "student"):
+            slot = os.path.join(course["cache"], "jobs", name)
+            os.makedirs(slot, exist_ok=True)
+            client, km = standby.kernel_manager(course["root"], st.ASSIGNMENT, slot)
+            client.km = km
+            run_sync(client.async_start_new_kernel)()
+            managers.append(km)
+        neighbour, student = managers
+        assert _run(neighbour, "print('up')").strip() == "up"  # 内核已经绑好套接字
+        sockets = sorted(glob.glob(os.path.join(neighbour.private_dir, "ipc", "*")))
+        assert sockets, os.listdir(neighbour.private_dir)
+        attack = NEIGHBOUR % (neighbour.private_dir, sockets)
+        out = _run(student, attack)
+        assert "KILLED=[] SEEN=[] CONN=[" in out and "connected" not in out, out
+        assert run_sync(neighbour.is_alive)() and _run(neighbour, "print(6 * 7)").strip() == "42"
+
+        # 对照：不在沙箱里，同样的代码找得到、杀得掉隔壁的内核
+        res = subprocess.run([sys.executable, "-c", attack], capture_output=True, text=True, timeout=60)
+        assert "KILLED=[]" not in res.stdout and "SEEN=[]" not in res.stdout and "connected" in res.stdout, \
+            res.stdout + res.stderr
+        for _ in range(100):
+            if not run_sync(neighbour.is_alive)():
+                break
+            import time
+
+            time.sleep(0.05)
+        assert not run_sync(neighbour.is_alive)()
+    finally:
+        for km in managers:
+            _shutdown(km)
